@@ -1,0 +1,3 @@
+from statusgraph.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,80 @@
+"""create_app(settings) -> Starlette: routes, middleware, lifespan."""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from statusgraph.clock import Clock, utcnow
+from statusgraph.config import Settings
+from statusgraph.db.engine import create_engine, create_session_factory
+from statusgraph.middleware import AuthMiddleware
+from statusgraph.resolvers import audit
+from statusgraph.schema import schema
+from statusgraph.schema.view import GraphQLEndpoint
+
+logger = logging.getLogger("statusgraph")
+
+PURGE_EVERY = timedelta(hours=24)
+
+
+async def healthz(_request: Request) -> JSONResponse:
+    return JSONResponse({"status": "ok"})
+
+
+def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
+    engine = create_engine(settings.database_url)
+    db = create_session_factory(engine)
+    pepper = settings.pepper()
+
+    async def purge_audit_log_forever() -> None:
+        while True:
+            try:
+                async with db.begin() as session:
+                    purged = await audit.purge(session, now=clock())
+                if purged:
+                    logger.info("purged %d audit entries older than 365 days", purged)
+            except Exception:
+                logger.exception("audit log purge failed; retrying at the next interval")
+            await asyncio.sleep(PURGE_EVERY.total_seconds())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        purger = asyncio.create_task(purge_audit_log_forever())
+        try:
+            yield
+        finally:
+            purger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await purger
+            await engine.dispose()
+
+    graphql = GraphQLEndpoint(schema, db=db, pepper=pepper, clock=clock, graphiql=settings.graphiql)
+    app = Starlette(
+        routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+        ],
+        middleware=[Middleware(AuthMiddleware, settings=settings, db=db, pepper=pepper, clock=clock)],
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.db = db
+    return app
+
+
+def create_app_from_environment() -> Starlette:
+    """Factory for `uvicorn --factory` and `serve --workers N`: settings from the environment."""
+    settings = Settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    return create_app(settings)

@@ -1,0 +1,101 @@
+"""Settings: the only module that reads the environment (prefix ``STATUSGRAPH_``)."""
+
+import ipaddress
+import os
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+SECRET_FILE_NAME = "secret.key"
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="STATUSGRAPH_", extra="ignore")
+
+    data_dir: Path = Path("./data")
+    database_url: str = Field(
+        default="",
+        description="SQLAlchemy URL; empty means SQLite in the data dir",
+    )
+    secret_key: SecretStr | None = None
+    secret_key_file: Path | None = None
+    rate_limit_storage: str = "async+memory://"
+    graphiql: bool = True
+    # Comma-separated addresses or CIDR ranges whose X-Forwarded-For we believe.
+    trusted_proxies: Annotated[list[str], NoDecode] = ["127.0.0.1"]
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1)
+    log_level: str = "info"
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            ipaddress.ip_network(entry, strict=False)  # raises ValueError on garbage
+        return value
+
+    @field_validator("rate_limit_storage")
+    @classmethod
+    def _async_storage(cls, value: str) -> str:
+        # `limits` names its async storages async+<scheme>; accept the plain form too.
+        if value.startswith(("redis://", "rediss://", "memory://")):
+            return "async+" + value
+        return value
+
+    @model_validator(mode="after")
+    def _default_database(self) -> "Settings":
+        url = self.database_url
+        if not url:
+            url = f"sqlite+aiosqlite:///{self.data_dir / 'statusgraph.db'}"
+        elif url.startswith(("postgres://", "postgresql://")):
+            url = "postgresql+asyncpg://" + url.split("://", 1)[1]
+        elif url.startswith("sqlite://"):
+            url = "sqlite+aiosqlite://" + url.split("://", 1)[1]
+        self.database_url = url
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @cached_property
+    def trusted_proxy_networks(self) -> tuple[IPNetwork, ...]:
+        return tuple(ipaddress.ip_network(entry, strict=False) for entry in self.trusted_proxies)
+
+    def pepper(self) -> bytes:
+        """The HMAC key API keys are hashed with.
+
+        Order: STATUSGRAPH_SECRET_KEY, STATUSGRAPH_SECRET_KEY_FILE, then
+        `<data dir>/secret.key`, generated (mode 0600) on first use.
+        """
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value().encode()
+        path = self.secret_key_file or self.data_dir / SECRET_FILE_NAME
+        try:
+            return path.read_bytes().strip()
+        except FileNotFoundError:
+            if self.secret_key_file is not None:
+                raise
+        path.parent.mkdir(parents=True, exist_ok=True)
+        value = secrets.token_urlsafe(48).encode()
+        # O_EXCL: two processes starting at once must not both write a different pepper.
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_bytes().strip()
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(value)
+        return value

@@ -1,0 +1,286 @@
+"""API keys: create (secret shown once), revoke, rotate with overlap, list."""
+
+import ipaddress
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from statusgraph.auth import keys, scopes
+from statusgraph.auth.principal import Actor, Principal, RequestInfo
+from statusgraph.db.models import ApiKey, Organization, Plan
+from statusgraph.db.scoping import for_org
+from statusgraph.errors import NotFoundError
+from statusgraph.ids import new_id
+from statusgraph.resolvers import audit
+from statusgraph.resolvers.pagination import Page, PageArgs, paginate
+from statusgraph.resolvers.user_errors import Problems
+
+MAX_NAME_LENGTH = 200
+MAX_ALLOWLIST_ENTRIES = 100
+STALE_AFTER = timedelta(days=60)
+DEFAULT_OVERLAP_SECONDS = 24 * 3600
+MAX_OVERLAP_SECONDS = 7 * 24 * 3600
+
+
+class KeyStatus(StrEnum):
+    active = "active"
+    expired = "expired"
+    revoked = "revoked"
+
+
+@dataclass(frozen=True, slots=True)
+class KeyDraft:
+    name: str
+    scopes: Sequence[str]
+    expires_at: datetime | None = None
+    ip_allowlist: Sequence[str] = ()
+    sandbox: bool = False
+    # Full access outside the scoped flow; only the command line can mint one.
+    legacy: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedKey:
+    key: ApiKey
+    secret: str
+
+
+def status(key: ApiKey, now: datetime) -> KeyStatus:
+    if key.revoked_at is not None:
+        return KeyStatus.revoked
+    if key.expires_at is not None and key.expires_at <= now:
+        return KeyStatus.expired
+    return KeyStatus.active
+
+
+def is_stale(key: ApiKey, now: datetime) -> bool:
+    """Unused for 60 days, or never used and older than 60 days."""
+    last_activity = key.last_used_at or key.created_at
+    return now - last_activity > STALE_AFTER
+
+
+def _validate_allowlist(entries: Sequence[str], plan: str, problems: Problems) -> list[str]:
+    if not entries:
+        return []
+    if plan != Plan.enterprise:
+        problems.add("ipAllowlist", "PLAN_LIMIT", "IP allowlists require the enterprise plan")
+        return []
+    if len(entries) > MAX_ALLOWLIST_ENTRIES:
+        problems.add(
+            "ipAllowlist",
+            "INVALID",
+            f"An IP allowlist holds at most {MAX_ALLOWLIST_ENTRIES} entries",
+        )
+        return []
+    networks = []
+    for entry in entries:
+        try:
+            networks.append(str(ipaddress.ip_network(entry.strip(), strict=True)))
+        except ValueError:
+            problems.add("ipAllowlist", "INVALID", f"Invalid CIDR range: {entry}")
+    return sorted(set(networks))
+
+
+def _validate_scopes(requested: Sequence[str], granter: Principal | None, problems: Problems) -> list[str]:
+    wanted = scopes.normalize(requested)
+    if not wanted:
+        problems.add("scopes", "INVALID", "At least one scope is required")
+    for name in scopes.unknown(wanted):
+        problems.add("scopes", "UNKNOWN_SCOPE", f"Unknown scope: {name}")
+    if granter is not None:
+        for name in wanted:
+            if name in scopes.VALID and not scopes.covers(granter.scopes, name):
+                problems.add(
+                    "scopes", "SCOPE_ESCALATION", f"Cannot grant a scope you do not hold: {name}"
+                )
+    return wanted
+
+
+def _issue(organization_id: str, actor: Actor, *, template: ApiKey | KeyDraft, now: datetime, pepper: bytes) -> IssuedKey:
+    generated = keys.generate(sandbox=template.sandbox)
+    key = ApiKey(
+        id=new_id("key"),
+        organization_id=organization_id,
+        name=template.name,
+        display_prefix=generated.display_prefix,
+        secret_hash=keys.hash_secret(pepper, generated.secret),
+        scopes=list(template.scopes),
+        sandbox=template.sandbox,
+        legacy=template.legacy,
+        ip_allowlist=list(template.ip_allowlist),
+        expires_at=template.expires_at,
+        created_at=now,
+        created_by_type=actor.type,
+        created_by_id=actor.id,
+        created_by_label=actor.label,
+    )
+    return IssuedKey(key=key, secret=generated.secret)
+
+
+async def create_key(
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    organization: Organization,
+    draft: KeyDraft,
+    granter: Principal | None,
+    request: RequestInfo,
+    now: datetime,
+    pepper: bytes,
+) -> IssuedKey:
+    """Mint a key. `granter` is the calling credential (None from the command line);
+    a key never hands out a scope it does not hold itself."""
+    problems = Problems()
+    name = draft.name.strip()
+    if not 1 <= len(name) <= MAX_NAME_LENGTH:
+        problems.add("name", "INVALID", f"Name must be 1 to {MAX_NAME_LENGTH} characters")
+    wanted = [scopes.FULL_ACCESS] if draft.legacy else _validate_scopes(draft.scopes, granter, problems)
+    if draft.expires_at is not None and draft.expires_at <= now:
+        problems.add("expiresAt", "INVALID", "expiresAt must be in the future")
+    allowlist = _validate_allowlist(draft.ip_allowlist, organization.plan, problems)
+    problems.raise_if_any()
+
+    clean = KeyDraft(
+        name=name,
+        scopes=wanted,
+        expires_at=draft.expires_at,
+        ip_allowlist=allowlist,
+        sandbox=draft.sandbox,
+        legacy=draft.legacy,
+    )
+    issued = _issue(organization.id, actor, template=clean, now=now, pepper=pepper)
+    session.add(issued.key)
+    await audit.record(
+        session,
+        actor,
+        organization_id=organization.id,
+        action="api_key.created",
+        target_type="api_key",
+        target_id=issued.key.id,
+        request=request,
+        now=now,
+        scopes_used=(scopes.Scope.api_keys_write,) if granter else (),
+        details={
+            "name": name,
+            "scopes": wanted,
+            "sandbox": draft.sandbox,
+            "expiresAt": draft.expires_at.isoformat() if draft.expires_at else None,
+            "ipAllowlist": allowlist,
+        },
+    )
+    await session.flush()
+    return issued
+
+
+async def get_key(session: AsyncSession, organization_id: str, key_id: str) -> ApiKey | None:
+    statement = for_org(ApiKey, organization_id).where(ApiKey.id == key_id)
+    return (await session.exec(statement)).first()
+
+
+async def _owned_key(session: AsyncSession, principal: Principal, key_id: str) -> ApiKey:
+    key = await get_key(session, principal.organization_id, key_id)
+    if key is None:
+        raise NotFoundError.of("ApiKey")
+    return key
+
+
+async def revoke_key(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    key_id: str,
+    request: RequestInfo,
+    now: datetime,
+) -> ApiKey:
+    key = await _owned_key(session, principal, key_id)
+    problems = Problems()
+    if key.revoked_at is not None:
+        problems.add("id", "ALREADY_REVOKED", "API key is already revoked")
+    problems.raise_if_any()
+    key.revoked_at = now
+    session.add(key)
+    await audit.record(
+        session,
+        principal.actor,
+        organization_id=key.organization_id,
+        action="api_key.revoked",
+        target_type="api_key",
+        target_id=key.id,
+        request=request,
+        now=now,
+        scopes_used=(scopes.Scope.api_keys_write,),
+        details={"name": key.name},
+    )
+    await session.flush()
+    return key
+
+
+async def rotate_key(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    key_id: str,
+    overlap_seconds: int,
+    request: RequestInfo,
+    now: datetime,
+    pepper: bytes,
+) -> tuple[IssuedKey, ApiKey]:
+    """A successor with the same name, scopes, allowlist and expiry; the old key keeps
+    working for `overlap_seconds` so deployments can switch without a gap."""
+    old = await _owned_key(session, principal, key_id)
+    problems = Problems()
+    if not 0 <= overlap_seconds <= MAX_OVERLAP_SECONDS:
+        problems.add(
+            "overlapSeconds",
+            "INVALID",
+            f"overlapSeconds must be between 0 and {MAX_OVERLAP_SECONDS}",
+        )
+    current = status(old, now)
+    if current is KeyStatus.revoked:
+        problems.add("id", "REVOKED", "A revoked API key cannot be rotated")
+    elif current is KeyStatus.expired:
+        problems.add("id", "EXPIRED", "An expired API key cannot be rotated")
+    elif old.replaced_by_id is not None:
+        problems.add("id", "ALREADY_ROTATED", "API key has already been rotated")
+    for name in old.scopes:
+        if not scopes.covers(principal.scopes, name):
+            problems.add("id", "SCOPE_ESCALATION", f"Cannot grant a scope you do not hold: {name}")
+    problems.raise_if_any()
+
+    issued = _issue(old.organization_id, principal.actor, template=old, now=now, pepper=pepper)
+    session.add(issued.key)
+    overlap_end = now + timedelta(seconds=overlap_seconds)
+    old.expires_at = min(old.expires_at, overlap_end) if old.expires_at else overlap_end
+    old.replaced_by_id = issued.key.id
+    session.add(old)
+    await audit.record(
+        session,
+        principal.actor,
+        organization_id=old.organization_id,
+        action="api_key.rotated",
+        target_type="api_key",
+        target_id=old.id,
+        request=request,
+        now=now,
+        scopes_used=(scopes.Scope.api_keys_write,),
+        details={"successorId": issued.key.id, "overlapSeconds": overlap_seconds},
+    )
+    await session.flush()
+    return issued, old
+
+
+async def list_keys(
+    session: AsyncSession,
+    organization_id: str,
+    *,
+    include_revoked: bool,
+    page: PageArgs,
+    with_count: bool = False,
+) -> Page[ApiKey]:
+    statement = for_org(ApiKey, organization_id)
+    if not include_revoked:
+        statement = statement.where(ApiKey.revoked_at.is_(None))  # type: ignore[union-attr]
+    return await paginate(session, statement, ApiKey, page, with_count=with_count)

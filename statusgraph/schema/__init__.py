@@ -1,0 +1,58 @@
+"""The GraphQL schema: Strawberry types, inputs, payloads and the scope directive. No SQL.
+
+`statusgraph.schema:schema` is what `statusgraph export-schema` prints to schema.graphql.
+"""
+
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
+
+from statusgraph.schema.api_keys import ApiKeyMutations, ApiKeyQueries
+from statusgraph.schema.audit import AuditEvent, AuditQueries
+from statusgraph.schema.introspection import AnonymousIntrospectionGuard
+from statusgraph.schema.node import NodeQueries
+from statusgraph.schema.organizations import Organization
+from statusgraph.schema.viewer import ViewerQueries
+
+CACHE_SIZE = 1024
+
+
+@strawberry.type
+class Query(ViewerQueries, NodeQueries, ApiKeyQueries, AuditQueries):
+    pass
+
+
+@strawberry.type
+class Mutation(ApiKeyMutations):
+    pass
+
+
+class StatusGraphSchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        # Strawberry logs every error with a traceback, denied scopes included. The HTTP
+        # view logs only unexpected exceptions, with the request id (schema/view.py).
+        return None
+
+
+def build_schema() -> StatusGraphSchema:
+    extensions: list[Any] = [
+        lambda: ParserCache(maxsize=CACHE_SIZE),
+        lambda: ValidationCache(maxsize=CACHE_SIZE),
+        AnonymousIntrospectionGuard,
+    ]
+    return StatusGraphSchema(
+        query=Query,
+        mutation=Mutation,
+        types=[Organization, AuditEvent],
+        extensions=extensions,
+        config=StrawberryConfig(disable_field_suggestions=True),
+    )
+
+
+schema = build_schema()

@@ -1,0 +1,31 @@
+"""Per-request GraphQL context: who is calling, a session factory, loaders, the clock."""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from starlette.requests import Request
+
+from statusgraph.auth.principal import Principal, RequestInfo
+from statusgraph.db.engine import SessionFactory
+from statusgraph.schema.loaders import Loaders
+from statusgraph.schema.permissions import authentication_required
+
+
+@dataclass
+class Context:
+    request: Request
+    principal: Principal | None
+    request_info: RequestInfo
+    db: SessionFactory
+    pepper: bytes
+    # Read once per operation; every resolver in it sees the same instant.
+    now: datetime
+    loaders: Loaders = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.loaders = Loaders(self.db)
+
+    def require_principal(self) -> Principal:
+        if self.principal is None:
+            raise authentication_required()
+        return self.principal

@@ -1,0 +1,61 @@
+"""The scope contract, enforced per field and printed in the SDL.
+
+`@requiresScope(scope: "...")` marks a field that needs a scope; `@public` marks one
+anonymous callers may use. Every Query and Mutation field carries one of the two
+(tests/test_schema_contract.py fails otherwise).
+"""
+
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.permission import BasePermission, PermissionExtension
+from strawberry.schema_directive import Location
+from strawberry.types import Info
+
+AUTHENTICATION_REQUIRED = "Authentication required"
+
+
+@strawberry.schema_directive(
+    locations=[Location.FIELD_DEFINITION],
+    name="requiresScope",
+    repeatable=True,
+    description="The credential must hold this scope (X:write implies X:read; X:* and *:* are wildcards).",
+)
+class RequiresScope:
+    scope: str
+
+
+@strawberry.schema_directive(
+    locations=[Location.FIELD_DEFINITION],
+    name="public",
+    description="Anonymous callers may use this field; it returns only what the caller may see.",
+)
+class Public:
+    pass
+
+
+PUBLIC = Public()
+
+
+def authentication_required() -> GraphQLError:
+    return GraphQLError(AUTHENTICATION_REQUIRED, extensions={"code": "UNAUTHENTICATED"})
+
+
+class HasScope(BasePermission):
+    def __init__(self, scope: str) -> None:
+        self.scope = scope
+        self.message = f"Insufficient scope: {scope} required"
+        self.error_extensions = {"code": "FORBIDDEN", "requiredScope": scope}
+        # Per instance, so the printed directive carries this field's scope.
+        self._schema_directive = RequiresScope(scope=scope)
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        principal = info.context.principal
+        if principal is None:
+            raise authentication_required()
+        return bool(principal.can(self.scope))
+
+
+def requires(scope: str) -> list[PermissionExtension]:
+    return [PermissionExtension(permissions=[HasScope(scope)])]
