@@ -1,0 +1,73 @@
+"""Factories and a GraphQL-over-HTTP helper shared by the tests."""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from statusgraph.auth.principal import SYSTEM, RequestInfo
+from statusgraph.clock import FrozenClock
+from statusgraph.db.engine import SessionFactory
+from statusgraph.db.models import Organization
+from statusgraph.resolvers import api_keys, organizations
+
+PEPPER = "test-pepper-not-secret"
+START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+async def create_org(db: SessionFactory, clock: FrozenClock, *, slug: str, plan: str = "enterprise") -> Organization:
+    async with db.begin() as session:
+        return await organizations.create_organization(
+            session, SYSTEM, name=slug.title(), slug=slug, plan=plan, request=RequestInfo(), now=clock()
+        )
+
+
+async def create_key(
+    db: SessionFactory,
+    clock: FrozenClock,
+    organization: Organization,
+    *,
+    scopes: list[str],
+    name: str = "test key",
+    **draft: Any,
+) -> api_keys.IssuedKey:
+    async with db.begin() as session:
+        return await api_keys.create_key(
+            session,
+            SYSTEM,
+            organization=organization,
+            draft=api_keys.KeyDraft(name=name, scopes=scopes, **draft),
+            granter=None,
+            request=RequestInfo(),
+            now=clock(),
+            pepper=PEPPER.encode(),
+        )
+
+
+@dataclass
+class Persona:
+    organization: Organization
+    key_id: str
+    secret: str
+
+
+@dataclass
+class Personas:
+    alice: Persona  # owner of org A: *:*
+    bob: Persona  # read-only member of org A
+    charlie: Persona  # owner of org B, who must see nothing of org A
+
+
+async def gql(
+    client: httpx.AsyncClient,
+    query: str,
+    variables: dict[str, Any] | None = None,
+    *,
+    key: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
+    sent = dict(headers or {})
+    if key is not None:
+        sent["X-API-Key"] = key
+    return await client.post("/graphql", json={"query": query, "variables": variables}, headers=sent)
