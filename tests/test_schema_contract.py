@@ -57,15 +57,15 @@ def _samples(people):
             {},
             "api_key.created",
         ),
-        "revokeApiKey": (
-            "mutation($id: ID!) { revokeApiKey(id: $id) { userErrors { code } } }",
-            {"id": people.bob.key_id},
-            "api_key.revoked",
-        ),
         "rotateApiKey": (
             "mutation($id: ID!) { rotateApiKey(id: $id) { userErrors { code } } }",
             {"id": people.bob.key_id},
             "api_key.rotated",
+        ),
+        "revokeApiKey": (
+            "mutation($id: ID!) { revokeApiKey(id: $id) { userErrors { code } } }",
+            {"id": people.bob.key_id},
+            "api_key.revoked",
         ),
     }
 
