@@ -96,11 +96,11 @@ class AuthMiddleware:
 
         try:
             state["principal"] = await self._authenticate(headers, info)
-        except StatusGraphError as error:
-            await self._error(scope, error)(scope, receive, send_with_request_id)
-            return
-        try:
             await self.app(scope, receive, send_with_request_id)
+        except StatusGraphError as error:
+            if started:
+                raise
+            await self._error(scope, error)(scope, receive, send_with_request_id)
         except Exception:
             logger.exception("unexpected error (request id %s)", request_id)
             if started:

@@ -187,7 +187,7 @@ def _request_error_code(error: GraphQLError) -> str:
     if error.message.startswith("Syntax Error"):
         return "GRAPHQL_PARSE_FAILED"
     if error.message.startswith("Variable '$") and (
-        "got invalid value" in error.message or "was not provided" in error.message
+        "invalid value" in error.message or "was not provided" in error.message
     ):
         return "BAD_USER_INPUT"  # variables that do not coerce to their declared types
     return "GRAPHQL_VALIDATION_FAILED"
