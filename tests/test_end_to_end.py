@@ -1,0 +1,113 @@
+"""The real thing: `statusgraph serve` under uvicorn on a free port, driven over HTTP."""
+
+import asyncio
+import os
+import re
+import signal
+import socket
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+KEY_LINE = re.compile(r"^\s+(sg_live_[0-9A-Za-z]{38})\s*$")
+STARTUP_SECONDS = 30
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Server:
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.output: list[str] = []
+
+    async def __aenter__(self) -> "Server":
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "statusgraph", "serve", "--port", str(self.port),
+            env=self.env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )
+        self.reader = asyncio.create_task(self._read())
+        await asyncio.wait_for(self._until_healthy(), STARTUP_SECONDS)
+        return self
+
+    async def _read(self) -> None:
+        assert self.process.stdout
+        async for line in self.process.stdout:
+            self.output.append(line.decode())
+
+    async def _until_healthy(self) -> None:
+        async with httpx.AsyncClient() as http:
+            while True:
+                if self.process.returncode is not None:
+                    raise AssertionError("server exited:\n" + "".join(self.output))
+                try:
+                    if (await http.get(self.url + "/healthz")).status_code == 200:
+                        return
+                except httpx.TransportError:
+                    await asyncio.sleep(0.05)
+
+    def printed_keys(self) -> list[str]:
+        return [m.group(1) for line in self.output if (m := KEY_LINE.match(line))]
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.process.send_signal(signal.SIGINT)
+        await asyncio.wait_for(self.process.wait(), 15)
+        await self.reader
+
+
+@pytest.fixture
+def server_env(database_url, tmp_path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STATUSGRAPH_")}
+    env["STATUSGRAPH_DATA_DIR"] = str(tmp_path / "data")
+    if not database_url.startswith("sqlite"):
+        env["STATUSGRAPH_DATABASE_URL"] = database_url
+    # On SQLite nothing else is set: the embedded default, migrated by `serve` itself.
+    return env
+
+
+async def test_first_run_prints_a_key_that_answers_viewer(server_env, tmp_path):
+    async with Server(server_env) as server:
+        [key] = server.printed_keys()
+        assert f"X-API-Key: {key}" in "".join(server.output)  # the ready curl line
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            response = await http.post(
+                "/graphql",
+                json={"query": "{ viewer { scopes organization { name slug plan } } }"},
+                headers={"X-API-Key": key},
+            )
+            assert response.status_code == 200
+            assert response.json() == {
+                "data": {
+                    "viewer": {
+                        "scopes": ["*:*"],
+                        "organization": {"name": "Default", "slug": "default", "plan": "ENTERPRISE"},
+                    }
+                }
+            }
+            assert len(response.headers["x-request-id"]) == 32
+
+            page = await http.get("/graphql", headers={"Accept": "text/html"})
+            assert page.status_code == 200
+            assert "graphiql" in page.text.lower()
+
+            anonymous = await http.post("/graphql", json={"query": "{ apiKeys { totalCount } }"})
+            assert anonymous.status_code == 401
+
+    if "STATUSGRAPH_DATABASE_URL" not in server_env:
+        secret_file = Path(server_env["STATUSGRAPH_DATA_DIR"]) / "secret.key"
+        assert oct(secret_file.stat().st_mode & 0o777) == "0o600"
+        # A second start finds the organization and prints no key; the first one still works.
+        async with Server(server_env) as again:
+            assert again.printed_keys() == []
+            async with httpx.AsyncClient(base_url=again.url) as http:
+                response = await http.post(
+                    "/graphql", json={"query": "{ viewer { name } }"}, headers={"Authorization": f"Bearer {key}"}
+                )
+                assert response.json() == {"data": {"viewer": {"name": "First key"}}}

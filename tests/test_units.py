@@ -1,0 +1,60 @@
+"""Pure functions: key format and checksum, client IP through trusted proxies."""
+
+import ipaddress
+
+import pytest
+
+from statusgraph.auth import keys
+from statusgraph.auth.client_ip import client_ip
+
+TRUSTED = (ipaddress.ip_network("127.0.0.1/32"), ipaddress.ip_network("10.0.0.0/8"))
+
+
+class TestKeyFormat:
+    def test_a_generated_key_has_prefix_random_part_and_checksum(self):
+        key = keys.generate()
+        assert key.secret.startswith("sg_live_")
+        assert len(key.secret) == len("sg_live_") + 32 + 6
+        assert keys.parse(key.secret) == key
+        assert key.display_prefix == key.secret[:12]
+
+    def test_sandbox_keys_use_the_test_prefix(self):
+        key = keys.generate(sandbox=True)
+        assert key.secret.startswith("sg_test_")
+        assert keys.parse(key.secret).sandbox is True
+
+    def test_every_single_character_typo_fails_the_checksum(self):
+        secret = keys.generate().secret
+        for position in range(8, len(secret)):
+            replacement = "a" if secret[position] != "a" else "b"
+            assert keys.parse(secret[:position] + replacement + secret[position + 1 :]) is None
+
+    @pytest.mark.parametrize("candidate", ["", "sg_live_", "sg_prod_" + "a" * 38, "sg_live_" + "a" * 37 + "!"])
+    def test_it_rejects_other_shapes(self, candidate):
+        assert keys.parse(candidate) is None
+
+    def test_keys_are_random(self):
+        assert len({keys.generate().secret for _ in range(200)}) == 200
+
+    def test_the_hash_depends_on_the_pepper(self):
+        secret = keys.generate().secret
+        assert keys.hash_secret(b"a", secret) != keys.hash_secret(b"b", secret)
+        assert len(keys.hash_secret(b"a", secret)) == 64
+
+
+class TestClientIp:
+    def test_an_untrusted_peer_is_the_client(self):
+        assert client_ip("203.0.113.5", "198.51.100.1", TRUSTED) == "203.0.113.5"
+
+    def test_a_trusted_proxy_hands_over_the_last_untrusted_hop(self):
+        assert client_ip("127.0.0.1", "198.51.100.1, 203.0.113.9, 10.1.2.3", TRUSTED) == "203.0.113.9"
+
+    def test_only_trusted_hops_means_the_leftmost(self):
+        assert client_ip("127.0.0.1", "10.0.0.5, 10.0.0.6", TRUSTED) == "10.0.0.5"
+
+    def test_a_garbled_header_falls_back_to_the_peer(self):
+        assert client_ip("127.0.0.1", "not-an-ip", TRUSTED) == "127.0.0.1"
+
+    def test_no_header_means_the_peer(self):
+        assert client_ip("127.0.0.1", None, TRUSTED) == "127.0.0.1"
+        assert client_ip(None, "198.51.100.1", TRUSTED) is None
