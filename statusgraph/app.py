@@ -62,7 +62,9 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/healthz", healthz, methods=["GET"]),
         ],
-        middleware=[Middleware(AuthMiddleware, settings=settings, db=db, pepper=pepper, clock=clock)],
+        middleware=[
+            Middleware(AuthMiddleware, settings=settings, db=db, pepper=pepper, clock=clock)
+        ],
         lifespan=lifespan,
     )
     app.state.settings = settings

@@ -33,7 +33,9 @@ def _emit(value: str) -> None:
     print(value)  # noqa: T201
 
 
-def _in_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable[Result]]) -> Result:
+def _in_transaction(
+    settings: Settings, work: Callable[[AsyncSession], Awaitable[Result]]
+) -> Result:
     async def run() -> Result:
         engine = create_engine(settings.database_url)
         try:
@@ -74,13 +76,13 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     )
     if secret is not None:
         _emit(
-            "\nCreated organization \"Default\" (plan enterprise) and a full-access API key.\n"
+            '\nCreated organization "Default" (plan enterprise) and a full-access API key.\n'
             "It is shown this once; store it now:\n\n"
             f"    {secret}\n\n"
             "Try it:\n\n"
             f"    curl -s http://{host}:{port}/graphql -H 'Content-Type: application/json' \\\n"
             f"      -H 'X-API-Key: {secret}' \\\n"
-            "      -d '{\"query\": \"{ viewer { name organization { name } } }\"}'\n"
+            '      -d \'{"query": "{ viewer { name organization { name } } }"}\'\n'
         )
         sys.stdout.flush()
     _say(f"statusgraph listening on http://{host}:{port} (GraphiQL at /graphql)")
@@ -113,8 +115,13 @@ def cmd_orgs_create(settings: Settings, args: argparse.Namespace) -> int:
         organization = _in_transaction(
             settings,
             lambda session: organizations.create_organization(
-                session, CLI, name=args.name, slug=args.slug, plan=args.plan,
-                request=RequestInfo(), now=utcnow(),
+                session,
+                CLI,
+                name=args.name,
+                slug=args.slug,
+                plan=args.plan,
+                request=RequestInfo(),
+                now=utcnow(),
             ),
         )
     except UserInputError as error:
@@ -142,8 +149,14 @@ def cmd_keys_create(settings: Settings, args: argparse.Namespace) -> int:
             legacy=args.legacy,
         )
         return await api_keys.create_key(
-            session, CLI, organization=organization, draft=draft, granter=None,
-            request=RequestInfo(), now=utcnow(), pepper=settings.pepper(),
+            session,
+            CLI,
+            organization=organization,
+            draft=draft,
+            granter=None,
+            request=RequestInfo(),
+            now=utcnow(),
+            pepper=settings.pepper(),
         )
 
     try:
@@ -154,7 +167,10 @@ def cmd_keys_create(settings: Settings, args: argparse.Namespace) -> int:
         _say(f"error: no organization with slug {args.org!r}")
         return 2
     _emit(issued.secret)
-    _say(f"created key {issued.key.id} ({', '.join(issued.key.scopes)}); the secret is shown only once")
+    _say(
+        f"created key {issued.key.id} ({', '.join(issued.key.scopes)}); "
+        "the secret is shown only once"
+    )
     return 0
 
 
@@ -194,26 +210,36 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("migrate", help="apply database migrations").set_defaults(run=cmd_migrate)
 
-    orgs = commands.add_parser("orgs", help="organizations").add_subparsers(dest="action", required=True)
+    orgs = commands.add_parser("orgs", help="organizations").add_subparsers(
+        dest="action", required=True
+    )
     org_create = orgs.add_parser("create", help="create an organization; prints its id")
     org_create.add_argument("--name", required=True)
     org_create.add_argument("--slug", required=True)
-    org_create.add_argument("--plan", default="starter", choices=["starter", "pro", "team", "enterprise"])
+    org_create.add_argument(
+        "--plan", default="starter", choices=["starter", "pro", "team", "enterprise"]
+    )
     org_create.set_defaults(run=cmd_orgs_create)
 
     keys = commands.add_parser("keys", help="API keys").add_subparsers(dest="action", required=True)
     key_create = keys.add_parser("create", help="mint an API key; prints only the secret")
     key_create.add_argument("--org", required=True, help="organization slug")
     key_create.add_argument("--name", required=True)
-    key_create.add_argument("--scopes", help='comma-separated, e.g. "incidents:write,monitors:read"')
+    key_create.add_argument(
+        "--scopes", help='comma-separated, e.g. "incidents:write,monitors:read"'
+    )
     key_create.add_argument("--expires-at", type=_aware_datetime, help="ISO 8601 with a timezone")
     key_create.add_argument("--ip-allowlist", help="comma-separated CIDR ranges (enterprise only)")
     key_create.add_argument("--sandbox", action="store_true", help="an sg_test_ key")
     key_create.add_argument("--legacy", action="store_true", help="full access, no scopes")
     key_create.set_defaults(run=cmd_keys_create)
 
-    audit_cmd = commands.add_parser("audit", help="audit log").add_subparsers(dest="action", required=True)
-    audit_cmd.add_parser("purge", help="delete entries older than 365 days").set_defaults(run=cmd_audit_purge)
+    audit_cmd = commands.add_parser("audit", help="audit log").add_subparsers(
+        dest="action", required=True
+    )
+    audit_cmd.add_parser("purge", help="delete entries older than 365 days").set_defaults(
+        run=cmd_audit_purge
+    )
 
     export = commands.add_parser("export-schema", help="print the GraphQL SDL")
     export.add_argument("--output", help="write to this file instead of stdout")

@@ -105,7 +105,9 @@ class AuthMiddleware:
             logger.exception("unexpected error (request id %s)", request_id)
             if started:
                 raise
-            await self._error(scope, InternalError(UNEXPECTED))(scope, receive, send_with_request_id)
+            await self._error(scope, InternalError(UNEXPECTED))(
+                scope, receive, send_with_request_id
+            )
 
     async def _authenticate(self, headers: Headers, info: RequestInfo) -> Principal | None:
         presented = presented_credential(headers)
@@ -122,5 +124,7 @@ class AuthMiddleware:
             extra = www_authenticate("invalid_token", error.message)
         if scope["path"].startswith("/graphql"):
             accept = Headers(scope=scope).get("accept")
-            return graphql_errors(error.http_status, error.message, error.code, accept=accept, headers=extra)
+            return graphql_errors(
+                error.http_status, error.message, error.code, accept=accept, headers=extra
+            )
         return rest_error(error.http_status, error.message, headers=extra)

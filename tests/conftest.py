@@ -33,7 +33,9 @@ TEST_DATABASE_URL = os.environ.get("STATUSGRAPH_TEST_DATABASE_URL")
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     if os.environ.get("CI") == "true" and not TEST_DATABASE_URL:
-        pytest.exit("CI=true but STATUSGRAPH_TEST_DATABASE_URL is not set: PostgreSQL is required in CI", 3)
+        pytest.exit(
+            "CI=true but STATUSGRAPH_TEST_DATABASE_URL is not set: PostgreSQL is required in CI", 3
+        )
 
 
 DIALECTS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
@@ -140,5 +142,3 @@ async def people(db: SessionFactory, clock: FrozenClock) -> Personas:
         bob=Persona(acme, bob.key.id, bob.secret),
         charlie=Persona(globex, charlie.key.id, charlie.secret),
     )
-
-

@@ -16,10 +16,18 @@ PEPPER = "test-pepper-not-secret"
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
-async def create_org(db: SessionFactory, clock: FrozenClock, *, slug: str, plan: str = "enterprise") -> Organization:
+async def create_org(
+    db: SessionFactory, clock: FrozenClock, *, slug: str, plan: str = "enterprise"
+) -> Organization:
     async with db.begin() as session:
         return await organizations.create_organization(
-            session, SYSTEM, name=slug.title(), slug=slug, plan=plan, request=RequestInfo(), now=clock()
+            session,
+            SYSTEM,
+            name=slug.title(),
+            slug=slug,
+            plan=plan,
+            request=RequestInfo(),
+            now=clock(),
         )
 
 
@@ -70,4 +78,6 @@ async def gql(
     sent = dict(headers or {})
     if key is not None:
         sent["X-API-Key"] = key
-    return await client.post("/graphql", json={"query": query, "variables": variables}, headers=sent)
+    return await client.post(
+        "/graphql", json={"query": query, "variables": variables}, headers=sent
+    )

@@ -16,7 +16,9 @@ query($filter: AuditLogFilter) {
   }
 }
 """
-CREATE = 'mutation { createApiKey(input: {name: "deploy", scopes: ["incidents:write"]}) { secret } }'
+CREATE = (
+    'mutation { createApiKey(input: {name: "deploy", scopes: ["incidents:write"]}) { secret } }'
+)
 
 
 async def audit_log(client, key, **filters):
@@ -29,7 +31,9 @@ async def test_it_records_key_creation_with_actor_and_request(client, people):
     headers = {"User-Agent": "terraform/1.9", "X-Request-ID": "req-42"}
     created = await gql(client, CREATE, key=people.alice.secret, headers=headers)
     secret = created.json()["data"]["createApiKey"]["secret"]
-    log = await audit_log(client, people.alice.secret, action="api_key.created", actorId=people.alice.key_id)
+    log = await audit_log(
+        client, people.alice.secret, action="api_key.created", actorId=people.alice.key_id
+    )
     assert log["totalCount"] == 1
     entry = log["edges"][0]["node"]
     assert entry["actor"] == {"type": "API_KEY", "id": people.alice.key_id, "label": "alice"}
@@ -47,9 +51,16 @@ async def test_no_entry_ever_holds_a_secret(client, db, people):
     key_id = None
     secrets = [created.json()["data"]["createApiKey"]["secret"]]
     keys = await gql(client, "{ apiKeys { edges { node { id name } } } }", key=people.alice.secret)
-    key_id = next(e["node"]["id"] for e in keys.json()["data"]["apiKeys"]["edges"] if e["node"]["name"] == "deploy")
+    key_id = next(
+        e["node"]["id"]
+        for e in keys.json()["data"]["apiKeys"]["edges"]
+        if e["node"]["name"] == "deploy"
+    )
     rotated = await gql(
-        client, "mutation($id: ID!) { rotateApiKey(id: $id) { secret } }", {"id": key_id}, key=people.alice.secret
+        client,
+        "mutation($id: ID!) { rotateApiKey(id: $id) { secret } }",
+        {"id": key_id},
+        key=people.alice.secret,
     )
     secrets.append(rotated.json()["data"]["rotateApiKey"]["secret"])
     async with db() as session:
@@ -65,8 +76,12 @@ async def test_it_filters_by_time(client, clock, people):
     await gql(client, CREATE, key=people.alice.secret)
     cutoff = clock.advance(hours=1)
     await gql(client, CREATE.replace("deploy", "later"), key=people.alice.secret)
-    since = await audit_log(client, people.alice.secret, action="api_key.created", since=cutoff.isoformat())
-    until = await audit_log(client, people.alice.secret, action="api_key.created", until=cutoff.isoformat())
+    since = await audit_log(
+        client, people.alice.secret, action="api_key.created", since=cutoff.isoformat()
+    )
+    until = await audit_log(
+        client, people.alice.secret, action="api_key.created", until=cutoff.isoformat()
+    )
     assert [e["node"]["details"]["name"] for e in since["edges"]] == ["later"]
     # Before the cutoff: the fixtures' three keys and "deploy".
     assert {e["node"]["details"]["name"] for e in until["edges"]} == {"alice", "bob", "deploy"}
@@ -78,6 +93,8 @@ async def test_purge_deletes_only_entries_older_than_365_days(db, clock, people)
     async with db.begin() as session:
         assert await audit.purge(session, now=clock() + timedelta(days=365)) == 0
     async with db.begin() as session:
-        assert await audit.purge(session, now=clock() + timedelta(days=365, microseconds=1)) == total
+        assert (
+            await audit.purge(session, now=clock() + timedelta(days=365, microseconds=1)) == total
+        )
     async with db() as session:
         assert (await session.exec(select(AuditEvent))).all() == []

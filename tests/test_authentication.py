@@ -73,7 +73,11 @@ async def test_it_rejects_an_unknown_key_with_a_valid_checksum(client, people):
 
 async def test_it_rejects_an_expired_key(client, db, clock, people):
     issued = await create_key(
-        db, clock, people.alice.organization, scopes=["*:*"], expires_at=clock() + timedelta(hours=1)
+        db,
+        clock,
+        people.alice.organization,
+        scopes=["*:*"],
+        expires_at=clock() + timedelta(hours=1),
     )
     assert (await gql(client, VIEWER, key=issued.secret)).status_code == 200
     clock.advance(hours=1)
@@ -100,7 +104,10 @@ async def test_it_rejects_both_headers_at_once(client, people):
         headers={"Authorization": f"Bearer {people.alice.secret}"},
     )
     assert_graphql_error(
-        response, 400, "BAD_USER_INPUT", "Send the API key in X-API-Key or in Authorization, not both"
+        response,
+        400,
+        "BAD_USER_INPUT",
+        "Send the API key in X-API-Key or in Authorization, not both",
     )
 
 
@@ -123,14 +130,20 @@ async def test_it_never_reads_a_key_from_the_query_string(client, people):
 
 
 class TestIpAllowlist:
-    async def test_it_refuses_a_client_outside_the_allowlist_and_audits_it(self, client, db, clock, people):
+    async def test_it_refuses_a_client_outside_the_allowlist_and_audits_it(
+        self, client, db, clock, people
+    ):
         issued = await create_key(
             db, clock, people.alice.organization, scopes=["*:*"], ip_allowlist=["198.51.100.0/24"]
         )
         response = await gql(client, VIEWER, key=issued.secret, headers={"User-Agent": "probe/1.0"})
         assert_graphql_error(response, 403, "FORBIDDEN", "IP address not allowed")
         async with db() as session:
-            events = (await session.exec(select(AuditEvent).where(AuditEvent.action == "api_key.ip_denied"))).all()
+            events = (
+                await session.exec(
+                    select(AuditEvent).where(AuditEvent.action == "api_key.ip_denied")
+                )
+            ).all()
         assert len(events) == 1
         assert events[0].actor_id == issued.key.id
         assert events[0].ip == "203.0.113.7"

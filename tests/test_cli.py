@@ -62,8 +62,20 @@ def test_orgs_create_refuses_a_bad_slug(env, capsys):
 def test_keys_create_prints_only_the_secret(env, capsys):
     main(["orgs", "create", "--name", "Acme", "--slug", "acme"])
     capsys.readouterr()
-    code = main(["keys", "create", "--org", "acme", "--name", "ci", "--scopes", "incidents:write, monitors:read",
-                 "--expires-at", "2099-01-01T00:00:00+00:00"])
+    code = main(
+        [
+            "keys",
+            "create",
+            "--org",
+            "acme",
+            "--name",
+            "ci",
+            "--scopes",
+            "incidents:write, monitors:read",
+            "--expires-at",
+            "2099-01-01T00:00:00+00:00",
+        ]
+    )
     out, err = capsys.readouterr()
     assert code == 0
     secret = out.strip()
@@ -81,7 +93,21 @@ def test_keys_create_prints_only_the_secret(env, capsys):
 def test_keys_create_names_an_unknown_scope_and_writes_nothing(env, capsys):
     main(["orgs", "create", "--name", "Acme", "--slug", "acme"])
     capsys.readouterr()
-    assert main(["keys", "create", "--org", "acme", "--name", "ci", "--scopes", "incidents:write,nope:read"]) == 2
+    assert (
+        main(
+            [
+                "keys",
+                "create",
+                "--org",
+                "acme",
+                "--name",
+                "ci",
+                "--scopes",
+                "incidents:write,nope:read",
+            ]
+        )
+        == 2
+    )
     out, err = capsys.readouterr()
     assert out == ""
     assert err.strip() == "error: scopes: Unknown scope: nope:read"
@@ -89,7 +115,10 @@ def test_keys_create_names_an_unknown_scope_and_writes_nothing(env, capsys):
 
 
 def test_keys_create_needs_a_known_organization(env, capsys):
-    assert main(["keys", "create", "--org", "ghost", "--name", "ci", "--scopes", "incidents:read"]) == 2
+    assert (
+        main(["keys", "create", "--org", "ghost", "--name", "ci", "--scopes", "incidents:read"])
+        == 2
+    )
     assert capsys.readouterr().err.strip() == "error: no organization with slug 'ghost'"
 
 

@@ -30,8 +30,15 @@ class Server:
 
     async def __aenter__(self) -> "Server":
         self.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "statusgraph", "serve", "--port", str(self.port),
-            env=self.env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            sys.executable,
+            "-m",
+            "statusgraph",
+            "serve",
+            "--port",
+            str(self.port),
+            env=self.env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
         )
         self.reader = asyncio.create_task(self._read())
         await asyncio.wait_for(self._until_healthy(), STARTUP_SECONDS)
@@ -87,7 +94,11 @@ async def test_first_run_prints_a_key_that_answers_viewer(server_env, tmp_path):
                 "data": {
                     "viewer": {
                         "scopes": ["*:*"],
-                        "organization": {"name": "Default", "slug": "default", "plan": "ENTERPRISE"},
+                        "organization": {
+                            "name": "Default",
+                            "slug": "default",
+                            "plan": "ENTERPRISE",
+                        },
                     }
                 }
             }
@@ -108,6 +119,8 @@ async def test_first_run_prints_a_key_that_answers_viewer(server_env, tmp_path):
             assert again.printed_keys() == []
             async with httpx.AsyncClient(base_url=again.url) as http:
                 response = await http.post(
-                    "/graphql", json={"query": "{ viewer { name } }"}, headers={"Authorization": f"Bearer {key}"}
+                    "/graphql",
+                    json={"query": "{ viewer { name } }"},
+                    headers={"Authorization": f"Bearer {key}"},
                 )
                 assert response.json() == {"data": {"viewer": {"name": "First key"}}}

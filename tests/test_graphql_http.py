@@ -21,7 +21,9 @@ def only_error(response):
 
 async def test_it_answers_queries_over_get(client, people):
     response = await client.get(
-        "/graphql", params={"query": "{ viewer { name } }"}, headers={"X-API-Key": people.alice.secret}
+        "/graphql",
+        params={"query": "{ viewer { name } }"},
+        headers={"X-API-Key": people.alice.secret},
     )
     assert response.status_code == 200
     assert response.json() == {"data": {"viewer": {"name": "alice"}}}
@@ -45,16 +47,37 @@ async def test_it_refuses_mutations_over_get(client, people):
     ("content", "content_type", "status", "message"),
     [
         (b"{not json", "application/json", 400, "Request body is not valid JSON"),
-        (b"[]", "application/json", 400, "Request body must be a JSON object (batching is not supported)"),
+        (
+            b"[]",
+            "application/json",
+            400,
+            "Request body must be a JSON object (batching is not supported)",
+        ),
         (b'{"query": 5}', "application/json", 400, "Must provide a query string"),
-        (b'{"query": "{ viewer { name } }", "variables": [1]}', "application/json", 400, "variables must be a JSON object"),
-        (b"query=%7Bviewer%7D", "application/x-www-form-urlencoded", 415, "Content-Type must be application/json"),
+        (
+            b'{"query": "{ viewer { name } }", "variables": [1]}',
+            "application/json",
+            400,
+            "variables must be a JSON object",
+        ),
+        (
+            b"query=%7Bviewer%7D",
+            "application/x-www-form-urlencoded",
+            415,
+            "Content-Type must be application/json",
+        ),
     ],
 )
-async def test_it_rejects_malformed_requests_with_json_errors(client, content, content_type, status, message):
-    response = await client.post("/graphql", content=content, headers={"Content-Type": content_type})
+async def test_it_rejects_malformed_requests_with_json_errors(
+    client, content, content_type, status, message
+):
+    response = await client.post(
+        "/graphql", content=content, headers={"Content-Type": content_type}
+    )
     assert response.status_code == status
-    assert response.json() == {"errors": [{"message": message, "extensions": {"code": "BAD_REQUEST"}}]}
+    assert response.json() == {
+        "errors": [{"message": message, "extensions": {"code": "BAD_REQUEST"}}]
+    }
 
 
 @pytest.mark.parametrize("accept", ["application/json", GRAPHQL_RESPONSE])
@@ -78,15 +101,25 @@ async def test_a_validation_failure_is_400_without_suggestions(client, people):
 
 
 async def test_variables_that_do_not_coerce_are_400(client, people):
-    response = await gql(client, "query($n: Int) { apiKeys(first: $n) { totalCount } }", {"n": "many"}, key=people.alice.secret)
+    response = await gql(
+        client,
+        "query($n: Int) { apiKeys(first: $n) { totalCount } }",
+        {"n": "many"},
+        key=people.alice.secret,
+    )
     assert response.status_code == 400
     error = only_error(response)
-    assert error["message"] == "Variable '$n' has invalid value: Int cannot represent non-integer value: 'many'"
+    assert (
+        error["message"]
+        == "Variable '$n' has invalid value: Int cannot represent non-integer value: 'many'"
+    )
     assert error["extensions"] == {"code": "BAD_USER_INPUT"}
 
 
 async def test_it_answers_in_the_media_type_asked_for(client, people):
-    response = await gql(client, "{ viewer { name } }", key=people.alice.secret, headers={"Accept": GRAPHQL_RESPONSE})
+    response = await gql(
+        client, "{ viewer { name } }", key=people.alice.secret, headers={"Accept": GRAPHQL_RESPONSE}
+    )
     assert response.headers["content-type"] == GRAPHQL_RESPONSE
     plain = await gql(client, "{ viewer { name } }", key=people.alice.secret)
     assert plain.headers["content-type"] == "application/json"
@@ -106,7 +139,9 @@ async def test_it_serves_graphiql_with_the_headers_editor(client):
 
 async def test_graphiql_can_be_turned_off(settings, clock):
     app = create_app(settings.model_copy(update={"graphiql": False}), clock=clock)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://t"
+    ) as http:
         response = await http.get("/graphql", headers={"Accept": "text/html"})
     await app.state.engine.dispose()
     assert response.status_code == 404
@@ -118,10 +153,15 @@ class TestIntrospection:
     async def test_anonymous_callers_may_not_introspect(self, client):
         response = await gql(client, self.QUERY)
         assert response.status_code == 401
-        assert only_error(response) == {"message": "Authentication required", "extensions": {"code": "UNAUTHENTICATED"}}
+        assert only_error(response) == {
+            "message": "Authentication required",
+            "extensions": {"code": "UNAUTHENTICATED"},
+        }
 
     async def test_anonymous_callers_may_not_introspect_through_a_fragment(self, client):
-        response = await gql(client, "query { ...F } fragment F on Query { __type(name: \"Query\") { name } }")
+        response = await gql(
+            client, 'query { ...F } fragment F on Query { __type(name: "Query") { name } }'
+        )
         assert response.status_code == 401
 
     async def test_authenticated_callers_may_introspect(self, client, people):
@@ -134,13 +174,20 @@ class TestIntrospection:
 
 
 class TestUnexpectedErrors:
-    async def test_a_resolver_bug_is_masked_and_logged_with_the_request_id(self, client, people, monkeypatch, caplog):
+    async def test_a_resolver_bug_is_masked_and_logged_with_the_request_id(
+        self, client, people, monkeypatch, caplog
+    ):
         async def broken(*args, **kwargs):
             raise RuntimeError("connection string postgres://admin:hunter2@db")
 
         monkeypatch.setattr(api_keys, "list_keys", broken)
         with caplog.at_level(logging.ERROR, logger="statusgraph.graphql"):
-            response = await gql(client, "{ apiKeys { totalCount } }", key=people.alice.secret, headers={"X-Request-ID": "trace-1"})
+            response = await gql(
+                client,
+                "{ apiKeys { totalCount } }",
+                key=people.alice.secret,
+                headers={"X-Request-ID": "trace-1"},
+            )
         assert response.status_code == 500
         assert only_error(response)["message"] == "Unexpected error."
         assert only_error(response)["extensions"] == {"code": "INTERNAL_SERVER_ERROR"}
@@ -158,10 +205,18 @@ class TestUnexpectedErrors:
         monkeypatch.setattr(credentials, "authenticate", broken)
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
-            response = await http.post("/graphql", json={"query": "{ viewer { name } }"}, headers={"X-API-Key": "sg_live_x"})
+            response = await http.post(
+                "/graphql",
+                json={"query": "{ viewer { name } }"},
+                headers={"X-API-Key": "sg_live_x"},
+            )
         await app.state.engine.dispose()
         assert response.status_code == 500
-        assert response.json() == {"errors": [{"message": "Unexpected error.", "extensions": {"code": "INTERNAL_SERVER_ERROR"}}]}
+        assert response.json() == {
+            "errors": [
+                {"message": "Unexpected error.", "extensions": {"code": "INTERNAL_SERVER_ERROR"}}
+            ]
+        }
         assert "x-request-id" in response.headers
 
 

@@ -16,7 +16,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def root_fields(name):
     definition = schema.get_type_by_name(name)
-    return {schema.config.name_converter.get_graphql_name(field): field for field in definition.fields}
+    return {
+        schema.config.name_converter.get_graphql_name(field): field for field in definition.fields
+    }
 
 
 def declared(field):
@@ -36,7 +38,10 @@ def test_every_root_field_declares_a_scope_or_public(root):
 
 def test_the_sdl_prints_the_scope_of_each_guarded_field():
     sdl = str(schema)
-    assert 'createApiKey(input: CreateApiKeyInput!): CreateApiKeyPayload! @requiresScope(scope: "api_keys:write")' in sdl
+    assert (
+        'createApiKey(input: CreateApiKeyInput!): CreateApiKeyPayload! @requiresScope(scope: "api_keys:write")'
+        in sdl
+    )
     assert "viewer: Viewer @public" in sdl
 
 
@@ -76,8 +81,14 @@ async def test_every_mutation_writes_an_audit_entry(client, db, people):
     for name, (operation, variables, action) in samples.items():
         async with db() as session:
             before = {event.id for event in (await session.exec(select(AuditEvent))).all()}
-        response = await gql(client, operation, variables, key=people.alice.secret, headers={"X-Request-ID": name})
+        response = await gql(
+            client, operation, variables, key=people.alice.secret, headers={"X-Request-ID": name}
+        )
         assert response.json()["data"][name]["userErrors"] == [], name
         async with db() as session:
-            added = [e for e in (await session.exec(select(AuditEvent))).all() if e.id not in before]
-        assert [(e.action, e.actor_id, e.request_id) for e in added] == [(action, people.alice.key_id, name)]
+            added = [
+                e for e in (await session.exec(select(AuditEvent))).all() if e.id not in before
+            ]
+        assert [(e.action, e.actor_id, e.request_id) for e in added] == [
+            (action, people.alice.key_id, name)
+        ]

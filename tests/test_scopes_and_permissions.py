@@ -41,14 +41,18 @@ def test_covers(held, requested, allowed):
 
 
 def test_unknown_lists_only_names_outside_the_catalogue():
-    assert scopes.unknown(["incidents:read", "monitors:*", "*:*", "nope:read", "incidents:delete"]) == [
+    assert scopes.unknown(
+        ["incidents:read", "monitors:*", "*:*", "nope:read", "incidents:delete"]
+    ) == [
         "nope:read",
         "incidents:delete",
     ]
 
 
 class TestDenials:
-    async def test_a_denied_field_answers_403_when_nothing_else_resolved(self, client, db, clock, people):
+    async def test_a_denied_field_answers_403_when_nothing_else_resolved(
+        self, client, db, clock, people
+    ):
         reader = await create_key(db, clock, people.alice.organization, scopes=["incidents:read"])
         response = await gql(client, LIST, key=reader.secret)
         assert response.status_code == 403
@@ -57,13 +61,19 @@ class TestDenials:
         assert error["message"] == "Insufficient scope: api_keys:read required"
         assert error["extensions"] == {"code": "FORBIDDEN", "requiredScope": "api_keys:read"}
 
-    async def test_a_denied_field_beside_an_allowed_one_answers_200_with_partial_data(self, client, people):
+    async def test_a_denied_field_beside_an_allowed_one_answers_200_with_partial_data(
+        self, client, people
+    ):
         restricted = await create_key_with(client, people, ["api_keys:read"])
-        partial = await gql(client, "{ apiKeys { totalCount } auditLog { totalCount } }", key=restricted)
+        partial = await gql(
+            client, "{ apiKeys { totalCount } auditLog { totalCount } }", key=restricted
+        )
         assert partial.status_code == 200
         assert partial.json()["data"]["apiKeys"] == {"totalCount": 3}
         assert partial.json()["data"]["auditLog"] is None
-        assert partial.json()["errors"][0]["message"] == "Insufficient scope: audit_log:read required"
+        assert (
+            partial.json()["errors"][0]["message"] == "Insufficient scope: audit_log:read required"
+        )
 
     async def test_write_implies_read(self, client, db, clock, people):
         writer = await create_key(db, clock, people.alice.organization, scopes=["api_keys:write"])
@@ -78,12 +88,16 @@ class TestDenials:
 
     async def test_a_legacy_key_has_full_access(self, client, db, clock, people):
         legacy = await create_key(db, clock, people.alice.organization, scopes=[], legacy=True)
-        response = await gql(client, "{ viewer { scopes } auditLog { totalCount } }", key=legacy.secret)
+        response = await gql(
+            client, "{ viewer { scopes } auditLog { totalCount } }", key=legacy.secret
+        )
         assert response.status_code == 200
         assert response.json()["data"]["viewer"]["scopes"] == ["*:*"]
 
 
 async def create_key_with(client, people, wanted):
     mutation = "mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { secret } }"
-    response = await gql(client, mutation, {"i": {"name": "restricted", "scopes": wanted}}, key=people.alice.secret)
+    response = await gql(
+        client, mutation, {"i": {"name": "restricted", "scopes": wanted}}, key=people.alice.secret
+    )
     return response.json()["data"]["createApiKey"]["secret"]

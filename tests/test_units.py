@@ -29,7 +29,9 @@ class TestKeyFormat:
             replacement = "a" if secret[position] != "a" else "b"
             assert keys.parse(secret[:position] + replacement + secret[position + 1 :]) is None
 
-    @pytest.mark.parametrize("candidate", ["", "sg_live_", "sg_prod_" + "a" * 38, "sg_live_" + "a" * 37 + "!"])
+    @pytest.mark.parametrize(
+        "candidate", ["", "sg_live_", "sg_prod_" + "a" * 38, "sg_live_" + "a" * 37 + "!"]
+    )
     def test_it_rejects_other_shapes(self, candidate):
         assert keys.parse(candidate) is None
 
@@ -47,7 +49,9 @@ class TestClientIp:
         assert client_ip("203.0.113.5", "198.51.100.1", TRUSTED) == "203.0.113.5"
 
     def test_a_trusted_proxy_hands_over_the_last_untrusted_hop(self):
-        assert client_ip("127.0.0.1", "198.51.100.1, 203.0.113.9, 10.1.2.3", TRUSTED) == "203.0.113.9"
+        assert (
+            client_ip("127.0.0.1", "198.51.100.1, 203.0.113.9, 10.1.2.3", TRUSTED) == "203.0.113.9"
+        )
 
     def test_only_trusted_hops_means_the_leftmost(self):
         assert client_ip("127.0.0.1", "10.0.0.5, 10.0.0.6", TRUSTED) == "10.0.0.5"

@@ -18,7 +18,9 @@ def is_trusted(address: str, trusted: Sequence[IPNetwork]) -> bool:
     return parsed is not None and any(parsed in network for network in trusted)
 
 
-def client_ip(peer: str | None, forwarded_for: str | None, trusted: Sequence[IPNetwork]) -> str | None:
+def client_ip(
+    peer: str | None, forwarded_for: str | None, trusted: Sequence[IPNetwork]
+) -> str | None:
     """Walk X-Forwarded-For from the right, past trusted proxies, to the first other hop.
 
     Only the hops our own proxies appended can be believed; anything further left

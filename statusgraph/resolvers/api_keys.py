@@ -84,7 +84,9 @@ def _validate_allowlist(entries: Sequence[str], plan: str, problems: Problems) -
     return sorted(set(networks))
 
 
-def _validate_scopes(requested: Sequence[str], granter: Principal | None, problems: Problems) -> list[str]:
+def _validate_scopes(
+    requested: Sequence[str], granter: Principal | None, problems: Problems
+) -> list[str]:
     wanted = scopes.normalize(requested)
     if not wanted:
         problems.add("scopes", "INVALID", "At least one scope is required")
@@ -99,7 +101,9 @@ def _validate_scopes(requested: Sequence[str], granter: Principal | None, proble
     return wanted
 
 
-def _issue(organization_id: str, actor: Actor, *, template: ApiKey | KeyDraft, now: datetime, pepper: bytes) -> IssuedKey:
+def _issue(
+    organization_id: str, actor: Actor, *, template: ApiKey | KeyDraft, now: datetime, pepper: bytes
+) -> IssuedKey:
     generated = keys.generate(sandbox=template.sandbox)
     key = ApiKey(
         id=new_id("key"),
@@ -137,7 +141,9 @@ async def create_key(
     name = draft.name.strip()
     if not 1 <= len(name) <= MAX_NAME_LENGTH:
         problems.add("name", "INVALID", f"Name must be 1 to {MAX_NAME_LENGTH} characters")
-    wanted = [scopes.FULL_ACCESS] if draft.legacy else _validate_scopes(draft.scopes, granter, problems)
+    wanted = (
+        [scopes.FULL_ACCESS] if draft.legacy else _validate_scopes(draft.scopes, granter, problems)
+    )
     if draft.expires_at is not None and draft.expires_at <= now:
         problems.add("expiresAt", "INVALID", "expiresAt must be in the future")
     allowlist = _validate_allowlist(draft.ip_allowlist, organization.plan, problems)

@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from statusgraph.auth.principal import Actor, RequestInfo
@@ -50,7 +51,9 @@ async def record(
     return event
 
 
-async def get_event(session: AsyncSession, organization_id: str, event_id: str) -> AuditEvent | None:
+async def get_event(
+    session: AsyncSession, organization_id: str, event_id: str
+) -> AuditEvent | None:
     statement = for_org(AuditEvent, organization_id).where(AuditEvent.id == event_id)
     return (await session.exec(statement)).first()
 
@@ -77,14 +80,14 @@ async def list_events(
     if filters.actor_id is not None:
         statement = statement.where(AuditEvent.actor_id == filters.actor_id)
     if filters.since is not None:
-        statement = statement.where(AuditEvent.created_at >= filters.since)  # type: ignore[operator]
+        statement = statement.where(col(AuditEvent.created_at) >= filters.since)
     if filters.until is not None:
-        statement = statement.where(AuditEvent.created_at < filters.until)  # type: ignore[operator]
+        statement = statement.where(col(AuditEvent.created_at) < filters.until)
     return await paginate(session, statement, AuditEvent, page, with_count=with_count)
 
 
 async def purge(session: AsyncSession, *, now: datetime) -> int:
     """Delete entries older than the retention period, across all organizations."""
-    statement = delete(AuditEvent).where(AuditEvent.created_at < now - RETENTION)  # type: ignore[operator]
-    result = await session.exec(statement)  # type: ignore[call-overload]
+    statement = delete(AuditEvent).where(col(AuditEvent.created_at) < now - RETENTION)
+    result = await session.exec(statement)
     return int(result.rowcount or 0)

@@ -5,7 +5,8 @@ import ipaddress
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, update
-from sqlmodel import select
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from statusgraph.auth import keys
 from statusgraph.auth.principal import Principal, RequestInfo
@@ -75,23 +76,20 @@ async def authenticate(
     return _principal(key)
 
 
-async def _touch(session: object, key: ApiKey, ip: str | None, now: datetime) -> None:
-    from sqlmodel.ext.asyncio.session import AsyncSession
-
-    assert isinstance(session, AsyncSession)
+async def _touch(session: AsyncSession, key: ApiKey, ip: str | None, now: datetime) -> None:
     # The WHERE repeats the once-a-minute rule so concurrent requests write once.
     statement = (
         update(ApiKey)
-        .where(ApiKey.id == key.id)  # type: ignore[arg-type]
+        .where(col(ApiKey.id) == key.id)
         .where(
             or_(
-                ApiKey.last_used_at.is_(None),  # type: ignore[union-attr]
-                ApiKey.last_used_at <= now - TOUCH_INTERVAL,  # type: ignore[operator]
+                col(ApiKey.last_used_at).is_(None),
+                col(ApiKey.last_used_at) <= now - TOUCH_INTERVAL,
             )
         )
         .values(last_used_at=now, last_used_ip=ip)
     )
-    await session.exec(statement)  # type: ignore[call-overload]
+    await session.exec(statement)
     await session.commit()
 
 

@@ -90,8 +90,13 @@ async def bootstrap(session: AsyncSession, *, now: datetime, pepper: bytes) -> s
         return None
     request = RequestInfo()
     organization = await create_organization(
-        session, SYSTEM, name=DEFAULT_ORG_NAME, slug=DEFAULT_ORG_SLUG, plan=Plan.enterprise,
-        request=request, now=now,
+        session,
+        SYSTEM,
+        name=DEFAULT_ORG_NAME,
+        slug=DEFAULT_ORG_SLUG,
+        plan=Plan.enterprise,
+        request=request,
+        now=now,
     )
     issued = await api_keys.create_key(
         session,

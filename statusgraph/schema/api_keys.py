@@ -33,7 +33,9 @@ class ApiKeyStatus(Enum):
 @strawberry.type(description="An API key. Its secret is shown once, at creation or rotation.")
 class ApiKey(Node):
     name: str
-    prefix: str = strawberry.field(description="The first characters of the key, for recognising it.")
+    prefix: str = strawberry.field(
+        description="The first characters of the key, for recognising it."
+    )
     scopes: list[str]
     environment: ApiKeyEnvironment
     legacy: bool = strawberry.field(description="Full access, created outside the scoped flow.")
@@ -77,7 +79,9 @@ class ApiKey(Node):
 @strawberry.input
 class CreateApiKeyInput:
     name: str
-    scopes: list[str] = strawberry.field(description='Scopes such as "incidents:write" or "monitors:*".')
+    scopes: list[str] = strawberry.field(
+        description='Scopes such as "incidents:write" or "monitors:*".'
+    )
     expires_at: datetime | None = None
     ip_allowlist: list[str] = strawberry.field(
         default_factory=list, description="CIDR ranges (enterprise plan only, at most 100)."
@@ -156,7 +160,9 @@ class ApiKeyMutations:
         )
         try:
             async with ctx.db.begin() as session:
-                organization = await organizations.get_organization(session, principal.organization_id)
+                organization = await organizations.get_organization(
+                    session, principal.organization_id
+                )
                 assert organization is not None  # a key cannot outlive its organization
                 issued = await api_keys.create_key(
                     session,
@@ -169,7 +175,9 @@ class ApiKeyMutations:
                     pepper=ctx.pepper,
                 )
         except UserInputError as error:
-            return CreateApiKeyPayload(api_key=None, secret=None, user_errors=UserError.of(error.errors))
+            return CreateApiKeyPayload(
+                api_key=None, secret=None, user_errors=UserError.of(error.errors)
+            )
         return CreateApiKeyPayload(
             api_key=ApiKey.of(issued.key, ctx.now), secret=issued.secret, user_errors=[]
         )
@@ -180,7 +188,11 @@ class ApiKeyMutations:
         try:
             async with ctx.db.begin() as session:
                 row = await api_keys.revoke_key(
-                    session, ctx.require_principal(), key_id=id, request=ctx.request_info, now=ctx.now
+                    session,
+                    ctx.require_principal(),
+                    key_id=id,
+                    request=ctx.request_info,
+                    now=ctx.now,
                 )
         except UserInputError as error:
             return RevokeApiKeyPayload(api_key=None, user_errors=UserError.of(error.errors))
@@ -207,7 +219,10 @@ class ApiKeyMutations:
                 )
         except UserInputError as error:
             return RotateApiKeyPayload(
-                api_key=None, secret=None, previous_api_key=None, user_errors=UserError.of(error.errors)
+                api_key=None,
+                secret=None,
+                previous_api_key=None,
+                user_errors=UserError.of(error.errors),
             )
         return RotateApiKeyPayload(
             api_key=ApiKey.of(issued.key, ctx.now),

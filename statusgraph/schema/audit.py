@@ -1,6 +1,7 @@
 """The audit log over GraphQL. Scope: audit_log:read."""
 
 from datetime import datetime
+from typing import cast
 
 import strawberry
 from strawberry.scalars import JSON
@@ -40,7 +41,7 @@ class AuditEvent(Node):
             user_agent=row.user_agent,
             request_id=row.request_id,
             scopes_used=list(row.scopes_used),
-            details=row.details,
+            details=cast(JSON, row.details),
         )
 
 

@@ -37,7 +37,11 @@ class AnonymousIntrospectionGuard(SchemaExtension):
     def on_execute(self) -> Iterator[None]:
         context = self.execution_context
         document = context.graphql_document
-        if getattr(context.context, "principal", None) is None and document is not None:
-            if any(asks_for_introspection(definition) for definition in document.definitions):  # type: ignore[arg-type]
-                context.result = ExecutionResult(data=None, errors=[authentication_required()])
+        anonymous = getattr(context.context, "principal", None) is None
+        if (
+            anonymous
+            and document is not None
+            and any(asks_for_introspection(node) for node in document.definitions)  # type: ignore[arg-type]
+        ):
+            context.result = ExecutionResult(data=None, errors=[authentication_required()])
         yield

@@ -9,6 +9,7 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.extensions.field_extension import FieldExtension
 from strawberry.permission import BasePermission, PermissionExtension
 from strawberry.schema_directive import Location
 from strawberry.types import Info
@@ -20,7 +21,9 @@ AUTHENTICATION_REQUIRED = "Authentication required"
     locations=[Location.FIELD_DEFINITION],
     name="requiresScope",
     repeatable=True,
-    description="The credential must hold this scope (X:write implies X:read; X:* and *:* are wildcards).",
+    description=(
+        "The credential must hold this scope (X:write implies X:read; X:* and *:* are wildcards)."
+    ),
 )
 class RequiresScope:
     scope: str
@@ -48,7 +51,7 @@ class HasScope(BasePermission):
         self.message = f"Insufficient scope: {scope} required"
         self.error_extensions = {"code": "FORBIDDEN", "requiredScope": scope}
         # Per instance, so the printed directive carries this field's scope.
-        self._schema_directive = RequiresScope(scope=scope)
+        self._schema_directive = RequiresScope(scope=scope)  # type: ignore[misc]
 
     def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
         principal = info.context.principal
@@ -57,5 +60,5 @@ class HasScope(BasePermission):
         return bool(principal.can(self.scope))
 
 
-def requires(scope: str) -> list[PermissionExtension]:
+def requires(scope: str) -> list[FieldExtension]:
     return [PermissionExtension(permissions=[HasScope(scope)])]

@@ -58,7 +58,9 @@ class Connection(Generic[Item]):
         )
 
 
-def page_args(first: int | None, after: str | None, last: int | None, before: str | None) -> PageArgs:
+def page_args(
+    first: int | None, after: str | None, last: int | None, before: str | None
+) -> PageArgs:
     return PageArgs(first=first, after=after, last=last, before=before)
 
 
@@ -69,7 +71,9 @@ def selects(info: Info, name: str) -> bool:
         for selection in selections:
             if isinstance(selection, SelectedField) and selection.name == name:
                 return True
-            if isinstance(selection, (FragmentSpread, InlineFragment)) and walk(selection.selections):
+            if isinstance(selection, (FragmentSpread, InlineFragment)) and walk(
+                selection.selections
+            ):
                 return True
         return False
 

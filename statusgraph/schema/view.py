@@ -22,7 +22,13 @@ from statusgraph.auth.principal import RequestInfo
 from statusgraph.clock import Clock
 from statusgraph.db.engine import SessionFactory
 from statusgraph.errors import StatusGraphError
-from statusgraph.responses import GRAPHQL_RESPONSE, JSON, graphql_errors, negotiate, www_authenticate
+from statusgraph.responses import (
+    GRAPHQL_RESPONSE,
+    JSON,
+    graphql_errors,
+    negotiate,
+    www_authenticate,
+)
 from statusgraph.schema import StatusGraphSchema
 from statusgraph.schema.context import Context
 
@@ -30,7 +36,9 @@ logger = logging.getLogger("statusgraph.graphql")
 
 UNEXPECTED = "Unexpected error."
 # Errors raised before execution starts: the request itself is wrong (HTTP 400).
-REQUEST_ERROR_CODES = frozenset({"GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED", "BAD_USER_INPUT"})
+REQUEST_ERROR_CODES = frozenset(
+    {"GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED", "BAD_USER_INPUT"}
+)
 
 
 class GraphQLEndpoint:
@@ -55,15 +63,17 @@ class GraphQLEndpoint:
 
     async def handle(self, request: Request) -> Response:
         accept = request.headers.get("accept")
-        if request.method == "GET" and "text/html" in (accept or "") and "query" not in request.query_params:
+        if (
+            request.method == "GET"
+            and "text/html" in (accept or "")
+            and "query" not in request.query_params
+        ):
             if self.graphiql_html is None:
                 return graphql_errors(404, "GraphiQL is disabled", "NOT_FOUND")
             return HTMLResponse(self.graphiql_html)
         media_type = negotiate(accept)
         if media_type is None:
-            return graphql_errors(
-                406, f"Accept {GRAPHQL_RESPONSE} or {JSON}", "NOT_ACCEPTABLE"
-            )
+            return graphql_errors(406, f"Accept {GRAPHQL_RESPONSE} or {JSON}", "NOT_ACCEPTABLE")
         params = await self._read_params(request)
         if isinstance(params, Response):
             return params
@@ -78,7 +88,11 @@ class GraphQLEndpoint:
             pepper=self.pepper,
             now=self.clock(),
         )
-        allowed = {OperationType.QUERY} if request.method == "GET" else {OperationType.QUERY, OperationType.MUTATION}
+        allowed = (
+            {OperationType.QUERY}
+            if request.method == "GET"
+            else {OperationType.QUERY, OperationType.MUTATION}
+        )
         try:
             result = await self.schema.execute(
                 query,
@@ -89,14 +103,19 @@ class GraphQLEndpoint:
             )
         except InvalidOperationTypeError:
             return graphql_errors(
-                405, "Mutations must be sent with POST", "METHOD_NOT_ALLOWED",
-                accept=accept, headers={"Allow": "POST"},
+                405,
+                "Mutations must be sent with POST",
+                "METHOD_NOT_ALLOWED",
+                accept=accept,
+                headers={"Allow": "POST"},
             )
         except CannotGetOperationTypeError as error:
             return graphql_errors(400, error.as_http_error_reason(), "BAD_REQUEST", accept=accept)
         return self._respond(result, context.request_info, media_type)
 
-    async def _read_params(self, request: Request) -> tuple[str, dict[str, Any] | None, str | None] | Response:
+    async def _read_params(
+        self, request: Request
+    ) -> tuple[str, dict[str, Any] | None, str | None] | Response:
         accept = request.headers.get("accept")
 
         def bad(message: str, status: int = 400) -> Response:
@@ -120,9 +139,15 @@ class GraphQLEndpoint:
             if not isinstance(data, dict):
                 return bad("Request body must be a JSON object (batching is not supported)")
         else:
-            return graphql_errors(405, "Use GET or POST", "METHOD_NOT_ALLOWED", headers={"Allow": "GET, POST"})
+            return graphql_errors(
+                405, "Use GET or POST", "METHOD_NOT_ALLOWED", headers={"Allow": "GET, POST"}
+            )
 
-        query, variables, operation_name = data.get("query"), data.get("variables"), data.get("operationName")
+        query, variables, operation_name = (
+            data.get("query"),
+            data.get("variables"),
+            data.get("operationName"),
+        )
         if not isinstance(query, str) or not query.strip():
             return bad("Must provide a query string")
         if variables is not None and not isinstance(variables, dict):
@@ -131,7 +156,9 @@ class GraphQLEndpoint:
             return bad("operationName must be a string")
         return query, variables, operation_name
 
-    def _respond(self, result: ExecutionResult, request_info: RequestInfo, media_type: str) -> Response:
+    def _respond(
+        self, result: ExecutionResult, request_info: RequestInfo, media_type: str
+    ) -> Response:
         errors = [self._format(error, request_info) for error in result.errors or []]
         codes = {error["extensions"]["code"] for error in errors}
         body: dict[str, Any] = {}
