@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+from sqlalchemy import event
 
 from statusgraph.auth.principal import SYSTEM, RequestInfo
 from statusgraph.clock import FrozenClock
@@ -81,3 +82,24 @@ async def gql(
     return await client.post(
         "/graphql", json={"query": query, "variables": variables}, headers=sent
     )
+
+
+class StatementCounter:
+    """Counts the SQL statements an engine executes inside a `with` block."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine.sync_engine
+        self.statements: list[str] = []
+
+    def _count(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        self.statements.append(statement)
+
+    def __enter__(self) -> "StatementCounter":
+        event.listen(self.engine, "before_cursor_execute", self._count)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._count)
+
+    def __len__(self) -> int:
+        return len(self.statements)

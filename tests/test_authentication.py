@@ -3,12 +3,11 @@
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event
 from sqlmodel import select
 
 from statusgraph.auth import keys
 from statusgraph.db.models import ApiKey, AuditEvent
-from tests.helpers import create_key, gql
+from tests.helpers import StatementCounter, create_key, gql
 
 VIEWER = "{ viewer { name } }"
 INVALID = 'Bearer realm="statusgraph", error="invalid_token", error_description="Invalid API key"'
@@ -54,15 +53,10 @@ async def test_it_rejects_a_malformed_key(client, people, presented):
 async def test_it_rejects_a_bad_checksum_without_touching_the_database(client, app, people):
     secret = people.alice.secret
     tampered = secret[:-1] + ("A" if secret[-1] != "A" else "B")
-    statements = []
-    listener = lambda *args: statements.append(args[2])  # noqa: E731
-    event.listen(app.state.engine.sync_engine, "before_cursor_execute", listener)
-    try:
+    with StatementCounter(app.state.engine) as counter:
         response = await gql(client, VIEWER, key=tampered)
-    finally:
-        event.remove(app.state.engine.sync_engine, "before_cursor_execute", listener)
     assert_graphql_error(response, 401, "UNAUTHENTICATED", "Invalid API key")
-    assert statements == []
+    assert counter.statements == []
 
 
 async def test_it_rejects_an_unknown_key_with_a_valid_checksum(client, people):
