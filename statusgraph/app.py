@@ -15,9 +15,11 @@ from starlette.routing import Route
 from statusgraph.clock import Clock, utcnow
 from statusgraph.config import Settings
 from statusgraph.db.engine import create_engine, create_session_factory
-from statusgraph.middleware import AuthMiddleware
+from statusgraph.middleware import RequestGuardMiddleware
+from statusgraph.ratelimit import Limiter
 from statusgraph.resolvers import audit
 from statusgraph.schema import schema
+from statusgraph.schema.limits import QueryLimits
 from statusgraph.schema.view import GraphQLEndpoint
 
 logger = logging.getLogger("statusgraph")
@@ -33,6 +35,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
     engine = create_engine(settings.database_url)
     db = create_session_factory(engine)
     pepper = settings.pepper()
+    limiter = Limiter(settings)
 
     async def purge_audit_log_forever() -> None:
         while True:
@@ -54,22 +57,44 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
             purger.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await purger
+            await limiter.close()
             await engine.dispose()
 
-    graphql = GraphQLEndpoint(schema, db=db, pepper=pepper, clock=clock, graphiql=settings.graphiql)
+    graphql = GraphQLEndpoint(
+        schema,
+        db=db,
+        pepper=pepper,
+        clock=clock,
+        graphiql=settings.graphiql,
+        query_limits=QueryLimits(
+            max_depth=settings.graphql_max_depth,
+            max_aliases=settings.graphql_max_aliases,
+            max_tokens=settings.graphql_max_tokens,
+            max_page_size=settings.graphql_max_page_size,
+            max_cost=settings.graphql_max_cost,
+        ),
+    )
     app = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/healthz", healthz, methods=["GET"]),
         ],
         middleware=[
-            Middleware(AuthMiddleware, settings=settings, db=db, pepper=pepper, clock=clock)
+            Middleware(
+                RequestGuardMiddleware,
+                settings=settings,
+                db=db,
+                pepper=pepper,
+                clock=clock,
+                limiter=limiter,
+            )
         ],
         lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.engine = engine
     app.state.db = db
+    app.state.limiter = limiter
     return app
 
 

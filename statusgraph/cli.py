@@ -65,6 +65,13 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     host = args.host or settings.host
     port = args.port or settings.port
     workers = args.workers or settings.workers
+    if workers > 1 and settings.uses_memory_rate_limits:
+        _say(
+            f"error: --workers {workers} needs shared rate-limit storage "
+            "(STATUSGRAPH_RATE_LIMIT_STORAGE=redis://...); in-memory counters are per process "
+            f"and would multiply every limit by {workers}"
+        )
+        return 2
     if settings.is_sqlite:
         migrations.upgrade(settings.database_url)
     elif _pending_migrations(settings):

@@ -5,13 +5,29 @@ import os
 import secrets
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from limits import parse
+from pydantic import AfterValidator, BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SECRET_FILE_NAME = "secret.key"  # noqa: S105  (a file name, not a secret)
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _check_limit(value: str) -> str:
+    parse(value)  # raises ValueError on anything `limits` cannot read, e.g. "10 per fortnight"
+    return value
+
+
+RateLimit = Annotated[str, AfterValidator(_check_limit)]
+
+
+class PlanLimits(BaseModel):
+    """A plan's replacement for the standard bucket: queries and mutations counted apart."""
+
+    read: RateLimit
+    write: RateLimit
 
 
 class Settings(BaseSettings):
@@ -25,6 +41,27 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     secret_key_file: Path | None = None
     rate_limit_storage: str = "async+memory://"
+    rate_limits_enabled: bool = True
+    rate_limit_strategy: Literal["fixed-window", "sliding-window-counter", "moving-window"] = (
+        "fixed-window"
+    )
+    rate_limit_standard: RateLimit = "1000/minute"
+    rate_limit_sandbox: RateLimit = "120/minute"
+    rate_limit_heartbeat: RateLimit = "10000/minute"
+    rate_limit_beacon_ip: RateLimit = "6000/minute"
+    rate_limit_anonymous: RateLimit = "300/minute"
+    rate_limit_failed_auth: RateLimit = "60/minute"
+    rate_limit_plans: dict[str, PlanLimits] = {
+        "team": PlanLimits(read="600/minute", write="120/minute"),
+        "enterprise": PlanLimits(read="2400/minute", write="600/minute"),
+    }
+    # GraphQL documents are bounded before anything executes (DESIGN §6).
+    graphql_max_depth: int = Field(default=10, ge=1)
+    graphql_max_aliases: int = Field(default=15, ge=0)
+    graphql_max_tokens: int = Field(default=2000, ge=1)
+    graphql_max_body_bytes: int = Field(default=64 * 1024, ge=1)
+    graphql_max_page_size: int = Field(default=100, ge=1, le=100)
+    graphql_max_cost: int = Field(default=1000, ge=1)
     graphiql: bool = True
     # Comma-separated addresses or CIDR ranges whose X-Forwarded-For we believe.
     trusted_proxies: Annotated[list[str], NoDecode] = ["127.0.0.1"]
@@ -66,6 +103,10 @@ class Settings(BaseSettings):
             url = "sqlite+aiosqlite://" + url.split("://", 1)[1]
         self.database_url = url
         return self
+
+    @property
+    def uses_memory_rate_limits(self) -> bool:
+        return self.rate_limit_storage.startswith("async+memory")
 
     @property
     def is_sqlite(self) -> bool:

@@ -1,13 +1,15 @@
-"""Pure ASGI middleware: request id, client IP and authentication for every request.
+"""Pure ASGI middleware: request id, client IP, authentication, rate limits, body limit.
 
 Pure ASGI rather than BaseHTTPMiddleware, which costs about 10x per request
 (STACK.md §2). The outcome is left in `scope["state"]`: `request_info` always,
 `principal` (None for anonymous callers) once the credential checks out.
 """
 
+import json
 import logging
 import re
 import uuid
+from dataclasses import dataclass
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import Response
@@ -24,14 +26,27 @@ from statusgraph.errors import (
     InternalError,
     StatusGraphError,
 )
+from statusgraph.ratelimit import Decision, Limiter, Route, route_of
 from statusgraph.resolvers import credentials
 from statusgraph.responses import graphql_errors, rest_error, www_authenticate
+from statusgraph.schema.limits import is_mutation
 
 logger = logging.getLogger("statusgraph.http")
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 BOTH_HEADERS = "Send the API key in X-API-Key or in Authorization, not both"
 UNEXPECTED = "Unexpected error."
+RATE_LIMITED = "Rate limit exceeded"
+
+
+class RateLimitedError(StatusGraphError):
+    code = "RATE_LIMITED"
+    http_status = 429
+
+
+class PayloadTooLargeError(StatusGraphError):
+    code = "PAYLOAD_TOO_LARGE"
+    http_status = 413
 
 
 def request_id_from(headers: Headers) -> str:
@@ -55,7 +70,14 @@ def presented_credential(headers: Headers) -> str | None:
     return token.strip()
 
 
-class AuthMiddleware:
+@dataclass(slots=True)
+class GraphQLBody:
+    body: bytes
+    too_large: bool
+    writes: bool
+
+
+class RequestGuardMiddleware:
     def __init__(
         self,
         app: ASGIApp,
@@ -64,12 +86,16 @@ class AuthMiddleware:
         db: SessionFactory,
         pepper: bytes,
         clock: Clock,
+        limiter: Limiter,
     ) -> None:
         self.app = app
         self.trusted = settings.trusted_proxy_networks
         self.db = db
         self.pepper = pepper
         self.clock = clock
+        self.limiter = limiter
+        self.max_body = settings.graphql_max_body_bytes
+        self.max_tokens = settings.graphql_max_tokens
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -86,28 +112,54 @@ class AuthMiddleware:
         state = scope.setdefault("state", {})
         state["request_info"] = info
         started = False
+        decision: Decision | None = None
 
-        async def send_with_request_id(message: Message) -> None:
+        async def send_with_headers(message: Message) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                MutableHeaders(scope=message).append("X-Request-ID", request_id)
+                extra = MutableHeaders(scope=message)
+                extra.append("X-Request-ID", request_id)
+                if decision is not None:
+                    for name, value in decision.headers():
+                        extra.append(name.decode(), value.decode())
             await send(message)
 
         try:
-            state["principal"] = await self._authenticate(headers, info)
-            await self.app(scope, receive, send_with_request_id)
+            try:
+                principal = await self._authenticate(headers, info)
+            except StatusGraphError as refused:
+                # Failed attempts are charged to the address, never to a key.
+                decision = await self.limiter.hit(*self.limiter.failed_auth_bucket(info.ip))
+                if decision is not None and not decision.allowed:
+                    raise RateLimitedError(RATE_LIMITED) from refused
+                raise
+            state["principal"] = principal
+
+            route = route_of(scope["path"])
+            graphql_body = None
+            if route is Route.graphql and scope["method"] == "POST":
+                graphql_body = await self._read_graphql_body(headers, receive)
+                receive = _replay(graphql_body.body, receive)
+            writes = graphql_body.writes if graphql_body else scope["method"] not in ("GET", "HEAD")
+            bucket = self.limiter.bucket_for(route, principal, info.ip, writes=writes)
+            if bucket is not None:
+                decision = await self.limiter.hit(*bucket)
+                if decision is not None and not decision.allowed:
+                    raise RateLimitedError(RATE_LIMITED)
+            if graphql_body is not None and graphql_body.too_large:
+                raise PayloadTooLargeError(f"Request body exceeds {self.max_body} bytes")
+            await self.app(scope, receive, send_with_headers)
         except StatusGraphError as error:
             if started:
                 raise
-            await self._error(scope, error)(scope, receive, send_with_request_id)
+            await self._error(scope, error, decision)(scope, receive, send_with_headers)
         except Exception:
             logger.exception("unexpected error (request id %s)", request_id)
             if started:
                 raise
-            await self._error(scope, InternalError(UNEXPECTED))(
-                scope, receive, send_with_request_id
-            )
+            failure = InternalError(UNEXPECTED)
+            await self._error(scope, failure, decision)(scope, receive, send_with_headers)
 
     async def _authenticate(self, headers: Headers, info: RequestInfo) -> Principal | None:
         presented = presented_credential(headers)
@@ -117,9 +169,41 @@ class AuthMiddleware:
             self.db, presented, pepper=self.pepper, request=info, now=self.clock()
         )
 
+    async def _read_graphql_body(self, headers: Headers, receive: Receive) -> GraphQLBody:
+        """Reads at most max_body + 1 bytes, then tells queries from mutations for the
+        read/write rate-limit split."""
+        declared = headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body:
+            return GraphQLBody(body=b"", too_large=True, writes=False)
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                return GraphQLBody(body=b"", too_large=True, writes=False)
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        return GraphQLBody(body=body, too_large=False, writes=self._is_mutation(body))
+
+    def _is_mutation(self, body: bytes) -> bool:
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return False
+        if not isinstance(data, dict) or not isinstance(data.get("query"), str):
+            return False
+        name = data.get("operationName")
+        return is_mutation(data["query"], name if isinstance(name, str) else None, self.max_tokens)
+
     @staticmethod
-    def _error(scope: Scope, error: StatusGraphError) -> Response:
-        extra = {}
+    def _error(scope: Scope, error: StatusGraphError, decision: Decision | None) -> Response:
+        extra: dict[str, str] = {}
         if isinstance(error, AuthenticationError):
             extra = www_authenticate("invalid_token", error.message)
         if scope["path"].startswith("/graphql"):
@@ -128,3 +212,17 @@ class AuthMiddleware:
                 error.http_status, error.message, error.code, accept=accept, headers=extra
             )
         return rest_error(error.http_status, error.message, headers=extra)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """Hands the already-read body to the app, then defers to the real channel."""
+    sent = False
+
+    async def replayed() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replayed

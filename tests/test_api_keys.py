@@ -200,6 +200,7 @@ class TestCreateApiKey:
         assert response.status_code == 403
         assert response.json() == {
             "data": None,
+            "extensions": {"cost": {"requested": 13, "maximum": 1000}},
             "errors": [
                 {
                     "message": "Insufficient scope: api_keys:write required",
@@ -362,6 +363,8 @@ class TestListApiKeys:
 
     async def test_it_caps_the_page_size(self, client, people):
         response = await gql(client, LIST, {"first": 101}, key=people.alice.secret)
+        assert response.status_code == 400
+        assert "data" not in response.json()
         assert (
             response.json()["errors"][0]["message"]
             == "Requesting 101 records exceeds the limit of 100"

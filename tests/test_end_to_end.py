@@ -100,8 +100,10 @@ async def test_first_run_prints_a_key_that_answers_viewer(server_env, tmp_path):
                             "plan": "ENTERPRISE",
                         },
                     }
-                }
+                },
+                "extensions": {"cost": {"requested": 2, "maximum": 1000}},
             }
+            assert response.headers["x-ratelimit-limit"] == "2400"  # enterprise reads
             assert len(response.headers["x-request-id"]) == 32
 
             page = await http.get("/graphql", headers={"Accept": "text/html"})
@@ -123,4 +125,4 @@ async def test_first_run_prints_a_key_that_answers_viewer(server_env, tmp_path):
                     json={"query": "{ viewer { name } }"},
                     headers={"Authorization": f"Bearer {key}"},
                 )
-                assert response.json() == {"data": {"viewer": {"name": "First key"}}}
+                assert response.json()["data"] == {"viewer": {"name": "First key"}}

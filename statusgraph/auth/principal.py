@@ -25,6 +25,7 @@ class Principal:
     id: str
     name: str
     organization_id: str
+    plan: str
     scopes: frozenset[str]
     expires_at: datetime | None
     sandbox: bool

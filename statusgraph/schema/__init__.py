@@ -7,13 +7,14 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.extensions import ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from statusgraph.schema.api_keys import ApiKeyMutations, ApiKeyQueries
 from statusgraph.schema.audit import AuditEvent, AuditQueries
 from statusgraph.schema.introspection import AnonymousIntrospectionGuard
+from statusgraph.schema.limits import CachedParser, QueryLimitsGuard
 from statusgraph.schema.node import NodeQueries
 from statusgraph.schema.organizations import Organization
 from statusgraph.schema.viewer import ViewerQueries
@@ -42,9 +43,10 @@ class StatusGraphSchema(strawberry.Schema):
 
 def build_schema() -> StatusGraphSchema:
     extensions: list[Any] = [
-        lambda: ParserCache(maxsize=CACHE_SIZE),
+        CachedParser,
         lambda: ValidationCache(maxsize=CACHE_SIZE),
         AnonymousIntrospectionGuard,
+        QueryLimitsGuard,
     ]
     return StatusGraphSchema(
         query=Query,

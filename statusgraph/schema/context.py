@@ -7,6 +7,7 @@ from starlette.requests import Request
 
 from statusgraph.auth.principal import Principal, RequestInfo
 from statusgraph.db.engine import SessionFactory
+from statusgraph.schema.limits import QueryLimits
 from statusgraph.schema.loaders import Loaders
 from statusgraph.schema.permissions import authentication_required
 
@@ -20,6 +21,7 @@ class Context:
     pepper: bytes
     # Read once per operation; every resolver in it sees the same instant.
     now: datetime
+    query_limits: QueryLimits
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:

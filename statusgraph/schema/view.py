@@ -31,13 +31,23 @@ from statusgraph.responses import (
 )
 from statusgraph.schema import StatusGraphSchema
 from statusgraph.schema.context import Context
+from statusgraph.schema.limits import QueryLimits
 
 logger = logging.getLogger("statusgraph.graphql")
 
 UNEXPECTED = "Unexpected error."
 # Errors raised before execution starts: the request itself is wrong (HTTP 400).
 REQUEST_ERROR_CODES = frozenset(
-    {"GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED", "BAD_USER_INPUT"}
+    {
+        "GRAPHQL_PARSE_FAILED",
+        "GRAPHQL_VALIDATION_FAILED",
+        "BAD_USER_INPUT",
+        "MAX_TOKENS_EXCEEDED",
+        "MAX_DEPTH_EXCEEDED",
+        "MAX_ALIASES_EXCEEDED",
+        "MAX_COST_EXCEEDED",
+        "EXCESSIVE_PAGINATION",
+    }
 )
 
 
@@ -50,7 +60,9 @@ class GraphQLEndpoint:
         pepper: bytes,
         clock: Clock,
         graphiql: bool,
+        query_limits: QueryLimits,
     ) -> None:
+        self.query_limits = query_limits
         self.schema = schema
         self.db = db
         self.pepper = pepper
@@ -87,6 +99,7 @@ class GraphQLEndpoint:
             db=self.db,
             pepper=self.pepper,
             now=self.clock(),
+            query_limits=self.query_limits,
         )
         allowed = (
             {OperationType.QUERY}
@@ -211,6 +224,8 @@ class GraphQLEndpoint:
 
 
 def _request_error_code(error: GraphQLError) -> str:
+    if error.message.startswith("Syntax Error: Document contains more than"):
+        return "MAX_TOKENS_EXCEEDED"
     if error.message.startswith("Syntax Error"):
         return "GRAPHQL_PARSE_FAILED"
     if error.message.startswith("Variable '$") and (
