@@ -29,29 +29,39 @@ from statusgraph.db.engine import SessionFactory, create_engine
 from tests.helpers import PEPPER, START, Persona, Personas, create_key, create_org
 
 TEST_DATABASE_URL = os.environ.get("STATUSGRAPH_TEST_DATABASE_URL")
+TEST_REDIS_URL = os.environ.get("STATUSGRAPH_TEST_REDIS_URL")
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    if os.environ.get("CI") == "true" and not TEST_DATABASE_URL:
+    if os.environ.get("CI") != "true":
+        return
+    if not TEST_DATABASE_URL:
         pytest.exit(
-            "CI=true but STATUSGRAPH_TEST_DATABASE_URL is not set: PostgreSQL is required in CI", 3
+            "CI=true but STATUSGRAPH_TEST_DATABASE_URL is not set: PostgreSQL is required", 3
         )
+    if not TEST_REDIS_URL:
+        pytest.exit("CI=true but STATUSGRAPH_TEST_REDIS_URL is not set: Redis is required", 3)
 
 
 DIALECTS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if TEST_DATABASE_URL:
-        return
-    skip = pytest.mark.skip(reason="STATUSGRAPH_TEST_DATABASE_URL not set")
-    for item in items:
-        if "postgresql" in item.keywords:
-            item.add_marker(skip)
+    for marker, url, variable in (
+        ("postgresql", TEST_DATABASE_URL, "STATUSGRAPH_TEST_DATABASE_URL"),
+        ("redis", TEST_REDIS_URL, "STATUSGRAPH_TEST_REDIS_URL"),
+    ):
+        if url:
+            continue
+        skip = pytest.mark.skip(reason=f"{variable} not set")
+        for item in items:
+            if marker in item.keywords:
+                item.add_marker(skip)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "postgresql: runs against PostgreSQL")
+    config.addinivalue_line("markers", "redis: runs against Redis")
 
 
 @pytest.fixture(scope="session")

@@ -1,72 +1,12 @@
 """The real thing: `statusgraph serve` under uvicorn on a free port, driven over HTTP."""
 
-import asyncio
 import os
-import re
-import signal
-import socket
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 
-KEY_LINE = re.compile(r"^\s+(sg_live_[0-9A-Za-z]{38})\s*$")
-STARTUP_SECONDS = 30
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-class Server:
-    def __init__(self, env: dict[str, str]) -> None:
-        self.env = env
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.output: list[str] = []
-
-    async def __aenter__(self) -> "Server":
-        self.process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "statusgraph",
-            "serve",
-            "--port",
-            str(self.port),
-            env=self.env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-        self.reader = asyncio.create_task(self._read())
-        await asyncio.wait_for(self._until_healthy(), STARTUP_SECONDS)
-        return self
-
-    async def _read(self) -> None:
-        assert self.process.stdout
-        async for line in self.process.stdout:
-            self.output.append(line.decode())
-
-    async def _until_healthy(self) -> None:
-        async with httpx.AsyncClient() as http:
-            while True:
-                if self.process.returncode is not None:
-                    raise AssertionError("server exited:\n" + "".join(self.output))
-                try:
-                    if (await http.get(self.url + "/healthz")).status_code == 200:
-                        return
-                except httpx.TransportError:
-                    await asyncio.sleep(0.05)
-
-    def printed_keys(self) -> list[str]:
-        return [m.group(1) for line in self.output if (m := KEY_LINE.match(line))]
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.process.send_signal(signal.SIGINT)
-        await asyncio.wait_for(self.process.wait(), 15)
-        await self.reader
+from tests.servers import Server
 
 
 @pytest.fixture

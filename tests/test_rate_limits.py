@@ -1,0 +1,269 @@
+"""Rate limits (DESIGN §6): buckets, exact headers, 429s, memory and Redis storage."""
+
+import asyncio
+import logging
+import os
+import time as real_time
+
+import httpx
+import pytest
+import redis
+
+import statusgraph.ratelimit
+from statusgraph.app import create_app
+from statusgraph.cli import main
+from tests.helpers import create_key, create_org, gql
+from tests.servers import Server
+
+TEST_REDIS_URL = os.environ.get("STATUSGRAPH_TEST_REDIS_URL")
+VIEWER = "{ viewer { name } }"
+RATE_LIMITED = {
+    "errors": [{"message": "Rate limit exceeded", "extensions": {"code": "RATE_LIMITED"}}]
+}
+
+
+def redis_test_url() -> str:
+    """A database of its own (15) on the test server, emptied before each test."""
+    assert TEST_REDIS_URL
+    return TEST_REDIS_URL.rsplit("/", 1)[0] + "/15"
+
+
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+def storage(request) -> str:
+    if request.param == "memory":
+        return "async+memory://"
+    url = redis_test_url()
+    redis.Redis.from_url(url).flushdb()
+    return "async+" + url  # model_copy skips the settings validator that would add it
+
+
+@pytest.fixture
+async def limited_app(settings, clock, storage):
+    """Builds apps with rate-limit overrides on the parametrized storage; disposes them."""
+    built = []
+
+    async def build(**overrides):
+        app = create_app(
+            settings.model_copy(update={"rate_limit_storage": storage, **overrides}), clock=clock
+        )
+        transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
+        client = httpx.AsyncClient(transport=transport, base_url="http://testserver")
+        built.append((app, client))
+        return app, client
+
+    yield build
+    for app, client in built:
+        await client.aclose()
+        await app.state.limiter.close()
+        await app.state.engine.dispose()
+
+
+def headers_of(response):
+    return (
+        int(response.headers["x-ratelimit-limit"]),
+        int(response.headers["x-ratelimit-remaining"]),
+        int(response.headers["x-ratelimit-reset"]),
+    )
+
+
+async def starter_key(db, clock, **draft):
+    organization = await create_org(
+        db, clock, slug=f"starter-{real_time.monotonic_ns()}", plan="starter"
+    )
+    return await create_key(db, clock, organization, scopes=["*:*"], **draft)
+
+
+class FakeTime:
+    """Stands in for the `time` module inside `limits` and our limiter: an injected clock."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.25
+
+    def time(self) -> float:
+        return self.now
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+class TestHeaders:
+    async def test_exact_values_across_a_window_and_after_reset(
+        self, limited_app, clock, monkeypatch
+    ):
+        # Memory storage only: Redis keeps its own clock, which a test cannot move.
+        fake = FakeTime()
+        import limits.aio.storage.memory
+
+        monkeypatch.setattr(limits.aio.storage.memory, "time", fake)
+        monkeypatch.setattr(statusgraph.ratelimit, "time", fake)
+        app, client = await limited_app(
+            rate_limit_standard="3/minute", rate_limit_storage="async+memory://"
+        )
+        key = await starter_key(app.state.db, clock)
+        reset = int(fake.now + 60) + 1  # ceil of the window's end
+        for remaining in (2, 1, 0):
+            response = await gql(client, VIEWER, key=key.secret)
+            assert response.status_code == 200
+            assert headers_of(response) == (3, remaining, reset)
+            assert "retry-after" not in response.headers
+            fake.now += 10
+        blocked = await gql(client, VIEWER, key=key.secret)
+        assert blocked.status_code == 429
+        assert blocked.json() == RATE_LIMITED
+        assert headers_of(blocked) == (3, 0, reset)
+        assert blocked.headers["retry-after"] == "30"  # the window ends 30 s from now
+        fake.now = reset + 0.5
+        after = await gql(client, VIEWER, key=key.secret)
+        assert after.status_code == 200
+        assert headers_of(after) == (3, 2, int(fake.now + 60) + 1)
+
+    async def test_remaining_counts_down_within_a_window(self, limited_app, clock):
+        app, client = await limited_app(rate_limit_standard="3/minute")
+        key = await starter_key(app.state.db, clock)
+        seen = [headers_of(await gql(client, VIEWER, key=key.secret)) for _ in range(3)]
+        assert [(limit, remaining) for limit, remaining, _ in seen] == [(3, 2), (3, 1), (3, 0)]
+        resets = {reset for _, _, reset in seen}
+        assert len(resets) == 1
+        assert 0 < resets.pop() - real_time.time() <= 61
+
+    async def test_errors_carry_the_headers_too(self, limited_app, clock):
+        app, client = await limited_app(rate_limit_standard="5/minute")
+        key = await starter_key(app.state.db, clock)
+        not_found = await client.post(
+            "/api/metrics/nothing-here", headers={"X-API-Key": key.secret}
+        )
+        assert not_found.status_code == 404
+        assert headers_of(not_found)[:2] == (5, 4)
+        failed = await gql(client, VIEWER, key="sg_live_bad")
+        assert failed.status_code == 401
+        assert headers_of(failed)[:2] == (60, 59)  # the failed-authentication bucket
+
+
+class TestBuckets:
+    async def test_heartbeats_do_not_consume_the_standard_bucket(self, limited_app, clock):
+        app, client = await limited_app(
+            rate_limit_standard="3/minute", rate_limit_heartbeat="5/minute"
+        )
+        key = await starter_key(app.state.db, clock)
+        for _ in range(4):
+            response = await client.post("/api/heartbeat/mon_x", headers={"X-API-Key": key.secret})
+            assert response.headers["x-ratelimit-limit"] == "5"
+        response = await gql(client, VIEWER, key=key.secret)
+        assert headers_of(response)[:2] == (3, 2)
+
+    async def test_failed_authentication_is_charged_to_the_address_not_the_key(
+        self, limited_app, clock
+    ):
+        app, client = await limited_app(
+            rate_limit_standard="3/minute", rate_limit_failed_auth="2/minute"
+        )
+        key = await starter_key(app.state.db, clock)
+        for status in (401, 401, 429, 429):
+            response = await gql(client, VIEWER, key=key.secret[:-1] + "0")
+            assert response.status_code == status
+        assert response.json() == RATE_LIMITED
+        assert response.headers["x-ratelimit-limit"] == "2"
+        # The same address with a valid key is not throttled, and the key's bucket is untouched.
+        valid = await gql(client, VIEWER, key=key.secret)
+        assert valid.status_code == 200
+        assert headers_of(valid)[:2] == (3, 2)
+
+    async def test_plans_split_reads_from_writes(self, limited_app, clock):
+        app, client = await limited_app()
+        team = await create_org(app.state.db, clock, slug="team", plan="team")
+        key = await create_key(app.state.db, clock, team, scopes=["*:*"])
+        read = await gql(client, VIEWER, key=key.secret)
+        assert headers_of(read)[:2] == (600, 599)
+        write = await gql(
+            client, 'mutation { revokeApiKey(id: "key_x") { userErrors { code } } }', key=key.secret
+        )
+        assert headers_of(write)[:2] == (120, 119)
+        assert headers_of(await gql(client, VIEWER, key=key.secret))[:2] == (600, 598)
+
+    async def test_sandbox_keys_and_anonymous_callers_have_their_own_limits(
+        self, limited_app, clock
+    ):
+        app, client = await limited_app()
+        sandbox = await starter_key(app.state.db, clock, sandbox=True)
+        assert headers_of(await gql(client, VIEWER, key=sandbox.secret))[:2] == (120, 119)
+        assert headers_of(await gql(client, VIEWER))[:2] == (300, 299)
+        live = await starter_key(app.state.db, clock)
+        assert headers_of(await gql(client, VIEWER, key=live.secret))[:2] == (1000, 999)
+
+    async def test_a_rest_route_answers_429_in_rest_shape(self, limited_app, clock):
+        app, client = await limited_app(rate_limit_heartbeat="1/minute")
+        key = await starter_key(app.state.db, clock)
+        await client.post("/api/heartbeat/mon_x", headers={"X-API-Key": key.secret})
+        blocked = await client.post("/api/heartbeat/mon_x", headers={"X-API-Key": key.secret})
+        assert blocked.status_code == 429
+        assert blocked.json() == {"error": "Rate limit exceeded"}
+        assert int(blocked.headers["retry-after"]) >= 1
+
+    async def test_health_checks_are_not_limited(self, limited_app):
+        _, client = await limited_app(rate_limit_anonymous="1/minute")
+        for _ in range(3):
+            response = await client.get("/healthz")
+            assert response.status_code == 200
+            assert "x-ratelimit-limit" not in response.headers
+
+
+async def test_exactly_the_limit_succeeds_under_concurrency(limited_app, clock):
+    app, client = await limited_app(rate_limit_standard="50/minute")
+    key = await starter_key(app.state.db, clock)
+    responses = await asyncio.gather(*(gql(client, VIEWER, key=key.secret) for _ in range(100)))
+    statuses = [response.status_code for response in responses]
+    assert statuses.count(200) == 50
+    assert statuses.count(429) == 50
+
+
+async def test_redis_down_fails_open_with_a_warning(settings, clock, caplog):
+    app = create_app(
+        settings.model_copy(update={"rate_limit_storage": "async+redis://127.0.0.1:1/0"}),
+        clock=clock,
+    )
+    transport = httpx.ASGITransport(app=app)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            with caplog.at_level(logging.WARNING, logger="statusgraph.ratelimit"):
+                responses = [await gql(client, VIEWER) for _ in range(3)]
+    finally:
+        await app.state.limiter.close()
+        await app.state.engine.dispose()
+    assert [response.status_code for response in responses] == [200, 200, 200]
+    assert all("x-ratelimit-limit" not in response.headers for response in responses)
+    warnings = [r for r in caplog.records if "rate-limit storage unavailable" in r.message]
+    assert len(warnings) == 1  # once per 30 s, not once per request
+
+
+def test_serve_refuses_several_workers_with_memory_storage(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("STATUSGRAPH_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("STATUSGRAPH_RATE_LIMIT_STORAGE", raising=False)
+    assert main(["serve", "--workers", "2"]) == 2
+    assert "needs shared rate-limit storage" in capsys.readouterr().err
+    assert not (tmp_path / "statusgraph.db").exists()  # refused before touching anything
+
+
+@pytest.mark.redis
+async def test_two_server_processes_share_one_limit_through_redis(tmp_path):
+    url = redis_test_url()
+    redis.Redis.from_url(url).flushdb()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STATUSGRAPH_")}
+    env.update(
+        STATUSGRAPH_DATA_DIR=str(tmp_path / "data"),
+        STATUSGRAPH_RATE_LIMIT_STORAGE=url,
+        STATUSGRAPH_RATE_LIMIT_PLANS="{}",
+        STATUSGRAPH_RATE_LIMIT_STANDARD="10/minute",
+    )
+    async with Server(env) as first, Server(env) as second:
+        [key] = first.printed_keys()
+        assert second.printed_keys() == []
+        async with httpx.AsyncClient() as http:
+            statuses = []
+            for _ in range(8):
+                for server in (first, second):
+                    response = await http.post(
+                        server.url + "/graphql", json={"query": VIEWER}, headers={"X-API-Key": key}
+                    )
+                    statuses.append(response.status_code)
+    assert statuses.count(200) == 10
+    assert statuses.count(429) == 6
