@@ -5,7 +5,7 @@ import os
 import secrets
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 from limits import parse
 from pydantic import AfterValidator, BaseModel, Field, SecretStr, field_validator, model_validator
@@ -42,9 +42,6 @@ class Settings(BaseSettings):
     secret_key_file: Path | None = None
     rate_limit_storage: str = "async+memory://"
     rate_limits_enabled: bool = True
-    rate_limit_strategy: Literal["fixed-window", "sliding-window-counter", "moving-window"] = (
-        "fixed-window"
-    )
     rate_limit_standard: RateLimit = "1000/minute"
     rate_limit_sandbox: RateLimit = "120/minute"
     rate_limit_heartbeat: RateLimit = "10000/minute"

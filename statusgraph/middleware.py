@@ -7,11 +7,11 @@ Pure ASGI rather than BaseHTTPMiddleware, which costs about 10x per request
 
 import json
 import logging
+import random
 import re
-import uuid
 from dataclasses import dataclass
 
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -51,7 +51,11 @@ class PayloadTooLargeError(StatusGraphError):
 
 def request_id_from(headers: Headers) -> str:
     offered = headers.get("x-request-id")
-    return offered if offered and REQUEST_ID.match(offered) else uuid.uuid4().hex
+    if offered and REQUEST_ID.match(offered):
+        return offered
+    # A request id must be unique, not secret: random's generator (seeded per process from
+    # os.urandom) avoids uuid4's system call, which cost ~7 µs per request under load.
+    return f"{random.getrandbits(128):032x}"
 
 
 def presented_credential(headers: Headers) -> str | None:
@@ -118,11 +122,10 @@ class RequestGuardMiddleware:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                extra = MutableHeaders(scope=message)
-                extra.append("X-Request-ID", request_id)
+                extra = [(b"x-request-id", request_id.encode())]
                 if decision is not None:
-                    for name, value in decision.headers():
-                        extra.append(name.decode(), value.decode())
+                    extra += decision.headers()
+                message["headers"] = [*message.get("headers", ()), *extra]
             await send(message)
 
         try:

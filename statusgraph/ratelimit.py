@@ -1,42 +1,117 @@
-"""Rate limits with `limits` (async API): buckets, policies from settings, headers.
+"""Rate limits with `limits`: buckets, policies from settings, headers.
 
-Strategy: fixed window by default. It costs O(1) per bucket in memory and one INCR
-in Redis, gives every client the same `X-RateLimit-Reset`, and stays cheap at the
-heartbeat bucket's 10,000/minute, where a moving window would store (and scan) one
-timestamp per hit (STACK.md §6). Its known weakness, up to twice the limit across
-a window boundary, is acceptable for these limits; `sliding-window-counter` smooths
-it at the price of approximate `Remaining` values.
+Strategies, chosen per bucket:
+- every bucket that meters traffic (standard, plan read/write, sandbox, heartbeat,
+  beacon, anonymous) uses a **fixed window**: one counter per window, O(1) in memory
+  and one INCR in Redis, the same `X-RateLimit-Reset` for everyone, and cheap at the
+  heartbeat bucket's 10,000/minute, where a moving window would store and scan one
+  timestamp per hit (STACK.md §6). Its weakness, up to twice the limit across a window
+  boundary, is acceptable for metering.
+- the failed-authentication bucket uses a **moving window**: it guards against
+  guessing, so it must not allow a double burst at a boundary, and at 60/minute the
+  per-hit timestamps cost nothing.
+
+Memory storage uses `limits`' synchronous classes (no I/O, so they never block the
+loop, and they avoid the task the async MemoryStorage spawns on every hit); Redis uses
+the async ones through redis-py.
 """
 
 import logging
 import math
 import time
-from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
+from typing import NamedTuple, Protocol
 
-from limits import RateLimitItem, parse
-from limits.aio.strategies import (
-    FixedWindowRateLimiter,
-    MovingWindowRateLimiter,
-    RateLimiter,
-    SlidingWindowCounterRateLimiter,
-)
-from limits.storage import storage_from_string
+from limits import RateLimitItem, WindowStats, parse
+from limits.aio.storage import RedisStorage
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter as SyncMovingWindowRateLimiter
 
 from statusgraph.auth.principal import Principal
 from statusgraph.config import Settings
 
 logger = logging.getLogger("statusgraph.ratelimit")
 
-STRATEGIES: dict[str, type[RateLimiter]] = {
-    "fixed-window": FixedWindowRateLimiter,
-    "sliding-window-counter": SlidingWindowCounterRateLimiter,
-    "moving-window": MovingWindowRateLimiter,
-}
 # Seconds between two "storage unavailable" warnings, so an outage does not flood the log.
 WARN_EVERY = 30.0
 # A Redis that does not answer must not stall every request for long.
 REDIS_TIMEOUT = 0.5
+
+
+class Backend(Protocol):
+    async def fixed_window(self, item: RateLimitItem, key: str) -> tuple[int, float]:
+        """Count one hit; (hits in this window, window end as epoch seconds)."""
+        ...
+
+    async def moving_window(self, item: RateLimitItem, *ids: str) -> tuple[bool, WindowStats]: ...
+
+    async def close(self) -> None: ...
+
+
+class SweepingMemoryStorage(MemoryStorage):
+    """`limits`' MemoryStorage, sweeping expired keys every few seconds.
+
+    The stock class starts a thread to sweep whenever none is running, so under load it
+    starts about a hundred threads a second; that cost ~8 µs per request here (half the
+    limiter's whole cost in bench/ratelimit_overhead.py). Sweeping only frees memory:
+    reads already ignore expired counters and entries, so sweeping less often changes
+    no answer.
+    """
+
+    SWEEP_EVERY = 5.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._next_sweep = 0.0
+
+    # Overrides the name-mangled private hook MemoryStorage calls on every hit.
+    def _MemoryStorage__schedule_expiry(self) -> None:
+        now = time.monotonic()
+        if now >= self._next_sweep:
+            self._next_sweep = now + self.SWEEP_EVERY
+            super()._MemoryStorage__schedule_expiry()  # type: ignore[misc]
+
+
+class MemoryBackend:
+    def __init__(self) -> None:
+        self.storage = SweepingMemoryStorage()
+        self.moving = SyncMovingWindowRateLimiter(self.storage)
+
+    async def fixed_window(self, item: RateLimitItem, key: str) -> tuple[int, float]:
+        return self.storage.incr(key, item.get_expiry()), self.storage.get_expiry(key)
+
+    async def moving_window(self, item: RateLimitItem, *ids: str) -> tuple[bool, WindowStats]:
+        return self.moving.hit(item, *ids), self.moving.get_window_stats(item, *ids)
+
+    async def close(self) -> None:
+        return None
+
+
+class RedisBackend:
+    def __init__(self, uri: str) -> None:
+        from redis.asyncio import ConnectionPool
+
+        # Our own redis-py pool (not coredis, see STACK.md §6), so shutdown can close it.
+        self.pool = ConnectionPool.from_url(
+            uri.removeprefix("async+"),
+            socket_connect_timeout=REDIS_TIMEOUT,
+            socket_timeout=REDIS_TIMEOUT,
+        )
+        self.storage = RedisStorage(uri, implementation="redispy", connection_pool=self.pool)  # type: ignore[arg-type]
+        self.moving = MovingWindowRateLimiter(self.storage)
+
+    async def fixed_window(self, item: RateLimitItem, key: str) -> tuple[int, float]:
+        hits = await self.storage.incr(key, item.get_expiry())
+        return hits, await self.storage.get_expiry(key)
+
+    async def moving_window(self, item: RateLimitItem, *ids: str) -> tuple[bool, WindowStats]:
+        allowed = await self.moving.hit(item, *ids)
+        return allowed, await self.moving.get_window_stats(item, *ids)
+
+    async def close(self) -> None:
+        await self.pool.disconnect()
 
 
 class Bucket(StrEnum):
@@ -70,8 +145,7 @@ def route_of(path: str) -> Route:
     return Route.standard
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):  # a tuple: built on every request, and cheaper than a dataclass
     allowed: bool
     limit: int
     remaining: int
@@ -89,26 +163,22 @@ class Decision:
         return headers
 
 
+@lru_cache(maxsize=4096)
+def _key(item: RateLimitItem, bucket: str, identity: str) -> str:
+    # Building the storage key costs ~2 µs; the same few keys come back on every request.
+    return item.key_for(bucket, identity)
+
+
 class Limiter:
     """Charges requests to buckets. Fails open when the storage is unreachable."""
 
     def __init__(self, settings: Settings) -> None:
         self.enabled = settings.rate_limits_enabled
-        self.pool = None
-        options: dict[str, object] = {}
-        uri = settings.rate_limit_storage
-        if uri.startswith(("async+redis://", "async+rediss://")):
-            from redis.asyncio import ConnectionPool
-
-            # Our own pool (redis-py), so shutdown can close it; see STACK.md §6 on coredis.
-            self.pool = ConnectionPool.from_url(
-                uri.removeprefix("async+"),
-                socket_connect_timeout=REDIS_TIMEOUT,
-                socket_timeout=REDIS_TIMEOUT,
-            )
-            options = {"implementation": "redispy", "connection_pool": self.pool}
-        self.storage = storage_from_string(uri, **options)  # type: ignore[arg-type]
-        self.strategy = STRATEGIES[settings.rate_limit_strategy](self.storage)
+        self.backend: Backend = (
+            MemoryBackend()
+            if settings.uses_memory_rate_limits
+            else RedisBackend(settings.rate_limit_storage)
+        )
         self.items: dict[Bucket, RateLimitItem] = {
             Bucket.standard: parse(settings.rate_limit_standard),
             Bucket.sandbox: parse(settings.rate_limit_sandbox),
@@ -151,18 +221,21 @@ class Limiter:
         if not self.enabled:
             return None
         try:
-            allowed = await self.strategy.hit(item, bucket, identity)
-            stats = await self.strategy.get_window_stats(item, bucket, identity)
+            if bucket == Bucket.failed_auth:
+                allowed, stats = await self.backend.moving_window(item, bucket, identity)
+                remaining, reset_at = stats.remaining, stats.reset_time
+            else:
+                hits, reset_at = await self.backend.fixed_window(item, _key(item, bucket, identity))
+                allowed, remaining = hits <= item.amount, item.amount - hits
         except Exception as error:
             self._warn(error)
             return None
-        now = time.time()
         return Decision(
             allowed=allowed,
             limit=item.amount,
-            remaining=max(stats.remaining, 0),
-            reset=math.ceil(stats.reset_time),
-            retry_after=max(math.ceil(stats.reset_time - now), 1),
+            remaining=max(remaining, 0),
+            reset=math.ceil(reset_at),
+            retry_after=max(math.ceil(reset_at - time.time()), 1),
         )
 
     def _warn(self, error: Exception) -> None:
@@ -174,5 +247,4 @@ class Limiter:
             )
 
     async def close(self) -> None:
-        if self.pool is not None:
-            await self.pool.disconnect()
+        await self.backend.close()

@@ -92,9 +92,9 @@ class TestHeaders:
     ):
         # Memory storage only: Redis keeps its own clock, which a test cannot move.
         fake = FakeTime()
-        import limits.aio.storage.memory
+        import limits.storage.memory
 
-        monkeypatch.setattr(limits.aio.storage.memory, "time", fake)
+        monkeypatch.setattr(limits.storage.memory, "time", fake)
         monkeypatch.setattr(statusgraph.ratelimit, "time", fake)
         app, client = await limited_app(
             rate_limit_standard="3/minute", rate_limit_storage="async+memory://"
@@ -137,6 +137,19 @@ class TestHeaders:
         failed = await gql(client, VIEWER, key="sg_live_bad")
         assert failed.status_code == 401
         assert headers_of(failed)[:2] == (60, 59)  # the failed-authentication bucket
+
+    def test_expired_keys_are_swept_every_few_seconds_not_on_every_hit(self, monkeypatch):
+        fake = FakeTime()
+        monkeypatch.setattr(statusgraph.ratelimit, "time", fake)
+        storage = statusgraph.ratelimit.SweepingMemoryStorage()
+        storage.incr("a", 60)
+        first = storage.timer
+        storage.incr("b", 60)
+        assert storage.timer is first  # no new sweeper thread for the second hit
+        fake.now += storage.SWEEP_EVERY
+        first.join()
+        storage.incr("c", 60)
+        assert storage.timer is not first
 
 
 class TestBuckets:

@@ -1,0 +1,57 @@
+"""App factories for the benchmarks, chosen by the BENCH_APP environment variable."""
+
+import os
+import tempfile
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from statusgraph.clock import utcnow
+from statusgraph.config import Settings
+from statusgraph.db.engine import create_engine, create_session_factory
+from statusgraph.middleware import RequestGuardMiddleware
+from statusgraph.ratelimit import Limiter
+
+
+async def ping(_request: Request) -> JSONResponse:
+    return JSONResponse({"status": "ok"})
+
+
+def bare() -> Starlette:
+    """The reference: a Starlette JSON route and nothing else."""
+    return Starlette(routes=[Route("/", ping), Route("/ping", ping)])
+
+
+def guarded() -> Starlette:
+    """The same route behind our request middleware, the limiter on or off.
+
+    BENCH_LIMITS=off | memory | redis://…  Requests are anonymous, so the only
+    storage touched is the limiter's (no database lookup to blur the number).
+    """
+    mode = os.environ.get("BENCH_LIMITS", "off")
+    data_dir = tempfile.mkdtemp(prefix="statusgraph-bench-")
+    settings = Settings(
+        data_dir=data_dir,
+        secret_key="bench",
+        rate_limits_enabled=mode != "off",
+        rate_limit_storage="async+memory://" if mode in ("off", "memory") else mode,
+        # High enough never to block: we measure the bookkeeping, not the 429s.
+        rate_limit_anonymous="1000000000/minute",
+    )
+    engine = create_engine(settings.database_url)
+    return Starlette(
+        routes=[Route("/", ping), Route("/ping", ping)],
+        middleware=[
+            Middleware(
+                RequestGuardMiddleware,
+                settings=settings,
+                db=create_session_factory(engine),
+                pepper=b"bench",
+                clock=utcnow,
+                limiter=Limiter(settings),
+            )
+        ],
+    )

@@ -1,0 +1,162 @@
+"""Shared benchmark plumbing: uvicorn servers in subprocesses, wrk as the load generator.
+
+Each server runs pinned to CPU 0 and wrk to CPU 1 (when `taskset` exists), so the two
+do not fight over one core. Server CPU time per request comes from /proc/<pid>/stat:
+on shared machines it is steadier than requests per second.
+"""
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def pinned(cpu: int, command: list[str]) -> list[str]:
+    if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
+        return ["taskset", "-c", str(cpu), *command]
+    return command
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
+
+
+class UvicornServer:
+    """`uvicorn <factory> --factory` on a free port, one worker, until stopped."""
+
+    def __init__(self, factory: str, env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        command = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            factory,
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--workers",
+            "1",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ]
+        self.process = subprocess.Popen(
+            pinned(0, command),
+            cwd=ROOT,
+            env={**os.environ, **(env or {})},
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(self.url + "/", timeout=1)
+                return
+            except httpx.TransportError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"{factory} did not start")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+
+    def __enter__(self) -> "UvicornServer":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@dataclass
+class Result:
+    name: str
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    cpu_us_per_request: float
+    requests: int
+    non_2xx: int
+
+
+def _ms(value: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", value).groups()  # type: ignore[union-attr]
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def wrk(
+    name: str,
+    server: UvicornServer,
+    path: str,
+    *,
+    connections: int,
+    seconds: float,
+    script: Path | None = None,
+    warmup: float = 2.0,
+) -> Result:
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is needed: apt-get install wrk")
+    base = ["wrk", "-t1", f"-c{connections}", "--latency"]
+    if script is not None:
+        base += ["-s", str(script)]
+    subprocess.run(
+        pinned(1, [*base, f"-d{max(int(warmup), 1)}s", server.url + path]),
+        capture_output=True,
+        check=True,
+    )
+    before = cpu_seconds(server.process.pid)
+    output = subprocess.run(
+        pinned(1, [*base, f"-d{max(int(seconds), 1)}s", server.url + path]),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    used = cpu_seconds(server.process.pid) - before
+    total = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
+    non_2xx_match = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    return Result(
+        name=name,
+        requests_per_second=float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),  # type: ignore[union-attr]
+        p50_ms=_ms(re.search(r"^\s+50%\s+(\S+)", output, re.MULTILINE).group(1)),  # type: ignore[union-attr]
+        p99_ms=_ms(re.search(r"^\s+99%\s+(\S+)", output, re.MULTILINE).group(1)),  # type: ignore[union-attr]
+        cpu_us_per_request=used / max(total, 1) * 1e6,
+        requests=total,
+        non_2xx=int(non_2xx_match.group(1)) if non_2xx_match else 0,
+    )
+
+
+def median_of(runs: list[Result]) -> Result:
+    """The run with the median CPU per request: one noisy round on a shared machine
+    should not decide the table."""
+    ordered = sorted(runs, key=lambda run: run.cpu_us_per_request)
+    return ordered[len(ordered) // 2]
+
+
+def print_table(results: list[Result], baseline: Result) -> None:
+    print(
+        f"{'target':<34} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'CPU µs/req':>11} {'vs ' + baseline.name:>14} {'non-2xx':>8}"
+    )
+    for result in results:
+        ratio = result.requests_per_second / baseline.requests_per_second
+        print(
+            f"{result.name:<34} {result.requests_per_second:>9.0f} {result.p50_ms:>8.2f} {result.p99_ms:>8.2f} "
+            f"{result.cpu_us_per_request:>11.1f} {ratio:>13.2f}x {result.non_2xx:>8}"
+        )
