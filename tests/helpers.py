@@ -84,6 +84,9 @@ async def gql(
     )
 
 
+TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
+
+
 class StatementCounter:
     """Counts the SQL statements an engine executes inside a `with` block."""
 
@@ -92,7 +95,9 @@ class StatementCounter:
         self.statements: list[str] = []
 
     def _count(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        self.statements.append(statement)
+        # Transaction control (SQLite's explicit BEGIN) is not a query.
+        if not statement.lstrip().upper().startswith(TRANSACTION_CONTROL):
+            self.statements.append(statement)
 
     def __enter__(self) -> "StatementCounter":
         event.listen(self.engine, "before_cursor_execute", self._count)

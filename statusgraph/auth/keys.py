@@ -36,17 +36,36 @@ def _checksum(body: str) -> str:
     return base62(zlib.crc32(body.encode()), CHECKSUM_LENGTH)
 
 
+def generate_token(prefix: str) -> str:
+    """`prefix` + 32 random base62 characters + their checksum; API keys and viewer tokens."""
+    body = prefix + random_base62(RANDOM_LENGTH)
+    return body + _checksum(body)
+
+
+def _checksum_ok(candidate: str) -> bool:
+    body, checksum = candidate[:-CHECKSUM_LENGTH], candidate[-CHECKSUM_LENGTH:]
+    return hmac.compare_digest(_checksum(body), checksum)
+
+
+def parse_token(prefix: str, candidate: str) -> str | None:
+    """The token if it has `prefix`, the right length and a valid checksum (no I/O)."""
+    rest = candidate[len(prefix) :]
+    if not candidate.startswith(prefix) or len(rest) != RANDOM_LENGTH + CHECKSUM_LENGTH:
+        return None
+    if not rest.isascii() or not rest.isalnum() or not _checksum_ok(candidate):
+        return None
+    return candidate
+
+
 def generate(*, sandbox: bool = False) -> ParsedKey:
-    body = (TEST_PREFIX if sandbox else LIVE_PREFIX) + random_base62(RANDOM_LENGTH)
-    return ParsedKey(secret=body + _checksum(body), sandbox=sandbox)
+    return ParsedKey(
+        secret=generate_token(TEST_PREFIX if sandbox else LIVE_PREFIX), sandbox=sandbox
+    )
 
 
 def parse(candidate: str) -> ParsedKey | None:
     """The key if its shape and checksum are right, else None (no I/O)."""
-    if not KEY_PATTERN.match(candidate):
-        return None
-    body, checksum = candidate[:-CHECKSUM_LENGTH], candidate[-CHECKSUM_LENGTH:]
-    if not hmac.compare_digest(_checksum(body), checksum):
+    if not KEY_PATTERN.match(candidate) or not _checksum_ok(candidate):
         return None
     return ParsedKey(secret=candidate, sandbox=candidate.startswith(TEST_PREFIX))
 

@@ -8,8 +8,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-SessionFactory = async_sessionmaker[AsyncSession]
 
+WRITE_OPTION = "statusgraph_write"
 SQLITE_PRAGMAS = (
     # Readers keep working while one writer commits.
     "journal_mode=WAL",
@@ -37,10 +37,36 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         for pragma in SQLITE_PRAGMAS:
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
+        # The sqlite3 driver's own transaction handling delays BEGIN until the first
+        # write and so breaks SAVEPOINT; we emit BEGIN ourselves (SQLAlchemy's recipe).
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(connection: Any) -> None:
+        # Write transactions take the write lock up front (waiting up to busy_timeout).
+        # A deferred one that reads, then writes after another writer committed, fails
+        # at once with "database is locked": its snapshot is stale.
+        immediate = connection.get_execution_options().get(WRITE_OPTION)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
 
 
+class SessionFactory(async_sessionmaker[AsyncSession]):
+    """`db()` opens a read session; `db.begin()` a write transaction (IMMEDIATE on SQLite)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        # expire_on_commit=False: reading a row after commit must not trigger a lazy load.
+        super().__init__(engine, class_=AsyncSession, expire_on_commit=False)
+        self.writer = async_sessionmaker(
+            engine.execution_options(**{WRITE_OPTION: True}),
+            class_=AsyncSession,
+            expire_on_commit=False,
+        )
+
+    def begin(self) -> Any:
+        return self.writer.begin()
+
+
 def create_session_factory(engine: AsyncEngine) -> SessionFactory:
-    # expire_on_commit=False: reading a row after commit must not trigger a lazy load.
-    return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+    return SessionFactory(engine)

@@ -58,14 +58,15 @@ async def authenticate(
             .where(ApiKey.secret_hash == digest)
         )
         found = (await session.exec(statement)).first()
-        if found is None or not hmac.compare_digest(found[0].secret_hash, digest):
-            raise AuthenticationError(INVALID_KEY)
-        key, plan = found
-        if key.revoked_at is not None:
-            raise AuthenticationError(REVOKED_KEY)
-        if key.expires_at is not None and key.expires_at <= now:
-            raise AuthenticationError(EXPIRED_KEY)
-        if not _ip_allowed(key.ip_allowlist, request.ip):
+    if found is None or not hmac.compare_digest(found[0].secret_hash, digest):
+        raise AuthenticationError(INVALID_KEY)
+    key, plan = found
+    if key.revoked_at is not None:
+        raise AuthenticationError(REVOKED_KEY)
+    if key.expires_at is not None and key.expires_at <= now:
+        raise AuthenticationError(EXPIRED_KEY)
+    if not _ip_allowed(key.ip_allowlist, request.ip):
+        async with db.begin() as session:
             await audit.record(
                 session,
                 _principal(key, plan).actor,
@@ -76,9 +77,9 @@ async def authenticate(
                 request=request,
                 now=now,
             )
-            await session.commit()
-            raise ForbiddenError(IP_NOT_ALLOWED)
-        if key.last_used_at is None or now - key.last_used_at >= TOUCH_INTERVAL:
+        raise ForbiddenError(IP_NOT_ALLOWED)
+    if key.last_used_at is None or now - key.last_used_at >= TOUCH_INTERVAL:
+        async with db.begin() as session:
             await _touch(session, key, request.ip, now)
     return _principal(key, plan)
 
@@ -97,7 +98,6 @@ async def _touch(session: AsyncSession, key: ApiKey, ip: str | None, now: dateti
         .values(last_used_at=now, last_used_ip=ip)
     )
     await session.exec(statement)
-    await session.commit()
 
 
 def _principal(key: ApiKey, plan: str) -> Principal:

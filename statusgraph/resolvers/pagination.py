@@ -1,11 +1,13 @@
-"""Keyset pagination for Relay connections, newest first, on (created_at, id).
+"""Keyset pagination for Relay connections.
 
 Offsets drift when rows are inserted between pages and get slower the deeper you
-page; a keyset cursor does neither.
+page; a keyset cursor does neither. A cursor holds the sort-key values of its row
+(by default `(created_at, id)`, newest first), opaque to clients.
 """
 
 import base64
 import binascii
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -21,6 +23,18 @@ DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 
 Row = TypeVar("Row")
+
+
+@dataclass(frozen=True, slots=True)
+class Sort:
+    """Columns of a unique sort key, the last one being the primary key."""
+
+    columns: tuple[str, ...] = ("created_at", "id")
+    descending: bool = True
+
+
+NEWEST_FIRST = Sort()
+BY_POSITION = Sort(columns=("position", "id"), descending=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,21 +69,44 @@ class Page(Generic[Row]):
     total_count: int | None = field(default=None)
 
 
-def encode_cursor(created_at: datetime, row_id: str) -> str:
-    raw = f"{created_at.isoformat()}|{row_id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+def _encode_value(value: Any) -> Any:
+    return {"t": value.isoformat()} if isinstance(value, datetime) else value
 
 
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
+def _decode_value(value: Any) -> Any:
+    if isinstance(value, dict):
+        parsed = datetime.fromisoformat(value["t"])
+        if parsed.tzinfo is None:
+            raise ValueError("naive datetime in cursor")
+        return parsed
+    if not isinstance(value, str | int):
+        raise ValueError("unexpected cursor value")
+    return value
+
+
+def encode_cursor(values: tuple[Any, ...]) -> str:
+    raw = json.dumps([_encode_value(value) for value in values], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, sort: Sort) -> tuple[Any, ...]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        stamp, row_id = raw.split("|", 1)
-        created_at = datetime.fromisoformat(stamp)
-    except (binascii.Error, UnicodeDecodeError, ValueError) as error:
+        values = json.loads(raw)
+        if not isinstance(values, list) or len(values) != len(sort.columns):
+            raise ValueError("wrong shape")
+        return tuple(_decode_value(value) for value in values)
+    except (binascii.Error, UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
         raise BadUserInputError("Invalid cursor") from error
-    if created_at.tzinfo is None or not row_id:
-        raise BadUserInputError("Invalid cursor")
-    return created_at, row_id
+
+
+def _beyond(columns: list[Any], values: tuple[Any, ...], *, greater: bool) -> Any:
+    """Rows strictly after `values` in the lexicographic order of `columns`."""
+    first, rest = columns[0], columns[1:]
+    step = first > values[0] if greater else first < values[0]
+    if not rest:
+        return step
+    return or_(step, and_(first == values[0], _beyond(rest, values[1:], greater=greater)))
 
 
 async def paginate(
@@ -78,21 +115,23 @@ async def paginate(
     model: Any,
     args: PageArgs,
     *,
+    sort: Sort = NEWEST_FIRST,
     with_count: bool = False,
 ) -> Page[Row]:
-    """One page of `statement` (already filtered to the tenant) ordered newest first."""
+    """One page of `statement` (already filtered to the tenant)."""
     size = args.size()
-    created, ident = model.created_at, model.id
+    columns = [getattr(model, name) for name in sort.columns]
     filtered = statement
     if args.after is not None:
-        at, row_id = decode_cursor(args.after)
-        filtered = filtered.where(or_(created < at, and_(created == at, ident < row_id)))
+        values = decode_cursor(args.after, sort)
+        filtered = filtered.where(_beyond(columns, values, greater=not sort.descending))
     if args.before is not None:
-        at, row_id = decode_cursor(args.before)
-        filtered = filtered.where(or_(created > at, and_(created == at, ident > row_id)))
+        values = decode_cursor(args.before, sort)
+        filtered = filtered.where(_beyond(columns, values, greater=sort.descending))
 
     backwards = args.last is not None
-    order = (created.asc(), ident.asc()) if backwards else (created.desc(), ident.desc())
+    ascending = sort.descending == backwards
+    order = [column.asc() if ascending else column.desc() for column in columns]
     rows = list((await session.exec(filtered.order_by(*order).limit(size + 1))).all())
     more = len(rows) > size
     rows = rows[:size]
@@ -105,7 +144,7 @@ async def paginate(
         total = (await session.exec(count_statement)).one()
     return Page(
         rows=rows,
-        cursors=[encode_cursor(row.created_at, row.id) for row in rows],  # type: ignore[attr-defined]
+        cursors=[encode_cursor(tuple(getattr(row, name) for name in sort.columns)) for row in rows],
         has_next_page=more if not backwards else args.before is not None,
         has_previous_page=more if backwards else args.after is not None,
         total_count=total,

@@ -1,0 +1,32 @@
+"""Table models. Every tenant-owned table carries `organization_id`."""
+
+from statusgraph.db.models.accounts import ApiKey, AuditEvent, Organization, Plan
+from statusgraph.db.models.status import (
+    Incident,
+    IncidentService,
+    IncidentUpdate,
+    MaintenanceService,
+    MaintenanceWindow,
+    Service,
+    ServiceGroup,
+    StatusPage,
+    StatusPageService,
+    StatusPageViewerToken,
+)
+
+__all__ = [
+    "ApiKey",
+    "AuditEvent",
+    "Incident",
+    "IncidentService",
+    "IncidentUpdate",
+    "MaintenanceService",
+    "MaintenanceWindow",
+    "Organization",
+    "Plan",
+    "Service",
+    "ServiceGroup",
+    "StatusPage",
+    "StatusPageService",
+    "StatusPageViewerToken",
+]

@@ -1,0 +1,315 @@
+"""Incidents: open with a first message, post updates to an append-only timeline,
+edit, resolve, delete."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from statusgraph.auth.principal import Principal, RequestInfo
+from statusgraph.auth.scopes import Scope
+from statusgraph.db.models import Incident, IncidentService, IncidentUpdate, Service
+from statusgraph.db.scoping import for_org
+from statusgraph.ids import new_id
+from statusgraph.resolvers import audit
+from statusgraph.resolvers.pagination import Page, PageArgs, paginate
+from statusgraph.resolvers.services import check_references, owned_by_ids, require_owned
+from statusgraph.resolvers.user_errors import Problems
+from statusgraph.resolvers.vocabulary import IncidentImpact, IncidentStatus, ServiceStatus
+
+MAX_TITLE = 200
+MAX_MESSAGE = 10_000
+RESOLVED_MESSAGE = "This incident has been resolved."
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceEffect:
+    service_id: str
+    status: ServiceStatus
+
+
+def _check_title(problems: Problems, title: str) -> None:
+    if not title.strip() or len(title) > MAX_TITLE:
+        problems.add("title", "INVALID", f"Title must be 1 to {MAX_TITLE} characters")
+
+
+def _check_message(problems: Problems, message: str) -> None:
+    if not message.strip() or len(message) > MAX_MESSAGE:
+        problems.add("message", "INVALID", f"Message must be 1 to {MAX_MESSAGE} characters")
+
+
+async def _check_effects(
+    session: AsyncSession,
+    principal: Principal,
+    effects: Sequence[ServiceEffect],
+    problems: Problems,
+) -> None:
+    ids = [effect.service_id for effect in effects]
+    found = await owned_by_ids(session, Service, principal.organization_id, ids)
+    check_references(problems, "services", ids, found, "Service")
+
+
+def _update(
+    incident: Incident,
+    principal: Principal,
+    *,
+    status: str,
+    message: str,
+    effects: Sequence[ServiceEffect],
+    now: datetime,
+) -> IncidentUpdate:
+    return IncidentUpdate(
+        id=new_id("upd"),
+        incident_id=incident.id,
+        status=status,
+        message=message,
+        service_statuses={effect.service_id: effect.status.value for effect in effects},
+        author_type=principal.actor.type,
+        author_id=principal.actor.id,
+        author_label=principal.actor.label,
+        created_at=now,
+    )
+
+
+async def _record(
+    session: AsyncSession,
+    principal: Principal,
+    action: str,
+    incident: Incident,
+    *,
+    request: RequestInfo,
+    now: datetime,
+    details: dict[str, Any],
+) -> None:
+    await audit.record(
+        session,
+        principal.actor,
+        organization_id=principal.organization_id,
+        action=action,
+        target_type="incident",
+        target_id=incident.id,
+        request=request,
+        now=now,
+        scopes_used=(Scope.incidents_write,),
+        details=details,
+    )
+
+
+async def create_incident(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    title: str,
+    status: IncidentStatus,
+    impact: IncidentImpact,
+    message: str,
+    effects: Sequence[ServiceEffect],
+    started_at: datetime | None,
+    request: RequestInfo,
+    now: datetime,
+) -> Incident:
+    problems = Problems()
+    _check_title(problems, title)
+    _check_message(problems, message)
+    if started_at is not None and started_at > now:
+        problems.add("startedAt", "INVALID", "startedAt must not be in the future")
+    await _check_effects(session, principal, effects, problems)
+    problems.raise_if_any()
+    incident = Incident(
+        id=new_id("inc"),
+        organization_id=principal.organization_id,
+        title=title.strip(),
+        status=status,
+        impact=impact,
+        started_at=started_at or now,
+        resolved_at=now if status is IncidentStatus.RESOLVED else None,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(incident)
+    await session.flush()  # the incident row first: the rows below reference it
+    for effect in effects:
+        session.add(
+            IncidentService(
+                incident_id=incident.id, service_id=effect.service_id, status=effect.status
+            )
+        )
+    session.add(
+        _update(incident, principal, status=status, message=message, effects=effects, now=now)
+    )
+    await _record(
+        session,
+        principal,
+        "incident.created",
+        incident,
+        request=request,
+        now=now,
+        details={"title": incident.title, "status": status, "impact": impact},
+    )
+    await session.flush()
+    return incident
+
+
+async def post_update(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    incident_id: str,
+    status: IncidentStatus,
+    message: str,
+    effects: Sequence[ServiceEffect],
+    request: RequestInfo,
+    now: datetime,
+) -> tuple[Incident, IncidentUpdate]:
+    """Appends to the timeline; `effects` set (or add) what the incident holds services at."""
+    incident = await require_owned(
+        session, Incident, principal.organization_id, incident_id, "Incident"
+    )
+    problems = Problems()
+    if incident.resolved_at is not None:
+        problems.add("id", "ALREADY_RESOLVED", "Incident is already resolved")
+    _check_message(problems, message)
+    await _check_effects(session, principal, effects, problems)
+    problems.raise_if_any()
+    current = {
+        row.service_id: row
+        for row in (
+            await session.exec(
+                select(IncidentService).where(IncidentService.incident_id == incident.id)
+            )
+        ).all()
+    }
+    for effect in effects:
+        row = current.get(effect.service_id) or IncidentService(
+            incident_id=incident.id, service_id=effect.service_id, status=effect.status
+        )
+        row.status = effect.status
+        session.add(row)
+    update = _update(incident, principal, status=status, message=message, effects=effects, now=now)
+    session.add(update)
+    incident.status = status
+    incident.updated_at = now
+    if status is IncidentStatus.RESOLVED:
+        incident.resolved_at = now
+    session.add(incident)
+    await _record(
+        session,
+        principal,
+        "incident.updated" if status is not IncidentStatus.RESOLVED else "incident.resolved",
+        incident,
+        request=request,
+        now=now,
+        details={"status": status, "updateId": update.id},
+    )
+    await session.flush()
+    return incident, update
+
+
+async def edit_incident(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    incident_id: str,
+    changes: dict[str, Any],
+    request: RequestInfo,
+    now: datetime,
+) -> Incident:
+    """Title, impact and start time; the timeline itself is never rewritten."""
+    incident = await require_owned(
+        session, Incident, principal.organization_id, incident_id, "Incident"
+    )
+    problems = Problems()
+    if "title" in changes:
+        _check_title(problems, changes["title"] or "")
+    if "impact" in changes and changes["impact"] is None:
+        problems.add("impact", "INVALID", "impact must not be null")
+    started_at = changes.get("started_at")
+    if "started_at" in changes and (started_at is None or started_at > now):
+        problems.add("startedAt", "INVALID", "startedAt must not be in the future")
+    problems.raise_if_any()
+    for name, value in changes.items():
+        setattr(incident, name, value.strip() if name == "title" else value)
+    incident.updated_at = now
+    session.add(incident)
+    await _record(
+        session,
+        principal,
+        "incident.edited",
+        incident,
+        request=request,
+        now=now,
+        details={"changed": sorted(changes)},
+    )
+    await session.flush()
+    return incident
+
+
+async def delete_incident(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    incident_id: str,
+    request: RequestInfo,
+    now: datetime,
+) -> str:
+    incident = await require_owned(
+        session, Incident, principal.organization_id, incident_id, "Incident"
+    )
+    await session.delete(incident)
+    await _record(
+        session,
+        principal,
+        "incident.deleted",
+        incident,
+        request=request,
+        now=now,
+        details={"title": incident.title},
+    )
+    await session.flush()
+    return incident_id
+
+
+async def list_incidents(
+    session: AsyncSession,
+    organization_id: str,
+    *,
+    open_only: bool,
+    page: PageArgs,
+    with_count: bool = False,
+) -> Page[Incident]:
+    statement = for_org(Incident, organization_id)
+    if open_only:
+        statement = statement.where(col(Incident.resolved_at).is_(None))
+    return await paginate(session, statement, Incident, page, with_count=with_count)
+
+
+async def updates_for(
+    session: AsyncSession, incident_ids: Sequence[str]
+) -> dict[str, list[IncidentUpdate]]:
+    """Timelines, oldest first, for any number of incidents in one query."""
+    rows = await session.exec(
+        select(IncidentUpdate)
+        .where(col(IncidentUpdate.incident_id).in_(incident_ids))
+        .order_by(col(IncidentUpdate.created_at), col(IncidentUpdate.id))
+    )
+    timelines: dict[str, list[IncidentUpdate]] = {incident_id: [] for incident_id in incident_ids}
+    for update in rows.all():
+        timelines[update.incident_id].append(update)
+    return timelines
+
+
+async def effects_for(
+    session: AsyncSession, incident_ids: Sequence[str]
+) -> dict[str, list[IncidentService]]:
+    rows = await session.exec(
+        select(IncidentService)
+        .where(col(IncidentService.incident_id).in_(incident_ids))
+        .order_by(col(IncidentService.service_id))
+    )
+    effects: dict[str, list[IncidentService]] = {incident_id: [] for incident_id in incident_ids}
+    for row in rows.all():
+        effects[row.incident_id].append(row)
+    return effects

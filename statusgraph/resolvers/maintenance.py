@@ -1,0 +1,250 @@
+"""Maintenance windows. Their status comes from the clock (service_status.py), so no
+job has to start or finish them."""
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from statusgraph.auth.principal import Principal, RequestInfo
+from statusgraph.auth.scopes import Scope
+from statusgraph.db.models import MaintenanceService, MaintenanceWindow, Service
+from statusgraph.db.scoping import for_org
+from statusgraph.ids import new_id
+from statusgraph.resolvers import audit
+from statusgraph.resolvers.pagination import Page, PageArgs, paginate
+from statusgraph.resolvers.service_status import maintenance_status
+from statusgraph.resolvers.services import check_references, owned_by_ids, require_owned
+from statusgraph.resolvers.user_errors import Problems
+from statusgraph.resolvers.vocabulary import MaintenanceStatus
+
+MAX_TITLE = 200
+MAX_DESCRIPTION = 10_000
+
+
+async def _record(
+    session: AsyncSession,
+    principal: Principal,
+    action: str,
+    window: MaintenanceWindow,
+    *,
+    request: RequestInfo,
+    now: datetime,
+    details: dict[str, Any],
+) -> None:
+    await audit.record(
+        session,
+        principal.actor,
+        organization_id=principal.organization_id,
+        action=action,
+        target_type="maintenance_window",
+        target_id=window.id,
+        request=request,
+        now=now,
+        scopes_used=(Scope.maintenance_write,),
+        details=details,
+    )
+
+
+async def _validate(
+    session: AsyncSession, principal: Principal, fields: dict[str, Any], problems: Problems
+) -> None:
+    title = fields.get("title")
+    if "title" in fields and (title is None or not title.strip() or len(title) > MAX_TITLE):
+        problems.add("title", "INVALID", f"Title must be 1 to {MAX_TITLE} characters")
+    description = fields.get("description")
+    if description is not None and len(description) > MAX_DESCRIPTION:
+        problems.add(
+            "description", "INVALID", f"Description must be at most {MAX_DESCRIPTION} characters"
+        )
+    if "service_ids" in fields:
+        ids = fields["service_ids"] or []
+        found = await owned_by_ids(session, Service, principal.organization_id, ids)
+        check_references(problems, "serviceIds", ids, found, "Service")
+
+
+def _check_times(starts_at: datetime, ends_at: datetime, problems: Problems) -> None:
+    if ends_at <= starts_at:
+        problems.add("endsAt", "INVALID", "endsAt must be after startsAt")
+
+
+async def _set_services(
+    session: AsyncSession, window: MaintenanceWindow, service_ids: Sequence[str]
+) -> None:
+    for row in (
+        await session.exec(
+            select(MaintenanceService).where(MaintenanceService.maintenance_id == window.id)
+        )
+    ).all():
+        await session.delete(row)
+    await session.flush()
+    for service_id in service_ids:
+        session.add(MaintenanceService(maintenance_id=window.id, service_id=service_id))
+
+
+async def create_window(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    fields: dict[str, Any],
+    request: RequestInfo,
+    now: datetime,
+) -> MaintenanceWindow:
+    problems = Problems()
+    await _validate(session, principal, fields, problems)
+    _check_times(fields["starts_at"], fields["ends_at"], problems)
+    problems.raise_if_any()
+    window = MaintenanceWindow(
+        id=new_id("mnt"),
+        organization_id=principal.organization_id,
+        title=fields["title"].strip(),
+        description=fields.get("description"),
+        starts_at=fields["starts_at"],
+        ends_at=fields["ends_at"],
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(window)
+    await session.flush()
+    await _set_services(session, window, fields.get("service_ids") or [])
+    await _record(
+        session,
+        principal,
+        "maintenance.created",
+        window,
+        request=request,
+        now=now,
+        details={
+            "title": window.title,
+            "startsAt": window.starts_at.isoformat(),
+            "endsAt": window.ends_at.isoformat(),
+        },
+    )
+    await session.flush()
+    return window
+
+
+async def update_window(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    window_id: str,
+    changes: dict[str, Any],
+    request: RequestInfo,
+    now: datetime,
+) -> MaintenanceWindow:
+    window = await require_owned(
+        session, MaintenanceWindow, principal.organization_id, window_id, "MaintenanceWindow"
+    )
+    problems = Problems()
+    if window.cancelled_at is not None:
+        problems.add("id", "CANCELLED", "A cancelled maintenance window cannot be changed")
+    for name, field in (("starts_at", "startsAt"), ("ends_at", "endsAt")):
+        if name in changes and changes[name] is None:
+            problems.add(field, "INVALID", f"{field} must not be null")
+    await _validate(session, principal, changes, problems)
+    if not problems.errors:
+        _check_times(
+            changes.get("starts_at", window.starts_at),
+            changes.get("ends_at", window.ends_at),
+            problems,
+        )
+    problems.raise_if_any()
+    for name, value in changes.items():
+        if name == "service_ids":
+            await _set_services(session, window, value or [])
+        else:
+            setattr(window, name, value.strip() if name == "title" else value)
+    window.updated_at = now
+    session.add(window)
+    await _record(
+        session,
+        principal,
+        "maintenance.updated",
+        window,
+        request=request,
+        now=now,
+        details={"changed": sorted(changes)},
+    )
+    await session.flush()
+    return window
+
+
+async def cancel_window(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    window_id: str,
+    request: RequestInfo,
+    now: datetime,
+) -> MaintenanceWindow:
+    window = await require_owned(
+        session, MaintenanceWindow, principal.organization_id, window_id, "MaintenanceWindow"
+    )
+    problems = Problems()
+    current = maintenance_status(window, now)
+    if current is MaintenanceStatus.CANCELLED:
+        problems.add("id", "CANCELLED", "Maintenance window is already cancelled")
+    elif current is MaintenanceStatus.COMPLETED:
+        problems.add("id", "COMPLETED", "A completed maintenance window cannot be cancelled")
+    problems.raise_if_any()
+    window.cancelled_at = now
+    window.updated_at = now
+    session.add(window)
+    await _record(
+        session,
+        principal,
+        "maintenance.cancelled",
+        window,
+        request=request,
+        now=now,
+        details={"title": window.title},
+    )
+    await session.flush()
+    return window
+
+
+async def delete_window(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    window_id: str,
+    request: RequestInfo,
+    now: datetime,
+) -> str:
+    window = await require_owned(
+        session, MaintenanceWindow, principal.organization_id, window_id, "MaintenanceWindow"
+    )
+    await session.delete(window)
+    await _record(
+        session,
+        principal,
+        "maintenance.deleted",
+        window,
+        request=request,
+        now=now,
+        details={"title": window.title},
+    )
+    await session.flush()
+    return window_id
+
+
+async def list_windows(
+    session: AsyncSession, organization_id: str, *, page: PageArgs, with_count: bool = False
+) -> Page[MaintenanceWindow]:
+    statement = for_org(MaintenanceWindow, organization_id)
+    return await paginate(session, statement, MaintenanceWindow, page, with_count=with_count)
+
+
+async def services_for(session: AsyncSession, window_ids: Sequence[str]) -> dict[str, list[str]]:
+    rows = await session.exec(
+        select(MaintenanceService)
+        .where(col(MaintenanceService.maintenance_id).in_(window_ids))
+        .order_by(col(MaintenanceService.service_id))
+    )
+    services: dict[str, list[str]] = {window_id: [] for window_id in window_ids}
+    for row in rows.all():
+        services[row.maintenance_id].append(row.service_id)
+    return services

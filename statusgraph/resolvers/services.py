@@ -1,0 +1,360 @@
+"""Services (components), their groups, and the order pages show them in."""
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import func
+from sqlmodel import SQLModel, col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from statusgraph.auth.principal import Principal, RequestInfo
+from statusgraph.auth.scopes import Scope
+from statusgraph.db.models import Service, ServiceGroup
+from statusgraph.db.scoping import for_org
+from statusgraph.errors import NotFoundError
+from statusgraph.ids import new_id
+from statusgraph.resolvers import audit
+from statusgraph.resolvers.pagination import BY_POSITION, Page, PageArgs, paginate
+from statusgraph.resolvers.user_errors import Problems
+from statusgraph.resolvers.vocabulary import ServiceStatus
+
+Owned = TypeVar("Owned", bound=SQLModel)
+
+MAX_NAME = 200
+MAX_DESCRIPTION = 2000
+
+
+async def owned_by_ids(
+    session: AsyncSession, model: type[Owned], organization_id: str, ids: Sequence[str]
+) -> dict[str, Owned]:
+    """The rows of `ids` that belong to the organization; others are simply absent."""
+    if not ids:
+        return {}
+    statement = for_org(model, organization_id).where(col(model.id).in_(set(ids)))  # type: ignore[attr-defined]
+    return {row.id: row for row in (await session.exec(statement)).all()}  # type: ignore[attr-defined]
+
+
+async def require_owned(
+    session: AsyncSession, model: type[Owned], organization_id: str, object_id: str, type_name: str
+) -> Owned:
+    found = await owned_by_ids(session, model, organization_id, [object_id])
+    if object_id not in found:
+        raise NotFoundError.of(type_name)
+    return found[object_id]
+
+
+def check_references(
+    problems: Problems, field: str, wanted: Sequence[str], found: dict[str, Any], type_name: str
+) -> None:
+    for missing in [object_id for object_id in wanted if object_id not in found]:
+        problems.add(field, "NOT_FOUND", f"{type_name} not found: {missing}")
+    if len(set(wanted)) != len(wanted):
+        problems.add(field, "DUPLICATE", f"{field} lists the same {type_name} twice")
+
+
+def _check_text(problems: Problems, field: str, value: Any, limit: int, *, required: bool) -> None:
+    if value is None:
+        if required:
+            problems.add(field, "INVALID", f"{field} is required")
+        return
+    if required and not value.strip():
+        problems.add(field, "INVALID", f"{field} must not be blank")
+    if len(value) > limit:
+        problems.add(field, "INVALID", f"{field} must be at most {limit} characters")
+
+
+async def _next_position(session: AsyncSession, model: Any, organization_id: str) -> int:
+    statement = select(func.max(model.position)).where(model.organization_id == organization_id)
+    highest = (await session.exec(statement)).one()
+    return 0 if highest is None else int(highest) + 1
+
+
+async def _record(
+    session: AsyncSession,
+    principal: Principal,
+    action: str,
+    target: Any,
+    *,
+    request: RequestInfo,
+    now: datetime,
+    details: dict[str, Any] | None = None,
+) -> None:
+    await audit.record(
+        session,
+        principal.actor,
+        organization_id=principal.organization_id,
+        action=action,
+        target_type=type(target).__tablename__ if target is not None else None,
+        target_id=target.id if target is not None else None,
+        request=request,
+        now=now,
+        scopes_used=(Scope.services_write,),
+        details=details,
+    )
+
+
+async def create_service(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    fields: dict[str, Any],
+    request: RequestInfo,
+    now: datetime,
+) -> Service:
+    problems = Problems()
+    _check_text(problems, "name", fields.get("name"), MAX_NAME, required=True)
+    _check_text(problems, "description", fields.get("description"), MAX_DESCRIPTION, required=False)
+    group_id = fields.get("group_id")
+    if group_id is not None:
+        groups = await owned_by_ids(session, ServiceGroup, principal.organization_id, [group_id])
+        check_references(problems, "groupId", [group_id], groups, "ServiceGroup")
+    problems.raise_if_any()
+    service = Service(
+        id=new_id("svc"),
+        organization_id=principal.organization_id,
+        group_id=group_id,
+        name=fields["name"].strip(),
+        description=fields.get("description"),
+        status=fields.get("status") or ServiceStatus.OPERATIONAL,
+        position=await _next_position(session, Service, principal.organization_id),
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(service)
+    await _record(
+        session,
+        principal,
+        "service.created",
+        service,
+        request=request,
+        now=now,
+        details={"name": service.name},
+    )
+    await session.flush()
+    return service
+
+
+async def update_service(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    service_id: str,
+    changes: dict[str, Any],
+    request: RequestInfo,
+    now: datetime,
+) -> Service:
+    service = await require_owned(
+        session, Service, principal.organization_id, service_id, "Service"
+    )
+    problems = Problems()
+    if "name" in changes:
+        _check_text(problems, "name", changes["name"], MAX_NAME, required=True)
+    if "description" in changes:
+        _check_text(
+            problems, "description", changes["description"], MAX_DESCRIPTION, required=False
+        )
+    if changes.get("group_id") is not None:
+        groups = await owned_by_ids(
+            session, ServiceGroup, principal.organization_id, [changes["group_id"]]
+        )
+        check_references(problems, "groupId", [changes["group_id"]], groups, "ServiceGroup")
+    if "status" in changes and changes["status"] is None:
+        problems.add("status", "INVALID", "status must not be null")
+    problems.raise_if_any()
+    for name, value in changes.items():
+        setattr(service, name, value.strip() if name == "name" else value)
+    service.updated_at = now
+    session.add(service)
+    await _record(
+        session,
+        principal,
+        "service.updated",
+        service,
+        request=request,
+        now=now,
+        details={"changed": sorted(changes)},
+    )
+    await session.flush()
+    return service
+
+
+async def delete_service(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    service_id: str,
+    request: RequestInfo,
+    now: datetime,
+) -> str:
+    service = await require_owned(
+        session, Service, principal.organization_id, service_id, "Service"
+    )
+    await session.delete(service)
+    await _record(
+        session,
+        principal,
+        "service.deleted",
+        service,
+        request=request,
+        now=now,
+        details={"name": service.name},
+    )
+    await session.flush()
+    return service_id
+
+
+async def reorder_services(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    service_ids: Sequence[str],
+    request: RequestInfo,
+    now: datetime,
+) -> list[Service]:
+    """Positions follow the given order; services not listed keep their relative order
+    after the listed ones."""
+    problems = Problems()
+    found = await owned_by_ids(session, Service, principal.organization_id, service_ids)
+    check_references(problems, "serviceIds", service_ids, found, "Service")
+    problems.raise_if_any()
+    rest = [
+        service
+        for service in (
+            await session.exec(
+                for_org(Service, principal.organization_id).order_by(
+                    col(Service.position), col(Service.id)
+                )
+            )
+        ).all()
+        if service.id not in found
+    ]
+    ordered = [found[service_id] for service_id in service_ids] + rest
+    for position, service in enumerate(ordered):
+        if service.position != position:
+            service.position = position
+            service.updated_at = now
+            session.add(service)
+    await _record(
+        session,
+        principal,
+        "service.reordered",
+        None,
+        request=request,
+        now=now,
+        details={"serviceIds": list(service_ids)},
+    )
+    await session.flush()
+    return ordered
+
+
+async def list_services(
+    session: AsyncSession,
+    organization_id: str,
+    *,
+    group_id: str | None,
+    page: PageArgs,
+    with_count: bool = False,
+) -> Page[Service]:
+    statement = for_org(Service, organization_id)
+    if group_id is not None:
+        statement = statement.where(Service.group_id == group_id)
+    return await paginate(
+        session, statement, Service, page, sort=BY_POSITION, with_count=with_count
+    )
+
+
+async def create_group(
+    session: AsyncSession, principal: Principal, *, name: str, request: RequestInfo, now: datetime
+) -> ServiceGroup:
+    problems = Problems()
+    _check_text(problems, "name", name, MAX_NAME, required=True)
+    problems.raise_if_any()
+    group = ServiceGroup(
+        id=new_id("grp"),
+        organization_id=principal.organization_id,
+        name=name.strip(),
+        position=await _next_position(session, ServiceGroup, principal.organization_id),
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(group)
+    await _record(
+        session,
+        principal,
+        "service_group.created",
+        group,
+        request=request,
+        now=now,
+        details={"name": group.name},
+    )
+    await session.flush()
+    return group
+
+
+async def update_group(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    group_id: str,
+    changes: dict[str, Any],
+    request: RequestInfo,
+    now: datetime,
+) -> ServiceGroup:
+    group = await require_owned(
+        session, ServiceGroup, principal.organization_id, group_id, "ServiceGroup"
+    )
+    problems = Problems()
+    if "name" in changes:
+        _check_text(problems, "name", changes["name"], MAX_NAME, required=True)
+    if "position" in changes and (changes["position"] is None or changes["position"] < 0):
+        problems.add("position", "INVALID", "position must be zero or more")
+    problems.raise_if_any()
+    for name, value in changes.items():
+        setattr(group, name, value.strip() if name == "name" else value)
+    group.updated_at = now
+    session.add(group)
+    await _record(
+        session,
+        principal,
+        "service_group.updated",
+        group,
+        request=request,
+        now=now,
+        details={"changed": sorted(changes)},
+    )
+    await session.flush()
+    return group
+
+
+async def delete_group(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    group_id: str,
+    request: RequestInfo,
+    now: datetime,
+) -> str:
+    """Its services stay, ungrouped (the foreign key is ON DELETE SET NULL)."""
+    group = await require_owned(
+        session, ServiceGroup, principal.organization_id, group_id, "ServiceGroup"
+    )
+    await session.delete(group)
+    await _record(
+        session,
+        principal,
+        "service_group.deleted",
+        group,
+        request=request,
+        now=now,
+        details={"name": group.name},
+    )
+    await session.flush()
+    return group_id
+
+
+async def list_groups(session: AsyncSession, organization_id: str) -> list[ServiceGroup]:
+    statement = for_org(ServiceGroup, organization_id).order_by(
+        col(ServiceGroup.position), col(ServiceGroup.id)
+    )
+    return list((await session.exec(statement)).all())
