@@ -8,7 +8,6 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-
 WRITE_OPTION = "statusgraph_write"
 SQLITE_PRAGMAS = (
     # Readers keep working while one writer commits.

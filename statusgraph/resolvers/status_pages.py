@@ -32,7 +32,7 @@ PLAN_LIMIT = "Plan limit reached"
 SLUG_PATTERN = re.compile(r"^[a-z0-9-]{1,64}$")
 COLOR_PATTERN = re.compile(r"^#[0-9A-Fa-f]{6}$")
 URL = TypeAdapter(AnyHttpUrl)
-VIEWER_TOKEN_PREFIX = "sgv_"
+VIEWER_TOKEN_PREFIX = "sgv_"  # noqa: S105  (a prefix, not a secret)
 TEXT_LIMITS = {"name": 200, "tagline": 300, "announcement": 1000}
 # A lost race on a slot or on the default flag is retried this often before giving up.
 ATTEMPTS = 3

@@ -13,22 +13,43 @@ from strawberry.types import ExecutionContext
 
 from statusgraph.schema.api_keys import ApiKeyMutations, ApiKeyQueries
 from statusgraph.schema.audit import AuditEvent, AuditQueries
+from statusgraph.schema.incidents import IncidentMutations, IncidentQueries
 from statusgraph.schema.introspection import AnonymousIntrospectionGuard
 from statusgraph.schema.limits import CachedParser, QueryLimitsGuard
+from statusgraph.schema.maintenance import MaintenanceMutations, MaintenanceQueries
 from statusgraph.schema.node import NodeQueries
 from statusgraph.schema.organizations import Organization
+from statusgraph.schema.public import PublicQueries
+from statusgraph.schema.services import ServiceMutations, ServiceQueries
+from statusgraph.schema.status_pages import StatusPageMutations, StatusPageQueries
 from statusgraph.schema.viewer import ViewerQueries
 
 CACHE_SIZE = 1024
 
 
 @strawberry.type
-class Query(ViewerQueries, NodeQueries, ApiKeyQueries, AuditQueries):
+class Query(
+    ViewerQueries,
+    NodeQueries,
+    PublicQueries,
+    StatusPageQueries,
+    ServiceQueries,
+    IncidentQueries,
+    MaintenanceQueries,
+    ApiKeyQueries,
+    AuditQueries,
+):
     pass
 
 
 @strawberry.type
-class Mutation(ApiKeyMutations):
+class Mutation(
+    StatusPageMutations,
+    ServiceMutations,
+    IncidentMutations,
+    MaintenanceMutations,
+    ApiKeyMutations,
+):
     pass
 
 

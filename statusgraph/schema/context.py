@@ -25,7 +25,7 @@ class Context:
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:
-        self.loaders = Loaders(self.db)
+        self.loaders = Loaders(self.db, self.now)
 
     def require_principal(self) -> Principal:
         if self.principal is None:

@@ -1,23 +1,41 @@
 """`node(id:)`: any object of the caller's organization, by its prefixed ID."""
 
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
 import strawberry
 from strawberry.types import Info
 
 from statusgraph.auth.scopes import Scope
+from statusgraph.db import models
 from statusgraph.errors import ForbiddenError, NotFoundError
 from statusgraph.ids import id_prefix
-from statusgraph.resolvers import api_keys, audit
+from statusgraph.resolvers.services import owned_by_ids
 from statusgraph.schema.api_keys import ApiKey
 from statusgraph.schema.audit import AuditEvent
+from statusgraph.schema.incidents import Incident
+from statusgraph.schema.maintenance import MaintenanceWindow
 from statusgraph.schema.organizations import Organization
 from statusgraph.schema.permissions import PUBLIC
 from statusgraph.schema.relay import Node
+from statusgraph.schema.services import Service, ServiceGroup
+from statusgraph.schema.status_pages import StatusPage, StatusPageViewerToken
 
-# The scope each kind of node needs; organizations need only a credential of their own.
-NODE_SCOPES: dict[str, str | None] = {
-    "key": Scope.api_keys_read,
-    "aud": Scope.audit_log_read,
-    "org": None,
+# Per ID prefix: the scope its own query needs, its table, and its GraphQL type.
+NODE_TYPES: dict[str, tuple[str, Any, Callable[[Any, datetime], Node]]] = {
+    "key": (Scope.api_keys_read, models.ApiKey, ApiKey.of),
+    "aud": (Scope.audit_log_read, models.AuditEvent, lambda row, _now: AuditEvent.of(row)),
+    "page": (Scope.status_pages_read, models.StatusPage, lambda row, _now: StatusPage.of(row)),
+    "spt": (
+        Scope.status_pages_read,
+        models.StatusPageViewerToken,
+        lambda row, _now: StatusPageViewerToken.of(row),
+    ),
+    "svc": (Scope.services_read, models.Service, lambda row, _now: Service.of(row)),
+    "grp": (Scope.services_read, models.ServiceGroup, lambda row, _now: ServiceGroup.of(row)),
+    "inc": (Scope.incidents_read, models.Incident, lambda row, _now: Incident.of(row)),
+    "mnt": (Scope.maintenance_read, models.MaintenanceWindow, MaintenanceWindow.of),
 }
 
 
@@ -31,24 +49,20 @@ class NodeQueries:
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
         ctx = info.context
         prefix = id_prefix(id)
-        if ctx.principal is None or prefix not in NODE_SCOPES:
+        if ctx.principal is None or (prefix not in NODE_TYPES and prefix != "org"):
             raise NotFoundError.of("Node")
-        scope = NODE_SCOPES[prefix]
-        if scope is not None and not ctx.principal.can(scope):
-            raise ForbiddenError(f"Insufficient scope: {scope} required", requiredScope=scope)
-        org_id = ctx.principal.organization_id
-        found: Node | None = None
+        organization_id = ctx.principal.organization_id
         if prefix == "org":
-            row = await ctx.loaders.organization.load(id) if id == org_id else None
-            found = Organization.of(row) if row else None
-        else:
-            async with ctx.db() as session:
-                if prefix == "key":
-                    key = await api_keys.get_key(session, org_id, id)
-                    found = ApiKey.of(key, ctx.now) if key else None
-                else:
-                    event = await audit.get_event(session, org_id, id)
-                    found = AuditEvent.of(event) if event else None
-        if found is None:
+            # Organizations need only a credential of their own.
+            row = await ctx.loaders.organization.load(id) if id == organization_id else None
+            if row is None:
+                raise NotFoundError.of("Node")
+            return Organization.of(row)
+        scope, model, convert = NODE_TYPES[prefix]
+        if not ctx.principal.can(scope):
+            raise ForbiddenError(f"Insufficient scope: {scope} required", requiredScope=scope)
+        async with ctx.db() as session:
+            found = await owned_by_ids(session, model, organization_id, [id])
+        if id not in found:
             raise NotFoundError.of("Node")
-        return found
+        return convert(found[id], ctx.now)

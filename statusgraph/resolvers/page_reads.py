@@ -1,0 +1,86 @@
+"""Batch reads behind what a status page shows: one query per kind of thing, whatever
+the number of pages, services, incidents or updates (the per-request DataLoaders in
+schema/loaders.py call these)."""
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from statusgraph.db.models import (
+    Incident,
+    IncidentService,
+    MaintenanceService,
+    MaintenanceWindow,
+    Service,
+    ServiceGroup,
+    StatusPageService,
+)
+
+# How far back a page's incident history reaches, and how much of it is shown.
+HISTORY = timedelta(days=90)
+HISTORY_LIMIT = 50
+
+
+async def services_by_id(session: AsyncSession, ids: Sequence[str]) -> dict[str, Service]:
+    rows = await session.exec(select(Service).where(col(Service.id).in_(ids)))
+    return {row.id: row for row in rows.all()}
+
+
+async def groups_by_id(session: AsyncSession, ids: Sequence[str]) -> dict[str, ServiceGroup]:
+    rows = await session.exec(select(ServiceGroup).where(col(ServiceGroup.id).in_(ids)))
+    return {row.id: row for row in rows.all()}
+
+
+async def incidents_for_pages(
+    session: AsyncSession, page_ids: Sequence[str], *, now: datetime
+) -> dict[str, list[Incident]]:
+    """Incidents touching each page's services: every open one, and those resolved in
+    the last 90 days; newest first."""
+    rows = await session.exec(
+        select(StatusPageService.page_id, Incident)
+        .join(IncidentService, col(IncidentService.service_id) == col(StatusPageService.service_id))
+        .join(Incident, col(Incident.id) == col(IncidentService.incident_id))
+        .where(
+            col(StatusPageService.page_id).in_(page_ids),
+            (col(Incident.resolved_at).is_(None)) | (col(Incident.resolved_at) >= now - HISTORY),
+        )
+        .order_by(col(Incident.started_at).desc(), col(Incident.id))
+    )
+    found: dict[str, list[Incident]] = {page_id: [] for page_id in page_ids}
+    seen: set[tuple[str, str]] = set()
+    for page_id, incident in rows.all():
+        if (page_id, incident.id) not in seen:  # one row per affected service: keep one
+            seen.add((page_id, incident.id))
+            found[page_id].append(incident)
+    return found
+
+
+async def maintenance_for_pages(
+    session: AsyncSession, page_ids: Sequence[str], *, now: datetime
+) -> dict[str, list[MaintenanceWindow]]:
+    """In-progress and upcoming (not cancelled) windows touching each page's services."""
+    rows = await session.exec(
+        select(StatusPageService.page_id, MaintenanceWindow)
+        .join(
+            MaintenanceService,
+            col(MaintenanceService.service_id) == col(StatusPageService.service_id),
+        )
+        .join(
+            MaintenanceWindow, col(MaintenanceWindow.id) == col(MaintenanceService.maintenance_id)
+        )
+        .where(
+            col(StatusPageService.page_id).in_(page_ids),
+            col(MaintenanceWindow.cancelled_at).is_(None),
+            col(MaintenanceWindow.ends_at) > now,
+        )
+        .order_by(col(MaintenanceWindow.starts_at), col(MaintenanceWindow.id))
+    )
+    found: dict[str, list[MaintenanceWindow]] = {page_id: [] for page_id in page_ids}
+    seen: set[tuple[str, str]] = set()
+    for page_id, window in rows.all():
+        if (page_id, window.id) not in seen:
+            seen.add((page_id, window.id))
+            found[page_id].append(window)
+    return found

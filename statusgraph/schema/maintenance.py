@@ -1,0 +1,189 @@
+"""Maintenance windows over GraphQL. Scopes: maintenance:read, maintenance:write."""
+
+from datetime import datetime
+
+import strawberry
+from strawberry.types import Info
+
+from statusgraph.auth.scopes import Scope
+from statusgraph.db import models
+from statusgraph.errors import NotFoundError
+from statusgraph.resolvers import maintenance, services
+from statusgraph.resolvers.service_status import maintenance_status
+from statusgraph.schema.enums import MaintenanceStatus
+from statusgraph.schema.mutations import Rejected, in_transaction, provided
+from statusgraph.schema.permissions import requires
+from statusgraph.schema.relay import Connection, Node, page_args, selects
+from statusgraph.schema.services import DeletePayload, Service
+from statusgraph.schema.user_errors import UserError
+
+
+@strawberry.type
+class MaintenanceWindow(Node):
+    title: str
+    description: str | None
+    starts_at: datetime
+    ends_at: datetime
+    status: MaintenanceStatus = strawberry.field(description="Derived from the clock.")
+    cancelled_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+    @strawberry.field
+    async def services(self, info: Info) -> list[Service]:
+        loaders = info.context.loaders
+        ids = await loaders.maintenance_services.load(str(self.id))
+        rows = await loaders.service.load_many(ids)
+        return [Service.of(row) for row in rows if row is not None]
+
+    @classmethod
+    def of(cls, row: models.MaintenanceWindow, now: datetime) -> "MaintenanceWindow":
+        return cls(
+            id=strawberry.ID(row.id),
+            title=row.title,
+            description=row.description,
+            starts_at=row.starts_at,
+            ends_at=row.ends_at,
+            status=maintenance_status(row, now),
+            cancelled_at=row.cancelled_at,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+
+FIELDS = {
+    "title": "title",
+    "description": "description",
+    "starts_at": "starts_at",
+    "ends_at": "ends_at",
+    "service_ids": "service_ids",
+}
+
+
+@strawberry.input
+class CreateMaintenanceWindowInput:
+    title: str
+    starts_at: datetime
+    ends_at: datetime = strawberry.field(description="Must be after startsAt.")
+    description: str | None = None
+    service_ids: list[strawberry.ID] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class UpdateMaintenanceWindowInput:
+    title: str | None = strawberry.UNSET
+    description: str | None = strawberry.UNSET
+    starts_at: datetime | None = strawberry.UNSET
+    ends_at: datetime | None = strawberry.UNSET
+    service_ids: list[strawberry.ID] | None = strawberry.UNSET
+
+
+@strawberry.type
+class MaintenanceWindowPayload:
+    maintenance_window: MaintenanceWindow | None
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class MaintenanceQueries:
+    @strawberry.field(extensions=requires(Scope.maintenance_read), description="Newest first.")
+    async def maintenance_windows(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[MaintenanceWindow] | None:
+        ctx = info.context
+        async with ctx.db() as session:
+            page = await maintenance.list_windows(
+                session,
+                ctx.principal.organization_id,
+                page=page_args(first, after, last, before),
+                with_count=selects(info, "totalCount"),
+            )
+        return Connection.of(page, lambda row: MaintenanceWindow.of(row, ctx.now))
+
+    @strawberry.field(extensions=requires(Scope.maintenance_read))
+    async def maintenance_window(self, info: Info, id: strawberry.ID) -> MaintenanceWindow | None:
+        ctx = info.context
+        async with ctx.db() as session:
+            found = await services.owned_by_ids(
+                session, models.MaintenanceWindow, ctx.principal.organization_id, [id]
+            )
+        if id not in found:
+            raise NotFoundError.of("MaintenanceWindow")
+        return MaintenanceWindow.of(found[id], ctx.now)
+
+
+@strawberry.type
+class MaintenanceMutations:
+    @strawberry.mutation(extensions=requires(Scope.maintenance_write))
+    async def create_maintenance_window(
+        self, info: Info, input: CreateMaintenanceWindowInput
+    ) -> MaintenanceWindowPayload:
+        ctx = info.context
+        fields = provided(input, FIELDS)
+        result = await in_transaction(
+            ctx,
+            lambda s: maintenance.create_window(
+                s, ctx.principal, fields=fields, request=ctx.request_info, now=ctx.now
+            ),
+        )
+        return _payload(result, ctx.now)
+
+    @strawberry.mutation(extensions=requires(Scope.maintenance_write))
+    async def update_maintenance_window(
+        self, info: Info, id: strawberry.ID, input: UpdateMaintenanceWindowInput
+    ) -> MaintenanceWindowPayload:
+        ctx = info.context
+        changes = provided(input, FIELDS)
+        result = await in_transaction(
+            ctx,
+            lambda s: maintenance.update_window(
+                s,
+                ctx.principal,
+                window_id=id,
+                changes=changes,
+                request=ctx.request_info,
+                now=ctx.now,
+            ),
+        )
+        return _payload(result, ctx.now)
+
+    @strawberry.mutation(extensions=requires(Scope.maintenance_write))
+    async def cancel_maintenance_window(
+        self, info: Info, id: strawberry.ID
+    ) -> MaintenanceWindowPayload:
+        ctx = info.context
+        result = await in_transaction(
+            ctx,
+            lambda s: maintenance.cancel_window(
+                s, ctx.principal, window_id=id, request=ctx.request_info, now=ctx.now
+            ),
+        )
+        return _payload(result, ctx.now)
+
+    @strawberry.mutation(extensions=requires(Scope.maintenance_write))
+    async def delete_maintenance_window(self, info: Info, id: strawberry.ID) -> DeletePayload:
+        ctx = info.context
+        result = await in_transaction(
+            ctx,
+            lambda s: maintenance.delete_window(
+                s, ctx.principal, window_id=id, request=ctx.request_info, now=ctx.now
+            ),
+        )
+        if isinstance(result, Rejected):
+            return DeletePayload(deleted_id=None, user_errors=result.user_errors)
+        return DeletePayload(deleted_id=strawberry.ID(result), user_errors=[])
+
+
+def _payload(
+    result: models.MaintenanceWindow | Rejected, now: datetime
+) -> MaintenanceWindowPayload:
+    if isinstance(result, Rejected):
+        return MaintenanceWindowPayload(maintenance_window=None, user_errors=result.user_errors)
+    return MaintenanceWindowPayload(
+        maintenance_window=MaintenanceWindow.of(result, now), user_errors=[]
+    )

@@ -1,0 +1,286 @@
+"""Services and service groups over GraphQL. Scopes: services:read, services:write."""
+
+from datetime import datetime
+
+import strawberry
+from strawberry.types import Info
+
+from statusgraph.auth.scopes import Scope
+from statusgraph.db import models
+from statusgraph.errors import NotFoundError
+from statusgraph.resolvers import services
+from statusgraph.resolvers import vocabulary as v
+from statusgraph.schema.enums import ServiceStatus
+from statusgraph.schema.mutations import Rejected, in_transaction, provided
+from statusgraph.schema.permissions import requires
+from statusgraph.schema.relay import Connection, Node, page_args, selects
+from statusgraph.schema.user_errors import UserError
+
+
+@strawberry.type
+class ServiceGroup(Node):
+    name: str
+    position: int
+
+    @classmethod
+    def of(cls, row: models.ServiceGroup) -> "ServiceGroup":
+        return cls(id=strawberry.ID(row.id), name=row.name, position=row.position)
+
+
+@strawberry.type(description="A component of what you run, shown on status pages.")
+class Service(Node):
+    name: str
+    description: str | None
+    position: int
+    manual_status: ServiceStatus = strawberry.field(description="The status set by hand.")
+    created_at: datetime
+    updated_at: datetime
+    group_id: strawberry.Private[str | None]
+
+    @strawberry.field(
+        description="What pages show: the worst of the manual status, open incidents and "
+        "maintenance in progress."
+    )
+    async def status(self, info: Info) -> ServiceStatus:
+        status: v.ServiceStatus = await info.context.loaders.service_status.load(
+            (str(self.id), self.manual_status.value)
+        )
+        return status
+
+    @strawberry.field
+    async def group(self, info: Info) -> ServiceGroup | None:
+        if self.group_id is None:
+            return None
+        row = await info.context.loaders.service_group.load(self.group_id)
+        return ServiceGroup.of(row) if row else None
+
+    @classmethod
+    def of(cls, row: models.Service) -> "Service":
+        return cls(
+            id=strawberry.ID(row.id),
+            name=row.name,
+            description=row.description,
+            position=row.position,
+            manual_status=v.ServiceStatus(row.status),
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            group_id=row.group_id,
+        )
+
+
+SERVICE_FIELDS = {
+    "name": "name",
+    "description": "description",
+    "group_id": "group_id",
+    "status": "status",
+}
+
+
+@strawberry.input
+class CreateServiceInput:
+    name: str
+    description: str | None = None
+    group_id: strawberry.ID | None = None
+    status: ServiceStatus = v.ServiceStatus.OPERATIONAL
+
+
+@strawberry.input(
+    description="Only the fields you send change; send null to clear description or group."
+)
+class UpdateServiceInput:
+    name: str | None = strawberry.UNSET
+    description: str | None = strawberry.UNSET
+    group_id: strawberry.ID | None = strawberry.UNSET
+    status: ServiceStatus | None = strawberry.UNSET
+
+
+@strawberry.type
+class ServicePayload:
+    service: Service | None
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class DeletePayload:
+    deleted_id: strawberry.ID | None
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class ReorderServicesPayload:
+    services: list[Service]
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class ServiceGroupPayload:
+    service_group: ServiceGroup | None
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class ServiceQueries:
+    @strawberry.field(extensions=requires(Scope.services_read), description="In display order.")
+    async def services(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        group_id: strawberry.ID | None = None,
+    ) -> Connection[Service] | None:
+        ctx = info.context
+        async with ctx.db() as session:
+            page = await services.list_services(
+                session,
+                ctx.principal.organization_id,
+                group_id=group_id,
+                page=page_args(first, after, last, before),
+                with_count=selects(info, "totalCount"),
+            )
+        return Connection.of(page, Service.of)
+
+    @strawberry.field(extensions=requires(Scope.services_read))
+    async def service(self, info: Info, id: strawberry.ID) -> Service | None:
+        ctx = info.context
+        async with ctx.db() as session:
+            found = await services.owned_by_ids(
+                session, models.Service, ctx.principal.organization_id, [id]
+            )
+        if id not in found:
+            raise NotFoundError.of("Service")
+        return Service.of(found[id])
+
+    @strawberry.field(extensions=requires(Scope.services_read))
+    async def service_groups(self, info: Info) -> list[ServiceGroup] | None:
+        ctx = info.context
+        async with ctx.db() as session:
+            rows = await services.list_groups(session, ctx.principal.organization_id)
+        return [ServiceGroup.of(row) for row in rows]
+
+
+@strawberry.type
+class ServiceMutations:
+    @strawberry.mutation(extensions=requires(Scope.services_write))
+    async def create_service(self, info: Info, input: CreateServiceInput) -> ServicePayload:
+        ctx = info.context
+        fields = provided(input, SERVICE_FIELDS)
+        result = await in_transaction(
+            ctx,
+            lambda s: services.create_service(
+                s, ctx.principal, fields=fields, request=ctx.request_info, now=ctx.now
+            ),
+        )
+        if isinstance(result, Rejected):
+            return ServicePayload(service=None, user_errors=result.user_errors)
+        return ServicePayload(service=Service.of(result), user_errors=[])
+
+    @strawberry.mutation(extensions=requires(Scope.services_write))
+    async def update_service(
+        self, info: Info, id: strawberry.ID, input: UpdateServiceInput
+    ) -> ServicePayload:
+        ctx = info.context
+        changes = provided(input, SERVICE_FIELDS)
+        result = await in_transaction(
+            ctx,
+            lambda s: services.update_service(
+                s,
+                ctx.principal,
+                service_id=id,
+                changes=changes,
+                request=ctx.request_info,
+                now=ctx.now,
+            ),
+        )
+        if isinstance(result, Rejected):
+            return ServicePayload(service=None, user_errors=result.user_errors)
+        return ServicePayload(service=Service.of(result), user_errors=[])
+
+    @strawberry.mutation(extensions=requires(Scope.services_write))
+    async def delete_service(self, info: Info, id: strawberry.ID) -> DeletePayload:
+        ctx = info.context
+        result = await in_transaction(
+            ctx,
+            lambda s: services.delete_service(
+                s, ctx.principal, service_id=id, request=ctx.request_info, now=ctx.now
+            ),
+        )
+        if isinstance(result, Rejected):
+            return DeletePayload(deleted_id=None, user_errors=result.user_errors)
+        return DeletePayload(deleted_id=strawberry.ID(result), user_errors=[])
+
+    @strawberry.mutation(
+        extensions=requires(Scope.services_write),
+        description="Puts the listed services first, in this order; the others follow.",
+    )
+    async def reorder_services(
+        self, info: Info, service_ids: list[strawberry.ID]
+    ) -> ReorderServicesPayload:
+        ctx = info.context
+        result = await in_transaction(
+            ctx,
+            lambda s: services.reorder_services(
+                s, ctx.principal, service_ids=service_ids, request=ctx.request_info, now=ctx.now
+            ),
+        )
+        if isinstance(result, Rejected):
+            return ReorderServicesPayload(services=[], user_errors=result.user_errors)
+        return ReorderServicesPayload(services=[Service.of(row) for row in result], user_errors=[])
+
+    @strawberry.mutation(extensions=requires(Scope.services_write))
+    async def create_service_group(self, info: Info, name: str) -> ServiceGroupPayload:
+        ctx = info.context
+        result = await in_transaction(
+            ctx,
+            lambda s: services.create_group(
+                s, ctx.principal, name=name, request=ctx.request_info, now=ctx.now
+            ),
+        )
+        if isinstance(result, Rejected):
+            return ServiceGroupPayload(service_group=None, user_errors=result.user_errors)
+        return ServiceGroupPayload(service_group=ServiceGroup.of(result), user_errors=[])
+
+    @strawberry.mutation(extensions=requires(Scope.services_write))
+    async def update_service_group(
+        self,
+        info: Info,
+        id: strawberry.ID,
+        name: str | None = strawberry.UNSET,
+        position: int | None = strawberry.UNSET,
+    ) -> ServiceGroupPayload:
+        ctx = info.context
+        changes = {
+            key: value
+            for key, value in (("name", name), ("position", position))
+            if value is not strawberry.UNSET
+        }
+        result = await in_transaction(
+            ctx,
+            lambda s: services.update_group(
+                s,
+                ctx.principal,
+                group_id=id,
+                changes=changes,
+                request=ctx.request_info,
+                now=ctx.now,
+            ),
+        )
+        if isinstance(result, Rejected):
+            return ServiceGroupPayload(service_group=None, user_errors=result.user_errors)
+        return ServiceGroupPayload(service_group=ServiceGroup.of(result), user_errors=[])
+
+    @strawberry.mutation(
+        extensions=requires(Scope.services_write), description="Its services stay, ungrouped."
+    )
+    async def delete_service_group(self, info: Info, id: strawberry.ID) -> DeletePayload:
+        ctx = info.context
+        result = await in_transaction(
+            ctx,
+            lambda s: services.delete_group(
+                s, ctx.principal, group_id=id, request=ctx.request_info, now=ctx.now
+            ),
+        )
+        if isinstance(result, Rejected):
+            return DeletePayload(deleted_id=None, user_errors=result.user_errors)
+        return DeletePayload(deleted_id=strawberry.ID(result), user_errors=[])
