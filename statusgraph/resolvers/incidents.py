@@ -301,15 +301,24 @@ async def updates_for(
     return timelines
 
 
+@dataclass(frozen=True, slots=True)
+class Effect:
+    service_id: str
+    service_name: str
+    status: ServiceStatus
+
+
 async def effects_for(
     session: AsyncSession, incident_ids: Sequence[str]
-) -> dict[str, list[IncidentService]]:
+) -> dict[str, list[Effect]]:
+    """What each incident holds its services at, with their names, in one query."""
     rows = await session.exec(
-        select(IncidentService)
+        select(IncidentService, Service.name)
+        .join(Service, col(Service.id) == col(IncidentService.service_id))
         .where(col(IncidentService.incident_id).in_(incident_ids))
-        .order_by(col(IncidentService.service_id))
+        .order_by(col(Service.position), col(Service.id))
     )
-    effects: dict[str, list[IncidentService]] = {incident_id: [] for incident_id in incident_ids}
-    for row in rows.all():
-        effects[row.incident_id].append(row)
+    effects: dict[str, list[Effect]] = {incident_id: [] for incident_id in incident_ids}
+    for row, name in rows.all():
+        effects[row.incident_id].append(Effect(row.service_id, name, ServiceStatus(row.status)))
     return effects

@@ -14,7 +14,6 @@ from strawberry.dataloader import DataLoader
 from statusgraph.db.engine import SessionFactory
 from statusgraph.db.models import (
     Incident,
-    IncidentService,
     IncidentUpdate,
     MaintenanceWindow,
     Organization,
@@ -43,7 +42,7 @@ class Loaders:
         self.incident_updates: DataLoader[str, list[IncidentUpdate]] = self._loader(
             incidents.updates_for, default=list
         )
-        self.incident_effects: DataLoader[str, list[IncidentService]] = self._loader(
+        self.incident_effects: DataLoader[str, list[incidents.Effect]] = self._loader(
             incidents.effects_for, default=list
         )
         self.maintenance_services: DataLoader[str, list[str]] = self._loader(

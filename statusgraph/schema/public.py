@@ -74,12 +74,8 @@ class PublicIncidentUpdate:
 @strawberry.type
 class PublicAffectedService:
     service_id: strawberry.ID
+    name: str
     status: ServiceStatus
-
-    @strawberry.field
-    async def name(self, info: Info) -> str:
-        service = await info.context.loaders.service.load(str(self.service_id))
-        return service.name if service else ""
 
 
 @strawberry.type
@@ -106,7 +102,7 @@ class PublicIncident:
         rows = await info.context.loaders.incident_effects.load(str(self.id))
         return [
             PublicAffectedService(
-                service_id=strawberry.ID(row.service_id), status=v.ServiceStatus(row.status)
+                service_id=strawberry.ID(row.service_id), name=row.service_name, status=row.status
             )
             for row in rows
         ]
