@@ -7,21 +7,208 @@ from graphql import GraphQLInputObjectType, GraphQLList, GraphQLNonNull, GraphQL
 from statusgraph.schema import schema
 from tests.helpers import gql
 
-# Every root field that takes an ID, with an operation that uses org A's object.
+# Every root field that takes an ID, with an operation that uses org A's object. The
+# object's own ID answers NOT_FOUND at the top level; IDs it refers to come back as a
+# NOT_FOUND userError. Variables name objects of the `acme` fixture below.
 ID_FIELDS = {
-    "Query.apiKey": ("query($id: ID!) { apiKey(id: $id) { id } }", "ApiKey not found"),
-    "Query.node": ("query($id: ID!) { node(id: $id) { id } }", "Node not found"),
+    "Query.apiKey": (
+        "query($id: ID!) { apiKey(id: $id) { id } }",
+        {"id": "key"},
+        "ApiKey not found",
+    ),
+    "Query.node": ("query($id: ID!) { node(id: $id) { id } }", {"id": "key"}, "Node not found"),
+    "Query.statusPage": (
+        "query($id: ID!) { statusPage(id: $id) { id } }",
+        {"id": "page"},
+        "StatusPage not found",
+    ),
+    "Query.service": (
+        "query($id: ID!) { service(id: $id) { id } }",
+        {"id": "service"},
+        "Service not found",
+    ),
+    "Query.incident": (
+        "query($id: ID!) { incident(id: $id) { id } }",
+        {"id": "incident"},
+        "Incident not found",
+    ),
+    "Query.maintenanceWindow": (
+        "query($id: ID!) { maintenanceWindow(id: $id) { id } }",
+        {"id": "window"},
+        "MaintenanceWindow not found",
+    ),
     "Mutation.revokeApiKey": (
         "mutation($id: ID!) { revokeApiKey(id: $id) { userErrors { code } } }",
+        {"id": "key"},
         "ApiKey not found",
     ),
     "Mutation.rotateApiKey": (
         "mutation($id: ID!) { rotateApiKey(id: $id) { userErrors { code } } }",
+        {"id": "key"},
         "ApiKey not found",
+    ),
+    "Mutation.updateStatusPage": (
+        'mutation($id: ID!) { updateStatusPage(id: $id, input: {tagline: "x"}) { userErrors { code } } }',
+        {"id": "page"},
+        "StatusPage not found",
+    ),
+    "Mutation.deleteStatusPage": (
+        "mutation($id: ID!) { deleteStatusPage(id: $id) { userErrors { code } } }",
+        {"id": "page"},
+        "StatusPage not found",
+    ),
+    "Mutation.createStatusPageViewerToken": (
+        'mutation($id: ID!) { createStatusPageViewerToken(pageId: $id, name: "x") { userErrors { code } } }',
+        {"id": "page"},
+        "StatusPage not found",
+    ),
+    "Mutation.revokeStatusPageViewerToken": (
+        "mutation($id: ID!) { revokeStatusPageViewerToken(id: $id) { userErrors { code } } }",
+        {"id": "token"},
+        "StatusPageViewerToken not found",
+    ),
+    "Mutation.updateService": (
+        'mutation($id: ID!) { updateService(id: $id, input: {name: "x"}) { userErrors { code } } }',
+        {"id": "service"},
+        "Service not found",
+    ),
+    "Mutation.deleteService": (
+        "mutation($id: ID!) { deleteService(id: $id) { userErrors { code } } }",
+        {"id": "service"},
+        "Service not found",
+    ),
+    "Mutation.updateServiceGroup": (
+        'mutation($id: ID!) { updateServiceGroup(id: $id, name: "x") { userErrors { code } } }',
+        {"id": "group"},
+        "ServiceGroup not found",
+    ),
+    "Mutation.deleteServiceGroup": (
+        "mutation($id: ID!) { deleteServiceGroup(id: $id) { userErrors { code } } }",
+        {"id": "group"},
+        "ServiceGroup not found",
+    ),
+    "Mutation.postIncidentUpdate": (
+        'mutation($id: ID!) { postIncidentUpdate(id: $id, input: {status: MONITORING, message: "x"}) { userErrors { code } } }',
+        {"id": "incident"},
+        "Incident not found",
+    ),
+    "Mutation.updateIncident": (
+        'mutation($id: ID!) { updateIncident(id: $id, input: {title: "x"}) { userErrors { code } } }',
+        {"id": "incident"},
+        "Incident not found",
+    ),
+    "Mutation.resolveIncident": (
+        "mutation($id: ID!) { resolveIncident(id: $id) { userErrors { code } } }",
+        {"id": "incident"},
+        "Incident not found",
+    ),
+    "Mutation.deleteIncident": (
+        "mutation($id: ID!) { deleteIncident(id: $id) { userErrors { code } } }",
+        {"id": "incident"},
+        "Incident not found",
+    ),
+    "Mutation.updateMaintenanceWindow": (
+        'mutation($id: ID!) { updateMaintenanceWindow(id: $id, input: {title: "x"}) { userErrors { code } } }',
+        {"id": "window"},
+        "MaintenanceWindow not found",
+    ),
+    "Mutation.cancelMaintenanceWindow": (
+        "mutation($id: ID!) { cancelMaintenanceWindow(id: $id) { userErrors { code } } }",
+        {"id": "window"},
+        "MaintenanceWindow not found",
+    ),
+    "Mutation.deleteMaintenanceWindow": (
+        "mutation($id: ID!) { deleteMaintenanceWindow(id: $id) { userErrors { code } } }",
+        {"id": "window"},
+        "MaintenanceWindow not found",
+    ),
+}
+# Fields whose IDs are references inside the input: a foreign ID is a NOT_FOUND userError.
+REFERENCE_FIELDS = {
+    "Mutation.createStatusPage": (
+        'mutation($s: ID!) { createStatusPage(input: {name: "x", slug: "charlie-x", serviceIds: [$s]}) { userErrors { field code message } } }',
+        "createStatusPage",
+        "serviceIds",
+        "Service",
+    ),
+    "Mutation.createService": (
+        'mutation($g: ID!) { createService(input: {name: "x", groupId: $g}) { userErrors { field code message } } }',
+        "createService",
+        "groupId",
+        "ServiceGroup",
+    ),
+    "Mutation.reorderServices": (
+        "mutation($s: ID!) { reorderServices(serviceIds: [$s]) { userErrors { field code message } } }",
+        "reorderServices",
+        "serviceIds",
+        "Service",
+    ),
+    "Mutation.createIncident": (
+        'mutation($s: ID!) { createIncident(input: {title: "x", message: "x", services: [{serviceId: $s, status: MAJOR_OUTAGE}]}) { userErrors { field code message } } }',
+        "createIncident",
+        "services",
+        "Service",
+    ),
+    "Mutation.createMaintenanceWindow": (
+        'mutation($s: ID!) { createMaintenanceWindow(input: {title: "x", startsAt: "2026-03-02T10:00:00Z", endsAt: "2026-03-02T11:00:00Z", serviceIds: [$s]}) { userErrors { field code message } } }',
+        "createMaintenanceWindow",
+        "serviceIds",
+        "Service",
     ),
 }
 # ID arguments that filter a list rather than fetch one object: a foreign ID matches nothing.
-ID_FILTERS = {"Query.auditLog"}
+ID_FILTERS = {"Query.auditLog", "Query.services"}
+
+
+@pytest.fixture
+async def acme(client, people):
+    """One object of each kind in org A (alice's)."""
+    from tests.status_api import create_incident, create_page, create_service, create_window, mutate
+
+    key = people.alice.secret
+    group = await mutate(
+        client,
+        key,
+        'mutation { createServiceGroup(name: "G") { serviceGroup { id } userErrors { code } } }',
+        {},
+        "createServiceGroup",
+    )
+    service = await create_service(client, key, "API")
+    page = await create_page(client, key, "acme-page", serviceIds=[service])
+    token = await mutate(
+        client,
+        key,
+        'mutation($p: ID!) { createStatusPageViewerToken(pageId: $p, name: "t") { viewerToken { id } userErrors { code } } }',
+        {"p": page},
+        "createStatusPageViewerToken",
+    )
+    incident = await create_incident(client, key, "Down", [(service, "MAJOR_OUTAGE")])
+    window = await create_window(
+        client, key, "Upgrade", "2026-03-03T00:00:00+00:00", "2026-03-03T01:00:00+00:00", [service]
+    )
+    return {
+        "key": people.bob.key_id,
+        "group": group["serviceGroup"]["id"],
+        "service": service,
+        "page": page,
+        "token": token["viewerToken"]["id"],
+        "incident": incident,
+        "window": window,
+    }
+
+
+async def snapshot(client, people):
+    """What org A looks like, to show a refused call changed nothing."""
+    query = """{
+      apiKeys(includeRevoked: true) { edges { node { id status replacedById } } }
+      statusPages { edges { node { id tagline services { id } viewerTokens { id revokedAt } } } }
+      services { edges { node { id name position group { id name } } } }
+      serviceGroups { id name }
+      incidents { edges { node { id title status updates { id } } } }
+      maintenanceWindows { edges { node { id title status } } }
+    }"""
+    response = await gql(client, query, key=people.alice.secret)
+    return response.json()["data"]
 
 
 def _unwrap(type_):
@@ -47,28 +234,55 @@ def test_every_id_taking_root_field_is_tried_across_organizations():
         for name, field in graphql_type.fields.items():
             if any(_takes_an_id(argument.type) for argument in field.args.values()):
                 found.add(f"{root}.{name}")
-    assert found == set(ID_FIELDS) | ID_FILTERS
+    assert found == set(ID_FIELDS) | set(REFERENCE_FIELDS) | ID_FILTERS
 
 
 @pytest.mark.parametrize("field", sorted(ID_FIELDS))
-async def test_a_foreign_id_is_not_found(client, people, field):
-    operation, message = ID_FIELDS[field]
-    foreign = await gql(client, operation, {"id": people.bob.key_id}, key=people.charlie.secret)
+async def test_a_foreign_id_is_not_found(client, people, acme, field):
+    operation, variables, message = ID_FIELDS[field]
+    before = await snapshot(client, people)
+    foreign_ids = {name: acme[kind] for name, kind in variables.items()}
+    foreign = await gql(client, operation, foreign_ids, key=people.charlie.secret)
+    prefix = foreign_ids["id"].split("_")[0]
     missing = await gql(
-        client, operation, {"id": "key_doesnotexist000000000"}, key=people.charlie.secret
+        client, operation, {"id": f"{prefix}_doesnotexist000000000"}, key=people.charlie.secret
     )
     for response in (foreign, missing):
         assert response.status_code == 200
         assert response.json()["errors"][0]["message"] == message
         assert response.json()["errors"][0]["extensions"] == {"code": "NOT_FOUND"}
-    # bob's key is untouched: still active and not rotated.
-    check = await gql(
-        client,
-        "query($id: ID!) { apiKey(id: $id) { status replacedById } }",
-        {"id": people.bob.key_id},
-        key=people.alice.secret,
-    )
-    assert check.json()["data"]["apiKey"] == {"status": "ACTIVE", "replacedById": None}
+    assert await snapshot(client, people) == before
+
+
+@pytest.mark.parametrize("field", sorted(REFERENCE_FIELDS))
+async def test_a_foreign_reference_is_a_not_found_user_error(client, people, acme, field):
+    operation, name, input_field, type_name = REFERENCE_FIELDS[field]
+    kind, variable = ("group", "g") if type_name == "ServiceGroup" else ("service", "s")
+    before = await snapshot(client, people)
+    response = await gql(client, operation, {variable: acme[kind]}, key=people.charlie.secret)
+    assert response.json()["data"][name]["userErrors"] == [
+        {
+            "field": input_field,
+            "code": "NOT_FOUND",
+            "message": f"{type_name} not found: {acme[kind]}",
+        }
+    ]
+    assert await snapshot(client, people) == before
+
+
+async def test_services_filtered_by_a_foreign_group_are_empty(client, people, acme):
+    query = "query($g: ID!) { services(groupId: $g) { totalCount } }"
+    response = await gql(client, query, {"g": acme["group"]}, key=people.charlie.secret)
+    assert response.json()["data"]["services"]["totalCount"] == 0
+
+
+@pytest.mark.parametrize("kind", ["service", "page", "incident", "window", "group", "token"])
+async def test_node_hides_other_organizations_status_objects(client, people, acme, kind):
+    query = "query($id: ID!) { node(id: $id) { id } }"
+    response = await gql(client, query, {"id": acme[kind]}, key=people.charlie.secret)
+    assert response.json()["errors"][0]["extensions"] == {"code": "NOT_FOUND"}
+    own = await gql(client, query, {"id": acme[kind]}, key=people.alice.secret)
+    assert own.json()["data"]["node"] == {"id": acme[kind]}
 
 
 @pytest.mark.parametrize("foreign", ["org", "audit"])

@@ -54,41 +54,207 @@ def test_field_suggestions_are_off():
     assert schema.config.disable_field_suggestions is True
 
 
-# One sample call per mutation, run by alice; a new mutation without a sample fails below.
-def _samples(people):
+# One sample call per mutation, run by alice in this order; a new mutation without a
+# sample fails below. "{x}" names an object of the `objects` fixture.
+SAMPLES = [
+    (
+        "createApiKey",
+        'mutation { createApiKey(input: {name: "n", scopes: ["incidents:read"]}) { userErrors { code } } }',
+        {},
+        "api_key.created",
+    ),
+    (
+        "rotateApiKey",
+        "mutation($id: ID!) { rotateApiKey(id: $id) { userErrors { code } } }",
+        {"id": "{bob}"},
+        "api_key.rotated",
+    ),
+    (
+        "revokeApiKey",
+        "mutation($id: ID!) { revokeApiKey(id: $id) { userErrors { code } } }",
+        {"id": "{bob}"},
+        "api_key.revoked",
+    ),
+    (
+        "createServiceGroup",
+        'mutation { createServiceGroup(name: "G2") { userErrors { code } } }',
+        {},
+        "service_group.created",
+    ),
+    (
+        "updateServiceGroup",
+        'mutation($id: ID!) { updateServiceGroup(id: $id, name: "G3") { userErrors { code } } }',
+        {"id": "{group}"},
+        "service_group.updated",
+    ),
+    (
+        "createService",
+        'mutation { createService(input: {name: "S3"}) { userErrors { code } } }',
+        {},
+        "service.created",
+    ),
+    (
+        "updateService",
+        'mutation($id: ID!) { updateService(id: $id, input: {name: "S4"}) { userErrors { code } } }',
+        {"id": "{service}"},
+        "service.updated",
+    ),
+    (
+        "reorderServices",
+        "mutation($id: ID!) { reorderServices(serviceIds: [$id]) { userErrors { code } } }",
+        {"id": "{service}"},
+        "service.reordered",
+    ),
+    (
+        "createStatusPage",
+        'mutation { createStatusPage(input: {name: "P", slug: "audit-p"}) { userErrors { code } } }',
+        {},
+        "status_page.created",
+    ),
+    (
+        "updateStatusPage",
+        'mutation($id: ID!) { updateStatusPage(id: $id, input: {tagline: "t"}) { userErrors { code } } }',
+        {"id": "{page}"},
+        "status_page.updated",
+    ),
+    (
+        "createStatusPageViewerToken",
+        'mutation($id: ID!) { createStatusPageViewerToken(pageId: $id, name: "t") { userErrors { code } } }',
+        {"id": "{page}"},
+        "status_page.viewer_token_created",
+    ),
+    (
+        "revokeStatusPageViewerToken",
+        "mutation($id: ID!) { revokeStatusPageViewerToken(id: $id) { userErrors { code } } }",
+        {"id": "{token}"},
+        "status_page.viewer_token_revoked",
+    ),
+    (
+        "createIncident",
+        'mutation { createIncident(input: {title: "I", message: "m"}) { userErrors { code } } }',
+        {},
+        "incident.created",
+    ),
+    (
+        "postIncidentUpdate",
+        'mutation($id: ID!) { postIncidentUpdate(id: $id, input: {status: IDENTIFIED, message: "m"}) { userErrors { code } } }',
+        {"id": "{incident}"},
+        "incident.updated",
+    ),
+    (
+        "updateIncident",
+        'mutation($id: ID!) { updateIncident(id: $id, input: {title: "I2"}) { userErrors { code } } }',
+        {"id": "{incident}"},
+        "incident.edited",
+    ),
+    (
+        "resolveIncident",
+        "mutation($id: ID!) { resolveIncident(id: $id) { userErrors { code } } }",
+        {"id": "{incident}"},
+        "incident.resolved",
+    ),
+    (
+        "createMaintenanceWindow",
+        'mutation { createMaintenanceWindow(input: {title: "M", startsAt: "2026-03-03T00:00:00Z", endsAt: "2026-03-03T01:00:00Z"}) { userErrors { code } } }',
+        {},
+        "maintenance.created",
+    ),
+    (
+        "updateMaintenanceWindow",
+        'mutation($id: ID!) { updateMaintenanceWindow(id: $id, input: {title: "M2"}) { userErrors { code } } }',
+        {"id": "{window}"},
+        "maintenance.updated",
+    ),
+    (
+        "cancelMaintenanceWindow",
+        "mutation($id: ID!) { cancelMaintenanceWindow(id: $id) { userErrors { code } } }",
+        {"id": "{window}"},
+        "maintenance.cancelled",
+    ),
+    (
+        "deleteMaintenanceWindow",
+        "mutation($id: ID!) { deleteMaintenanceWindow(id: $id) { userErrors { code } } }",
+        {"id": "{window}"},
+        "maintenance.deleted",
+    ),
+    (
+        "deleteIncident",
+        "mutation($id: ID!) { deleteIncident(id: $id) { userErrors { code } } }",
+        {"id": "{incident}"},
+        "incident.deleted",
+    ),
+    (
+        "deleteStatusPage",
+        "mutation($id: ID!) { deleteStatusPage(id: $id) { userErrors { code } } }",
+        {"id": "{page}"},
+        "status_page.deleted",
+    ),
+    (
+        "deleteService",
+        "mutation($id: ID!) { deleteService(id: $id) { userErrors { code } } }",
+        {"id": "{service}"},
+        "service.deleted",
+    ),
+    (
+        "deleteServiceGroup",
+        "mutation($id: ID!) { deleteServiceGroup(id: $id) { userErrors { code } } }",
+        {"id": "{group}"},
+        "service_group.deleted",
+    ),
+]
+
+
+@pytest.fixture
+async def objects(client, people):
+    from tests.status_api import create_incident, create_page, create_service, create_window, mutate
+
+    key = people.alice.secret
+    group = await mutate(
+        client,
+        key,
+        'mutation { createServiceGroup(name: "G") { serviceGroup { id } userErrors { code } } }',
+        {},
+        "createServiceGroup",
+    )
+    page = await create_page(client, key, "audit-page")
+    token = await mutate(
+        client,
+        key,
+        'mutation($p: ID!) { createStatusPageViewerToken(pageId: $p, name: "t") { viewerToken { id } userErrors { code } } }',
+        {"p": page},
+        "createStatusPageViewerToken",
+    )
     return {
-        "createApiKey": (
-            'mutation { createApiKey(input: {name: "n", scopes: ["incidents:read"]}) { userErrors { code } } }',
-            {},
-            "api_key.created",
-        ),
-        "rotateApiKey": (
-            "mutation($id: ID!) { rotateApiKey(id: $id) { userErrors { code } } }",
-            {"id": people.bob.key_id},
-            "api_key.rotated",
-        ),
-        "revokeApiKey": (
-            "mutation($id: ID!) { revokeApiKey(id: $id) { userErrors { code } } }",
-            {"id": people.bob.key_id},
-            "api_key.revoked",
+        "bob": people.bob.key_id,
+        "group": group["serviceGroup"]["id"],
+        "service": await create_service(client, key, "S"),
+        "page": page,
+        "token": token["viewerToken"]["id"],
+        "incident": await create_incident(client, key, "I"),
+        "window": await create_window(
+            client, key, "W", "2026-03-03T00:00:00+00:00", "2026-03-03T01:00:00+00:00"
         ),
     }
 
 
-async def test_every_mutation_writes_an_audit_entry(client, db, people):
-    samples = _samples(people)
-    assert set(samples) == set(root_fields("Mutation")), "add a sample for the new mutation"
-    for name, (operation, variables, action) in samples.items():
+async def test_every_mutation_writes_an_audit_entry(client, db, people, objects):
+    assert {name for name, *_ in SAMPLES} == set(root_fields("Mutation")), (
+        "add a sample for the new mutation"
+    )
+    for name, operation, variables, action in SAMPLES:
+        resolved = {
+            k: objects[v.strip("{}")] if v.startswith("{") else v for k, v in variables.items()
+        }
         async with db() as session:
             before = {event.id for event in (await session.exec(select(AuditEvent))).all()}
         response = await gql(
-            client, operation, variables, key=people.alice.secret, headers={"X-Request-ID": name}
+            client, operation, resolved, key=people.alice.secret, headers={"X-Request-ID": name}
         )
-        assert response.json()["data"][name]["userErrors"] == [], name
+        assert response.json()["data"][name]["userErrors"] == [], (name, response.json())
         async with db() as session:
             added = [
                 e for e in (await session.exec(select(AuditEvent))).all() if e.id not in before
             ]
         assert [(e.action, e.actor_id, e.request_id) for e in added] == [
             (action, people.alice.key_id, name)
-        ]
+        ], name
