@@ -20,6 +20,7 @@ from statusgraph.ratelimit import Limiter
 from statusgraph.resolvers import audit
 from statusgraph.schema import schema
 from statusgraph.schema.limits import QueryLimits
+from statusgraph.schema.response_cache import ResponseCache
 from statusgraph.schema.view import GraphQLEndpoint
 
 logger = logging.getLogger("statusgraph")
@@ -73,6 +74,9 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
             max_page_size=settings.graphql_max_page_size,
             max_cost=settings.graphql_max_cost,
         ),
+        cache=ResponseCache(settings.public_cache_seconds)
+        if settings.public_cache_seconds
+        else None,
     )
     app = Starlette(
         routes=[

@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     graphql_max_page_size: int = Field(default=100, ge=1, le=100)
     graphql_max_cost: int = Field(default=1000, ge=1)
     graphiql: bool = True
+    # How long a response to an anonymous GraphQL request (a public status page) may be
+    # served from memory; 0 turns the cache off. Writes in this process invalidate it.
+    public_cache_seconds: float = Field(default=5.0, ge=0)
     # Comma-separated addresses or CIDR ranges whose X-Forwarded-For we believe.
     trusted_proxies: Annotated[list[str], NoDecode] = ["127.0.0.1"]
     host: str = "127.0.0.1"

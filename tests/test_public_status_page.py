@@ -259,3 +259,76 @@ async def test_a_page_costs_the_same_statements_whatever_its_size(client, app, c
     # their updates; their affected services with names; its maintenance; the
     # maintenance's services and their rows. (No groups here, so no group query.)
     assert len(counter) == 10, counter.statements
+
+
+class TestResponseCache:
+    async def test_a_repeat_anonymous_read_touches_no_database(self, client, app, people):
+        await create_page(client, people.alice.secret, "cached")
+        first = await read(client, "cached")
+        with StatementCounter(app.state.engine) as counter:
+            again = await read(client, "cached")
+        assert counter.statements == []
+        assert again.json() == first.json()
+        assert again.headers["x-ratelimit-limit"] == "300"  # still charged to the anonymous bucket
+
+    async def test_a_write_shows_at_once(self, client, people):
+        key = people.alice.secret
+        api = await create_service(client, key, "API")
+        await create_page(client, key, "fresh", serviceIds=[api])
+        assert (await read(client, "fresh")).json()["data"]["publicStatusPage"][
+            "overallStatus"
+        ] == "OPERATIONAL"
+        await create_incident(client, key, "Down", [(api, "MAJOR_OUTAGE")])
+        assert (await read(client, "fresh")).json()["data"]["publicStatusPage"][
+            "overallStatus"
+        ] == "MAJOR_OUTAGE"
+
+    async def test_clock_driven_changes_show_within_the_ttl(self, client, clock, people):
+        key = people.alice.secret
+        api = await create_service(client, key, "API")
+        await create_page(client, key, "timed", serviceIds=[api])
+        await create_window(
+            client,
+            key,
+            "Soon",
+            (clock() + timedelta(seconds=3)).isoformat(),
+            (clock() + timedelta(hours=1)).isoformat(),
+            [api],
+        )
+        assert (await read(client, "timed")).json()["data"]["publicStatusPage"][
+            "overallStatus"
+        ] == "OPERATIONAL"
+        clock.advance(seconds=4)  # the window has started, the cached answer is 4 s old
+        assert (await read(client, "timed")).json()["data"]["publicStatusPage"][
+            "overallStatus"
+        ] == "OPERATIONAL"
+        clock.advance(seconds=1)  # 5 s: the entry has expired
+        assert (await read(client, "timed")).json()["data"]["publicStatusPage"][
+            "overallStatus"
+        ] == "UNDER_MAINTENANCE"
+
+    async def test_authenticated_reads_are_never_cached(self, client, app, people):
+        await create_page(client, people.alice.secret, "mine", statusPageVisibility="INTERNAL")
+        await read(client, "mine", key=people.alice.secret)
+        with StatementCounter(app.state.engine) as counter:
+            again = await read(client, "mine", key=people.alice.secret)
+        assert len(counter) > 0
+        assert again.json()["data"]["publicStatusPage"]["slug"] == "mine"
+        assert hidden(await read(client, "mine"))  # nor does an anonymous read see theirs
+
+    async def test_it_can_be_turned_off(self, settings, clock, people):
+        import httpx
+
+        from statusgraph.app import create_app
+
+        uncached = create_app(settings.model_copy(update={"public_cache_seconds": 0}), clock=clock)
+        assert uncached.state.engine is not None
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=uncached), base_url="http://t"
+        ) as http:
+            await create_page(http, people.alice.secret, "nocache")
+            await read(http, "nocache")
+            with StatementCounter(uncached.state.engine) as counter:
+                await read(http, "nocache")
+        await uncached.state.engine.dispose()
+        assert len(counter) > 0

@@ -1,5 +1,7 @@
 """Async engine and session factory for SQLite (aiosqlite) or PostgreSQL (asyncpg)."""
 
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +54,11 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
 
 class SessionFactory(async_sessionmaker[AsyncSession]):
-    """`db()` opens a read session; `db.begin()` a write transaction (IMMEDIATE on SQLite)."""
+    """`db()` opens a read session; `db.begin()` a write transaction (IMMEDIATE on SQLite).
+
+    `generation` counts the write transactions this process committed, so caches of
+    derived data (schema/response_cache.py) know when they may be stale.
+    """
 
     def __init__(self, engine: AsyncEngine) -> None:
         # expire_on_commit=False: reading a row after commit must not trigger a lazy load.
@@ -62,9 +68,13 @@ class SessionFactory(async_sessionmaker[AsyncSession]):
             class_=AsyncSession,
             expire_on_commit=False,
         )
+        self.generation = 0
 
-    def begin(self) -> Any:
-        return self.writer.begin()
+    @contextlib.asynccontextmanager
+    async def begin(self) -> AsyncIterator[AsyncSession]:  # type: ignore[override]
+        async with self.writer.begin() as session:
+            yield session
+        self.generation += 1  # only reached once the commit succeeded
 
 
 def create_session_factory(engine: AsyncEngine) -> SessionFactory:

@@ -32,6 +32,7 @@ from statusgraph.responses import (
 from statusgraph.schema import StatusGraphSchema
 from statusgraph.schema.context import Context
 from statusgraph.schema.limits import QueryLimits
+from statusgraph.schema.response_cache import ResponseCache
 
 logger = logging.getLogger("statusgraph.graphql")
 
@@ -61,8 +62,10 @@ class GraphQLEndpoint:
         clock: Clock,
         graphiql: bool,
         query_limits: QueryLimits,
+        cache: ResponseCache | None = None,
     ) -> None:
         self.query_limits = query_limits
+        self.cache = cache
         self.schema = schema
         self.db = db
         self.pepper = pepper
@@ -92,13 +95,28 @@ class GraphQLEndpoint:
         query, variables, operation_name = params
 
         state = request.scope["state"]
+        principal = state.get("principal")
+        now = self.clock()
+        generation = self.db.generation
+        cache_key = None
+        if self.cache is not None and principal is None:
+            cache_key = (
+                query,
+                json.dumps(variables, sort_keys=True) if variables else "",
+                operation_name,
+                request.headers.get("x-status-page-token"),
+                media_type,
+            )
+            cached = self.cache.get(cache_key, generation=generation, now=now)
+            if cached is not None:
+                return Response(cached, media_type=media_type)
         context = Context(
             request=request,
-            principal=state.get("principal"),
+            principal=principal,
             request_info=state["request_info"],
             db=self.db,
             pepper=self.pepper,
-            now=self.clock(),
+            now=now,
             query_limits=self.query_limits,
         )
         allowed = (
@@ -124,7 +142,10 @@ class GraphQLEndpoint:
             )
         except CannotGetOperationTypeError as error:
             return graphql_errors(400, error.as_http_error_reason(), "BAD_REQUEST", accept=accept)
-        return self._respond(result, context.request_info, media_type)
+        response = self._respond(result, context.request_info, media_type)
+        if cache_key is not None and self.cache is not None and response.status_code == 200:
+            self.cache.put(cache_key, bytes(response.body), generation=generation, now=now)
+        return response
 
     async def _read_params(
         self, request: Request
