@@ -17,7 +17,8 @@ from statusgraph.config import Settings
 from statusgraph.db.engine import create_engine, create_session_factory
 from statusgraph.middleware import RequestGuardMiddleware
 from statusgraph.ratelimit import Limiter
-from statusgraph.resolvers import audit
+from statusgraph.resolvers import audit, heartbeats
+from statusgraph.rest.heartbeat import HeartbeatEndpoints
 from statusgraph.schema import schema
 from statusgraph.schema.limits import QueryLimits
 from statusgraph.schema.response_cache import ResponseCache
@@ -38,6 +39,15 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
     pepper = settings.pepper()
     limiter = Limiter(settings)
 
+    async def evaluate_heartbeats_forever() -> None:
+        while True:
+            try:
+                async with db.begin() as session:
+                    await heartbeats.evaluate_due(session, now=clock())
+            except Exception:
+                logger.exception("heartbeat evaluation failed; retrying at the next interval")
+            await asyncio.sleep(settings.heartbeat_evaluate_seconds)
+
     async def purge_audit_log_forever() -> None:
         while True:
             try:
@@ -51,16 +61,22 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        purger = asyncio.create_task(purge_audit_log_forever())
+        tasks = [
+            asyncio.create_task(purge_audit_log_forever()),
+            asyncio.create_task(evaluate_heartbeats_forever()),
+        ]
         try:
             yield
         finally:
-            purger.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await purger
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await limiter.close()
             await engine.dispose()
 
+    heartbeat = HeartbeatEndpoints(db, clock)
     graphql = GraphQLEndpoint(
         schema,
         db=db,
@@ -82,6 +98,8 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/healthz", healthz, methods=["GET"]),
+            Route("/api/heartbeat/{monitor_id}", heartbeat.ping, methods=["POST"]),
+            Route("/api/heartbeat/{monitor_id}", heartbeat.status, methods=["GET"]),
         ],
         middleware=[
             Middleware(

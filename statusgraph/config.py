@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     # How long a response to an anonymous GraphQL request (a public status page) may be
     # served from memory; 0 turns the cache off. Writes in this process invalidate it.
     public_cache_seconds: float = Field(default=5.0, ge=0)
+    # How often the server records heartbeat transitions (LATE, DOWN) that no ping caused.
+    heartbeat_evaluate_seconds: float = Field(default=10.0, gt=0)
     # Comma-separated addresses or CIDR ranges whose X-Forwarded-For we believe.
     trusted_proxies: Annotated[list[str], NoDecode] = ["127.0.0.1"]
     host: str = "127.0.0.1"

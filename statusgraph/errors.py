@@ -4,6 +4,8 @@ GraphQL adds `extensions.code`; the REST shim answers `{"error": message}` with
 `http_status`. Resolvers raise these; neither layer invents its own.
 """
 
+AUTHENTICATION_REQUIRED = "Authentication required"
+
 
 class StatusGraphError(Exception):
     code = "BAD_REQUEST"
@@ -47,3 +49,13 @@ class InternalError(StatusGraphError):
 
     code = "INTERNAL_SERVER_ERROR"
     http_status = 500
+
+
+class ConflictError(StatusGraphError):
+    code = "CONFLICT"
+    http_status = 409
+
+
+class PayloadTooLargeError(StatusGraphError):
+    code = "PAYLOAD_TOO_LARGE"
+    http_status = 413

@@ -21,9 +21,11 @@ from statusgraph.clock import Clock
 from statusgraph.config import Settings
 from statusgraph.db.engine import SessionFactory
 from statusgraph.errors import (
+    AUTHENTICATION_REQUIRED,
     AuthenticationError,
     BadUserInputError,
     InternalError,
+    PayloadTooLargeError,
     StatusGraphError,
 )
 from statusgraph.ratelimit import Decision, Limiter, Route, route_of
@@ -42,11 +44,6 @@ RATE_LIMITED = "Rate limit exceeded"
 class RateLimitedError(StatusGraphError):
     code = "RATE_LIMITED"
     http_status = 429
-
-
-class PayloadTooLargeError(StatusGraphError):
-    code = "PAYLOAD_TOO_LARGE"
-    http_status = 413
 
 
 def request_id_from(headers: Headers) -> str:
@@ -208,7 +205,11 @@ class RequestGuardMiddleware:
     def _error(scope: Scope, error: StatusGraphError, decision: Decision | None) -> Response:
         extra: dict[str, str] = {}
         if isinstance(error, AuthenticationError):
-            extra = www_authenticate("invalid_token", error.message)
+            # A missing credential gets the bare challenge; a bad one says why (RFC 6750).
+            missing = error.message == AUTHENTICATION_REQUIRED
+            extra = (
+                www_authenticate() if missing else www_authenticate("invalid_token", error.message)
+            )
         if scope["path"].startswith("/graphql"):
             accept = Headers(scope=scope).get("accept")
             return graphql_errors(

@@ -37,6 +37,31 @@ ID_FIELDS = {
         {"id": "window"},
         "MaintenanceWindow not found",
     ),
+    "Query.monitor": (
+        "query($id: ID!) { monitor(id: $id) { id } }",
+        {"id": "monitor"},
+        "Monitor not found",
+    ),
+    "Mutation.updateMonitor": (
+        'mutation($id: ID!) { updateMonitor(id: $id, input: {name: "x"}) { userErrors { code } } }',
+        {"id": "monitor"},
+        "Monitor not found",
+    ),
+    "Mutation.deleteMonitor": (
+        "mutation($id: ID!) { deleteMonitor(id: $id) { userErrors { code } } }",
+        {"id": "monitor"},
+        "Monitor not found",
+    ),
+    "Mutation.pauseMonitor": (
+        "mutation($id: ID!) { pauseMonitor(id: $id) { userErrors { code } } }",
+        {"id": "monitor"},
+        "Monitor not found",
+    ),
+    "Mutation.resumeMonitor": (
+        "mutation($id: ID!) { resumeMonitor(id: $id) { userErrors { code } } }",
+        {"id": "monitor"},
+        "Monitor not found",
+    ),
     "Mutation.revokeApiKey": (
         "mutation($id: ID!) { revokeApiKey(id: $id) { userErrors { code } } }",
         {"id": "key"},
@@ -131,6 +156,12 @@ REFERENCE_FIELDS = {
         "serviceIds",
         "Service",
     ),
+    "Mutation.createMonitor": (
+        'mutation($s: ID!) { createMonitor(input: {name: "x", type: HEARTBEAT, periodSeconds: 60, graceSeconds: 60, serviceId: $s}) { userErrors { field code message } } }',
+        "createMonitor",
+        "serviceId",
+        "Service",
+    ),
     "Mutation.createService": (
         'mutation($g: ID!) { createService(input: {name: "x", groupId: $g}) { userErrors { field code message } } }',
         "createService",
@@ -183,6 +214,13 @@ async def acme(client, people):
         "createStatusPageViewerToken",
     )
     incident = await create_incident(client, key, "Down", [(service, "MAJOR_OUTAGE")])
+    monitor = await mutate(
+        client,
+        key,
+        'mutation { createMonitor(input: {name: "cron", type: HEARTBEAT, periodSeconds: 60, graceSeconds: 60}) { monitor { id } userErrors { code } } }',
+        {},
+        "createMonitor",
+    )
     window = await create_window(
         client, key, "Upgrade", "2026-03-03T00:00:00+00:00", "2026-03-03T01:00:00+00:00", [service]
     )
@@ -194,6 +232,7 @@ async def acme(client, people):
         "token": token["viewerToken"]["id"],
         "incident": incident,
         "window": window,
+        "monitor": monitor["monitor"]["id"],
     }
 
 
@@ -206,6 +245,7 @@ async def snapshot(client, people):
       serviceGroups { id name }
       incidents { edges { node { id title status updates { id } } } }
       maintenanceWindows { edges { node { id title status } } }
+      monitors { edges { node { id name paused status } } }
     }"""
     response = await gql(client, query, key=people.alice.secret)
     return response.json()["data"]
@@ -276,7 +316,9 @@ async def test_services_filtered_by_a_foreign_group_are_empty(client, people, ac
     assert response.json()["data"]["services"]["totalCount"] == 0
 
 
-@pytest.mark.parametrize("kind", ["service", "page", "incident", "window", "group", "token"])
+@pytest.mark.parametrize(
+    "kind", ["service", "page", "incident", "window", "group", "token", "monitor"]
+)
 async def test_node_hides_other_organizations_status_objects(client, people, acme, kind):
     query = "query($id: ID!) { node(id: $id) { id } }"
     response = await gql(client, query, {"id": acme[kind]}, key=people.charlie.secret)

@@ -196,6 +196,36 @@ SAMPLES = [
         "service.deleted",
     ),
     (
+        "createMonitor",
+        'mutation { createMonitor(input: {name: "M", type: HEARTBEAT, periodSeconds: 60, graceSeconds: 60}) { userErrors { code } } }',
+        {},
+        "monitor.created",
+    ),
+    (
+        "updateMonitor",
+        'mutation($id: ID!) { updateMonitor(id: $id, input: {name: "M2"}) { userErrors { code } } }',
+        {"id": "{monitor}"},
+        "monitor.updated",
+    ),
+    (
+        "pauseMonitor",
+        "mutation($id: ID!) { pauseMonitor(id: $id) { userErrors { code } } }",
+        {"id": "{monitor}"},
+        "monitor.paused",
+    ),
+    (
+        "resumeMonitor",
+        "mutation($id: ID!) { resumeMonitor(id: $id) { userErrors { code } } }",
+        {"id": "{monitor}"},
+        "monitor.resumed",
+    ),
+    (
+        "deleteMonitor",
+        "mutation($id: ID!) { deleteMonitor(id: $id) { userErrors { code } } }",
+        {"id": "{monitor}"},
+        "monitor.deleted",
+    ),
+    (
         "deleteServiceGroup",
         "mutation($id: ID!) { deleteServiceGroup(id: $id) { userErrors { code } } }",
         {"id": "{group}"},
@@ -234,6 +264,15 @@ async def objects(client, people):
         "window": await create_window(
             client, key, "W", "2026-03-03T00:00:00+00:00", "2026-03-03T01:00:00+00:00"
         ),
+        "monitor": (
+            await mutate(
+                client,
+                key,
+                'mutation { createMonitor(input: {name: "cron", type: HEARTBEAT, periodSeconds: 60, graceSeconds: 60}) { monitor { id } userErrors { code } } }',
+                {},
+                "createMonitor",
+            )
+        )["monitor"]["id"],
     }
 
 

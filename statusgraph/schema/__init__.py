@@ -17,6 +17,7 @@ from statusgraph.schema.incidents import IncidentMutations, IncidentQueries
 from statusgraph.schema.introspection import AnonymousIntrospectionGuard
 from statusgraph.schema.limits import CachedParser, QueryLimitsGuard
 from statusgraph.schema.maintenance import MaintenanceMutations, MaintenanceQueries
+from statusgraph.schema.monitors import MonitorMutations, MonitorQueries
 from statusgraph.schema.node import NodeQueries
 from statusgraph.schema.organizations import Organization
 from statusgraph.schema.public import PublicQueries
@@ -36,6 +37,7 @@ class Query(
     ServiceQueries,
     IncidentQueries,
     MaintenanceQueries,
+    MonitorQueries,
     ApiKeyQueries,
     AuditQueries,
 ):
@@ -48,6 +50,7 @@ class Mutation(
     ServiceMutations,
     IncidentMutations,
     MaintenanceMutations,
+    MonitorMutations,
     ApiKeyMutations,
 ):
     pass

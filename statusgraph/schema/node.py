@@ -16,6 +16,7 @@ from statusgraph.schema.api_keys import ApiKey
 from statusgraph.schema.audit import AuditEvent
 from statusgraph.schema.incidents import Incident
 from statusgraph.schema.maintenance import MaintenanceWindow
+from statusgraph.schema.monitors import Monitor
 from statusgraph.schema.organizations import Organization
 from statusgraph.schema.permissions import PUBLIC
 from statusgraph.schema.relay import Node
@@ -36,6 +37,7 @@ NODE_TYPES: dict[str, tuple[str, Any, Callable[[Any, datetime], Node]]] = {
     "grp": (Scope.services_read, models.ServiceGroup, lambda row, _now: ServiceGroup.of(row)),
     "inc": (Scope.incidents_read, models.Incident, lambda row, _now: Incident.of(row)),
     "mnt": (Scope.maintenance_read, models.MaintenanceWindow, MaintenanceWindow.of),
+    "mon": (Scope.monitors_read, models.Monitor, Monitor.of),
 }
 
 

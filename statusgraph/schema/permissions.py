@@ -14,7 +14,7 @@ from strawberry.permission import BasePermission, PermissionExtension
 from strawberry.schema_directive import Location
 from strawberry.types import Info
 
-AUTHENTICATION_REQUIRED = "Authentication required"
+from statusgraph.errors import AUTHENTICATION_REQUIRED
 
 
 @strawberry.schema_directive(

@@ -1,6 +1,7 @@
 """Table models. Every tenant-owned table carries `organization_id`."""
 
 from statusgraph.db.models.accounts import ApiKey, AuditEvent, Organization, Plan
+from statusgraph.db.models.monitors import HeartbeatPing, Monitor, MonitorStatusChange
 from statusgraph.db.models.status import (
     Incident,
     IncidentService,
@@ -17,11 +18,14 @@ from statusgraph.db.models.status import (
 __all__ = [
     "ApiKey",
     "AuditEvent",
+    "HeartbeatPing",
     "Incident",
     "IncidentService",
     "IncidentUpdate",
     "MaintenanceService",
     "MaintenanceWindow",
+    "Monitor",
+    "MonitorStatusChange",
     "Organization",
     "Plan",
     "Service",

@@ -1,0 +1,194 @@
+"""Heartbeat monitors, with Healthchecks' semantics.
+
+After a ping a monitor is UP; when `last ping + period` passes it is LATE; when the
+grace time has passed too it is DOWN. A ping with status "down" makes it DOWN at once;
+"start" opens a run that must be followed by a ping within the grace time, or the
+monitor is DOWN. The status is always derived from timestamps at read time; the
+evaluator (evaluate_due) only *records* transitions, using the indexed
+`next_deadline_at` so it looks at overdue monitors alone.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from statusgraph.db.models import HeartbeatPing, Monitor, MonitorStatusChange
+from statusgraph.db.scoping import for_org
+from statusgraph.errors import ConflictError, NotFoundError
+from statusgraph.ids import new_id
+
+MAX_STORED_MESSAGE = 10_000  # characters kept of a ping's message
+EVALUATE_BATCH = 500
+
+
+class MonitorStatus(StrEnum):
+    PENDING = "pending"
+    UP = "up"
+    LATE = "late"
+    DOWN = "down"
+    PAUSED = "paused"
+
+
+class PingKind(StrEnum):
+    SUCCESS = "success"
+    FAIL = "fail"
+    START = "start"
+
+
+@dataclass(frozen=True, slots=True)
+class Derived:
+    status: MonitorStatus
+    next_deadline: datetime | None  # when the status next changes without a ping
+
+
+def derive(monitor: Monitor, now: datetime) -> Derived:
+    if monitor.paused:
+        return Derived(MonitorStatus.PAUSED, None)
+    if monitor.last_ping_at is None and monitor.last_start_at is None:
+        return Derived(MonitorStatus.PENDING, None)
+    period = timedelta(seconds=monitor.period_seconds or 0)
+    grace = timedelta(seconds=monitor.grace_seconds or 0)
+    started = monitor.last_start_at
+    if started is not None and (monitor.last_ping_at is None or started > monitor.last_ping_at):
+        run_deadline = started + grace
+        if now >= run_deadline:
+            return Derived(MonitorStatus.DOWN, None)
+        # While a run is open the previous ping's schedule still applies.
+        if monitor.last_ping_at is None:
+            return Derived(MonitorStatus.UP, run_deadline)
+        schedule = _from_ping(monitor, now, period, grace)
+        if schedule.status is MonitorStatus.DOWN:
+            return schedule
+        deadlines = [d for d in (schedule.next_deadline, run_deadline) if d is not None]
+        return Derived(schedule.status, min(deadlines))
+    return _from_ping(monitor, now, period, grace)
+
+
+def _from_ping(monitor: Monitor, now: datetime, period: timedelta, grace: timedelta) -> Derived:
+    assert monitor.last_ping_at is not None
+    if monitor.last_ping_kind == PingKind.FAIL:
+        return Derived(MonitorStatus.DOWN, None)
+    late_at = monitor.last_ping_at + period
+    down_at = late_at + grace
+    if now < late_at:
+        return Derived(MonitorStatus.UP, late_at)
+    if now < down_at:
+        return Derived(MonitorStatus.LATE, down_at)
+    return Derived(MonitorStatus.DOWN, None)
+
+
+async def heartbeat_monitor(
+    session: AsyncSession, organization_id: str, monitor_id: str, *, for_ping: bool = True
+) -> Monitor:
+    """The caller's heartbeat monitor; unknown, foreign and other types are all "not found".
+
+    For a ping the row is locked (FOR UPDATE on PostgreSQL; SQLite's write transaction
+    already serializes): concurrent pings would otherwise each see the old status and
+    each log the same transition.
+    """
+    statement = for_org(Monitor, organization_id).where(
+        Monitor.id == monitor_id, Monitor.type == "heartbeat"
+    )
+    if for_ping:
+        statement = statement.with_for_update()
+    monitor = (await session.exec(statement)).first()
+    if monitor is None:
+        raise NotFoundError.of("Monitor")
+    if for_ping and monitor.paused:
+        raise ConflictError("Monitor is paused")
+    return monitor
+
+
+def _record_change(
+    session: AsyncSession, monitor: Monitor, derived: Derived, reason: str, now: datetime
+) -> None:
+    if derived.status != monitor.recorded_status:
+        session.add(
+            MonitorStatusChange(
+                id=new_id("chg"),
+                monitor_id=monitor.id,
+                from_status=monitor.recorded_status,
+                to_status=derived.status,
+                reason=reason,
+                created_at=now,
+            )
+        )
+        monitor.recorded_status = derived.status
+    monitor.next_deadline_at = derived.next_deadline
+
+
+def refresh(session: AsyncSession, monitor: Monitor, *, reason: str, now: datetime) -> Derived:
+    """Recompute a monitor's status and deadline after a change, logging a transition."""
+    derived = derive(monitor, now)
+    _record_change(session, monitor, derived, reason, now)
+    session.add(monitor)
+    return derived
+
+
+def record_ping(
+    session: AsyncSession,
+    monitor: Monitor,
+    *,
+    kind: PingKind,
+    message: str | None,
+    duration_ms: int | None,
+    ip: str | None,
+    now: datetime,
+) -> Derived:
+    session.add(
+        HeartbeatPing(
+            id=new_id("png"),
+            monitor_id=monitor.id,
+            kind=kind,
+            message=message[:MAX_STORED_MESSAGE] if message is not None else None,
+            duration_ms=duration_ms,
+            ip=ip,
+            created_at=now,
+        )
+    )
+    if kind is PingKind.START:
+        monitor.last_start_at = now
+    else:
+        monitor.last_ping_at = now
+        monitor.last_ping_kind = kind
+    monitor.updated_at = now
+    reason = {
+        PingKind.SUCCESS: "ping",
+        PingKind.FAIL: "ping with status down",
+        PingKind.START: "run started",
+    }
+    return refresh(session, monitor, reason=reason[kind], now=now)
+
+
+async def evaluate_due(session: AsyncSession, *, now: datetime, limit: int = EVALUATE_BATCH) -> int:
+    """Record the transitions of every monitor whose deadline has passed."""
+    overdue = (
+        await session.exec(
+            select(Monitor)
+            .where(col(Monitor.next_deadline_at) <= now)
+            .order_by(col(Monitor.next_deadline_at))
+            .limit(limit)
+        )
+    ).all()
+    for monitor in overdue:
+        refresh(session, monitor, reason=_deadline_reason(monitor, derive(monitor, now)), now=now)
+    await session.flush()
+    return len(overdue)
+
+
+def _deadline_reason(monitor: Monitor, derived: Derived) -> str:
+    run_open = monitor.last_start_at is not None and (
+        monitor.last_ping_at is None or monitor.last_start_at > monitor.last_ping_at
+    )
+    if derived.status is MonitorStatus.DOWN:
+        return (
+            "run did not complete within the grace time"
+            if run_open
+            else "no ping within the grace time"
+        )
+    if derived.status is MonitorStatus.LATE:
+        return "no ping within the period"
+    return "deadline passed"

@@ -1,0 +1,421 @@
+"""Monitors: HTTP, KEYWORD, TCP, SSL, DOMAIN and HEARTBEAT, each with its own settings.
+
+Running the active checks comes later; the model, validation and API come now.
+"""
+
+import ipaddress
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import AnyHttpUrl, TypeAdapter, ValidationError
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from statusgraph.auth.principal import Principal, RequestInfo
+from statusgraph.auth.scopes import Scope
+from statusgraph.db.models import HeartbeatPing, Monitor, MonitorStatusChange, Service
+from statusgraph.db.scoping import for_org
+from statusgraph.ids import new_id
+from statusgraph.resolvers import audit, heartbeats
+from statusgraph.resolvers.pagination import Page, PageArgs, paginate
+from statusgraph.resolvers.services import check_references, owned_by_ids, require_owned
+from statusgraph.resolvers.user_errors import Problems
+
+
+class MonitorType(StrEnum):
+    HTTP = "http"
+    KEYWORD = "keyword"
+    TCP = "tcp"
+    SSL = "ssl"
+    DOMAIN = "domain"
+    HEARTBEAT = "heartbeat"
+
+
+class HttpMethod(StrEnum):
+    GET = "GET"
+    HEAD = "HEAD"
+    POST = "POST"
+    PUT = "PUT"
+    PATCH = "PATCH"
+    DELETE = "DELETE"
+    OPTIONS = "OPTIONS"
+
+
+MIN_INTERVAL = 30
+DEFAULT_INTERVAL = 60
+DEFAULT_TIMEOUT = 30
+MIN_PERIOD = 60
+MAX_PERIOD = 365 * 24 * 3600
+URL = TypeAdapter(AnyHttpUrl)
+HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"
+)
+DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+# Which settings each type takes (column or settings key -> GraphQL field name).
+TYPE_FIELDS: dict[MonitorType, frozenset[str]] = {
+    MonitorType.HTTP: frozenset(
+        {"url", "method", "expected_status_codes", "interval_seconds", "timeout_seconds"}
+    ),
+    MonitorType.KEYWORD: frozenset(
+        {"url", "method", "expected_status_codes", "keyword", "interval_seconds", "timeout_seconds"}
+    ),
+    MonitorType.TCP: frozenset({"host", "port", "interval_seconds", "timeout_seconds"}),
+    MonitorType.SSL: frozenset(
+        {"host", "port", "warning_days", "interval_seconds", "timeout_seconds"}
+    ),
+    MonitorType.DOMAIN: frozenset(
+        {"domain", "warning_days", "interval_seconds", "timeout_seconds"}
+    ),
+    MonitorType.HEARTBEAT: frozenset({"period_seconds", "grace_seconds"}),
+}
+SETTINGS_KEYS = (
+    "url",
+    "method",
+    "expected_status_codes",
+    "keyword",
+    "host",
+    "port",
+    "domain",
+    "warning_days",
+)
+COLUMNS = ("interval_seconds", "timeout_seconds", "period_seconds", "grace_seconds")
+CAMEL = {
+    "url": "url",
+    "method": "method",
+    "expected_status_codes": "expectedStatusCodes",
+    "keyword": "keyword",
+    "host": "host",
+    "port": "port",
+    "domain": "domain",
+    "warning_days": "warningDays",
+    "interval_seconds": "intervalSeconds",
+    "timeout_seconds": "timeoutSeconds",
+    "period_seconds": "periodSeconds",
+    "grace_seconds": "graceSeconds",
+}
+
+
+def _is_host(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return bool(HOSTNAME.match(value))
+    return True
+
+
+def _check_settings(kind: MonitorType, values: dict[str, Any], problems: Problems) -> None:
+    """`values` holds every setting of the monitor after the change."""
+    allowed = TYPE_FIELDS[kind]
+    for name, value in values.items():
+        if value is not None and name not in allowed:
+            problems.add(
+                CAMEL[name], "INVALID", f"{CAMEL[name]} does not apply to {kind.name} monitors"
+            )
+    required = {
+        MonitorType.HTTP: ("url",),
+        MonitorType.KEYWORD: ("url", "keyword"),
+        MonitorType.TCP: ("host", "port"),
+        MonitorType.SSL: ("host",),
+        MonitorType.DOMAIN: ("domain",),
+        MonitorType.HEARTBEAT: (),
+    }[kind]
+    for name in required:
+        if values.get(name) is None:
+            problems.add(
+                CAMEL[name], "INVALID", f"{CAMEL[name]} is required for {kind.name} monitors"
+            )
+    if values.get("url") is not None:
+        try:
+            URL.validate_python(values["url"])
+        except ValidationError:
+            problems.add("url", "INVALID", "url must be an http(s) URL")
+    if values.get("method") is not None and values["method"] not in set(HttpMethod):
+        problems.add("method", "INVALID", f"method must be one of {', '.join(HttpMethod)}")
+    codes = values.get("expected_status_codes")
+    if codes is not None and (not codes or any(not 100 <= code <= 599 for code in codes)):
+        problems.add(
+            "expectedStatusCodes",
+            "INVALID",
+            "expectedStatusCodes must be HTTP status codes (100-599)",
+        )
+    keyword = values.get("keyword")
+    if keyword is not None and not 1 <= len(keyword) <= 200:
+        problems.add("keyword", "INVALID", "keyword must be 1 to 200 characters")
+    if values.get("host") is not None and not _is_host(values["host"]):
+        problems.add("host", "INVALID", "host must be a hostname or an IP address")
+    if values.get("port") is not None and not 1 <= values["port"] <= 65535:
+        problems.add("port", "INVALID", "port must be between 1 and 65535")
+    if values.get("domain") is not None and not DOMAIN.match(values["domain"]):
+        problems.add(
+            "domain", "INVALID", "domain must be a lowercase domain name such as example.com"
+        )
+    warning = values.get("warning_days")
+    if warning is not None and not 1 <= warning <= 365:
+        problems.add("warningDays", "INVALID", "warningDays must be between 1 and 365")
+    interval, timeout = values.get("interval_seconds"), values.get("timeout_seconds")
+    if kind is not MonitorType.HEARTBEAT:
+        if interval is not None and interval < MIN_INTERVAL:
+            problems.add(
+                "intervalSeconds", "INVALID", f"intervalSeconds must be at least {MIN_INTERVAL}"
+            )
+        if timeout is not None and interval is not None and not 1 <= timeout < interval:
+            problems.add(
+                "timeoutSeconds",
+                "INVALID",
+                "timeoutSeconds must be at least 1 and less than intervalSeconds",
+            )
+    for name in ("period_seconds", "grace_seconds"):
+        value = values.get(name)
+        if kind is MonitorType.HEARTBEAT and (
+            value is None or not MIN_PERIOD <= value <= MAX_PERIOD
+        ):
+            problems.add(
+                CAMEL[name],
+                "INVALID",
+                f"{CAMEL[name]} must be between {MIN_PERIOD} and {MAX_PERIOD} seconds",
+            )
+
+
+def _defaults(kind: MonitorType) -> dict[str, Any]:
+    if kind is MonitorType.HEARTBEAT:
+        return {}
+    defaults: dict[str, Any] = {
+        "interval_seconds": DEFAULT_INTERVAL,
+        "timeout_seconds": DEFAULT_TIMEOUT,
+    }
+    if kind in (MonitorType.HTTP, MonitorType.KEYWORD):
+        defaults |= {"method": HttpMethod.GET.value, "expected_status_codes": [200]}
+    if kind is MonitorType.SSL:
+        defaults |= {"port": 443, "warning_days": 14}
+    if kind is MonitorType.DOMAIN:
+        defaults |= {"warning_days": 30}
+    return defaults
+
+
+def current_values(monitor: Monitor) -> dict[str, Any]:
+    values = {key: monitor.settings.get(key) for key in SETTINGS_KEYS}
+    values |= {key: getattr(monitor, key) for key in COLUMNS}
+    return values
+
+
+def _apply(monitor: Monitor, values: dict[str, Any]) -> None:
+    monitor.settings = {key: values[key] for key in SETTINGS_KEYS if values.get(key) is not None}
+    for key in COLUMNS:
+        setattr(monitor, key, values.get(key))
+
+
+async def _check_common(
+    session: AsyncSession, principal: Principal, fields: dict[str, Any], problems: Problems
+) -> None:
+    name = fields.get("name")
+    if "name" in fields and (name is None or not name.strip() or len(name) > 200):
+        problems.add("name", "INVALID", "Name must be 1 to 200 characters")
+    if fields.get("service_id") is not None:
+        found = await owned_by_ids(
+            session, Service, principal.organization_id, [fields["service_id"]]
+        )
+        check_references(problems, "serviceId", [fields["service_id"]], found, "Service")
+
+
+async def _record(
+    session: AsyncSession,
+    principal: Principal,
+    action: str,
+    monitor: Monitor,
+    *,
+    request: RequestInfo,
+    now: datetime,
+    details: dict[str, Any],
+) -> None:
+    await audit.record(
+        session,
+        principal.actor,
+        organization_id=principal.organization_id,
+        action=action,
+        target_type="monitor",
+        target_id=monitor.id,
+        request=request,
+        now=now,
+        scopes_used=(Scope.monitors_write,),
+        details=details,
+    )
+
+
+async def create_monitor(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    fields: dict[str, Any],
+    request: RequestInfo,
+    now: datetime,
+) -> Monitor:
+    kind = MonitorType(fields["type"])
+    problems = Problems()
+    await _check_common(session, principal, fields, problems)
+    values = _defaults(kind) | {
+        key: fields[key] for key in (*SETTINGS_KEYS, *COLUMNS) if fields.get(key) is not None
+    }
+    _check_settings(kind, values, problems)
+    problems.raise_if_any()
+    monitor = Monitor(
+        id=new_id("mon"),
+        organization_id=principal.organization_id,
+        service_id=fields.get("service_id"),
+        name=fields["name"].strip(),
+        type=kind,
+        created_at=now,
+        updated_at=now,
+    )
+    _apply(monitor, values)
+    session.add(monitor)
+    await _record(
+        session,
+        principal,
+        "monitor.created",
+        monitor,
+        request=request,
+        now=now,
+        details={"name": monitor.name, "type": kind},
+    )
+    await session.flush()
+    return monitor
+
+
+async def update_monitor(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    monitor_id: str,
+    changes: dict[str, Any],
+    request: RequestInfo,
+    now: datetime,
+) -> Monitor:
+    monitor = await require_owned(
+        session, Monitor, principal.organization_id, monitor_id, "Monitor"
+    )
+    kind = MonitorType(monitor.type)
+    problems = Problems()
+    await _check_common(session, principal, changes, problems)
+    values = current_values(monitor) | {
+        key: changes[key] for key in (*SETTINGS_KEYS, *COLUMNS) if key in changes
+    }
+    _check_settings(kind, values, problems)
+    problems.raise_if_any()
+    _apply(monitor, values)
+    if "name" in changes:
+        monitor.name = changes["name"].strip()
+    if "service_id" in changes:
+        monitor.service_id = changes["service_id"]
+    monitor.updated_at = now
+    if kind is MonitorType.HEARTBEAT:
+        heartbeats.refresh(session, monitor, reason="settings changed", now=now)
+    session.add(monitor)
+    await _record(
+        session,
+        principal,
+        "monitor.updated",
+        monitor,
+        request=request,
+        now=now,
+        details={"changed": sorted(changes)},
+    )
+    await session.flush()
+    return monitor
+
+
+async def set_paused(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    monitor_id: str,
+    paused: bool,
+    request: RequestInfo,
+    now: datetime,
+) -> Monitor:
+    monitor = await require_owned(
+        session, Monitor, principal.organization_id, monitor_id, "Monitor"
+    )
+    problems = Problems()
+    if monitor.paused == paused:
+        problems.add(
+            "id",
+            "ALREADY_PAUSED" if paused else "NOT_PAUSED",
+            "Monitor is already paused" if paused else "Monitor is not paused",
+        )
+    problems.raise_if_any()
+    monitor.paused = paused
+    monitor.updated_at = now
+    if paused:
+        heartbeats.refresh(session, monitor, reason="paused", now=now)
+    else:
+        # A resumed monitor starts afresh, as after creation: no stale "DOWN".
+        monitor.last_ping_at = monitor.last_start_at = monitor.last_ping_kind = None
+        heartbeats.refresh(session, monitor, reason="resumed", now=now)
+    session.add(monitor)
+    await _record(
+        session,
+        principal,
+        "monitor.paused" if paused else "monitor.resumed",
+        monitor,
+        request=request,
+        now=now,
+        details={"name": monitor.name},
+    )
+    await session.flush()
+    return monitor
+
+
+async def delete_monitor(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    monitor_id: str,
+    request: RequestInfo,
+    now: datetime,
+) -> str:
+    monitor = await require_owned(
+        session, Monitor, principal.organization_id, monitor_id, "Monitor"
+    )
+    await session.delete(monitor)
+    await _record(
+        session,
+        principal,
+        "monitor.deleted",
+        monitor,
+        request=request,
+        now=now,
+        details={"name": monitor.name},
+    )
+    await session.flush()
+    return monitor_id
+
+
+async def list_monitors(
+    session: AsyncSession,
+    organization_id: str,
+    *,
+    kind: MonitorType | None,
+    page: PageArgs,
+    with_count: bool = False,
+) -> Page[Monitor]:
+    statement = for_org(Monitor, organization_id)
+    if kind is not None:
+        statement = statement.where(Monitor.type == kind)
+    return await paginate(session, statement, Monitor, page, with_count=with_count)
+
+
+async def list_pings(
+    session: AsyncSession, monitor_id: str, *, page: PageArgs, with_count: bool = False
+) -> Page[HeartbeatPing]:
+    statement = select(HeartbeatPing).where(HeartbeatPing.monitor_id == monitor_id)
+    return await paginate(session, statement, HeartbeatPing, page, with_count=with_count)
+
+
+async def list_status_changes(
+    session: AsyncSession, monitor_id: str, *, page: PageArgs, with_count: bool = False
+) -> Page[MonitorStatusChange]:
+    statement = select(MonitorStatusChange).where(MonitorStatusChange.monitor_id == monitor_id)
+    return await paginate(session, statement, MonitorStatusChange, page, with_count=with_count)

@@ -1,0 +1,89 @@
+"""`POST /api/heartbeat/{monitorId}` (ping) and `GET /api/heartbeat/{monitorId}` (status).
+
+A 200 means the ping is committed.
+"""
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from statusgraph.auth.scopes import Scope
+from statusgraph.db.engine import SessionFactory
+from statusgraph.errors import BadUserInputError
+from statusgraph.resolvers import heartbeats
+from statusgraph.rest.common import json_body, require
+
+MAX_BODY = 64 * 1024
+STATUSES = {
+    "up": heartbeats.PingKind.SUCCESS,
+    "down": heartbeats.PingKind.FAIL,
+    "start": heartbeats.PingKind.START,
+}
+FIELDS = frozenset({"status", "message", "duration_ms"})
+
+
+def _ping_from(body: dict[str, Any]) -> tuple[heartbeats.PingKind, str | None, int | None]:
+    unknown = sorted(set(body) - FIELDS)
+    if unknown:
+        raise BadUserInputError(f"Unknown field: {unknown[0]}")
+    status = body.get("status", "up")
+    if status not in STATUSES:
+        raise BadUserInputError("status must be one of: up, down, start")
+    message = body.get("message")
+    if message is not None and not isinstance(message, str):
+        raise BadUserInputError("message must be a string")
+    duration = body.get("duration_ms")
+    if duration is not None and (
+        isinstance(duration, bool) or not isinstance(duration, int) or duration < 0
+    ):
+        raise BadUserInputError("duration_ms must be a non-negative integer")
+    return STATUSES[status], message, duration
+
+
+def _state(monitor: Any, derived: heartbeats.Derived) -> dict[str, Any]:
+    return {
+        "monitor_id": monitor.id,
+        "name": monitor.name,
+        "status": derived.status.value,
+        "last_ping_at": monitor.last_ping_at.isoformat() if monitor.last_ping_at else None,
+        "next_deadline_at": derived.next_deadline.isoformat() if derived.next_deadline else None,
+        "period_seconds": monitor.period_seconds,
+        "grace_seconds": monitor.grace_seconds,
+    }
+
+
+class HeartbeatEndpoints:
+    def __init__(self, db: SessionFactory, clock: Any) -> None:
+        self.db = db
+        self.clock = clock
+
+    async def ping(self, request: Request) -> JSONResponse:
+        principal = require(request, Scope.heartbeat_write)
+        kind, message, duration = _ping_from(await json_body(request, max_bytes=MAX_BODY))
+        now = self.clock()
+        async with self.db.begin() as session:
+            monitor = await heartbeats.heartbeat_monitor(
+                session, principal.organization_id, request.path_params["monitor_id"]
+            )
+            derived = heartbeats.record_ping(
+                session,
+                monitor,
+                kind=kind,
+                message=message,
+                duration_ms=duration,
+                ip=request.state.request_info.ip,
+                now=now,
+            )
+        return JSONResponse(_state(monitor, derived))
+
+    async def status(self, request: Request) -> JSONResponse:
+        principal = require(request, Scope.heartbeat_write, Scope.monitors_read)
+        async with self.db() as session:
+            monitor = await heartbeats.heartbeat_monitor(
+                session,
+                principal.organization_id,
+                request.path_params["monitor_id"],
+                for_ping=False,
+            )
+        return JSONResponse(_state(monitor, heartbeats.derive(monitor, self.clock())))

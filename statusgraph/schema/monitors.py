@@ -1,0 +1,367 @@
+"""Monitors over GraphQL. Scopes: monitors:read, monitors:write."""
+
+from datetime import datetime
+
+import strawberry
+from strawberry.types import Info
+
+from statusgraph.auth.scopes import Scope
+from statusgraph.db import models
+from statusgraph.errors import NotFoundError
+from statusgraph.resolvers import heartbeats, monitors, services
+from statusgraph.resolvers.heartbeats import MonitorStatus, PingKind
+from statusgraph.resolvers.monitors import HttpMethod, MonitorType
+from statusgraph.schema.mutations import Rejected, in_transaction, provided
+from statusgraph.schema.permissions import requires
+from statusgraph.schema.relay import Connection, Node, page_args, selects
+from statusgraph.schema.services import DeletePayload, Service
+from statusgraph.schema.user_errors import UserError
+
+for _enum in (MonitorType, HttpMethod, MonitorStatus, PingKind):
+    strawberry.enum(_enum)
+
+
+@strawberry.type
+class HeartbeatPing(Node):
+    kind: PingKind
+    message: str | None
+    duration_ms: int | None
+    ip: str | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: models.HeartbeatPing) -> "HeartbeatPing":
+        return cls(
+            id=strawberry.ID(row.id),
+            kind=PingKind(row.kind),
+            message=row.message,
+            duration_ms=row.duration_ms,
+            ip=row.ip,
+            created_at=row.created_at,
+        )
+
+
+@strawberry.type
+class MonitorStatusChange(Node):
+    from_status: MonitorStatus
+    to_status: MonitorStatus
+    reason: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: models.MonitorStatusChange) -> "MonitorStatusChange":
+        return cls(
+            id=strawberry.ID(row.id),
+            from_status=MonitorStatus(row.from_status),
+            to_status=MonitorStatus(row.to_status),
+            reason=row.reason,
+            created_at=row.created_at,
+        )
+
+
+@strawberry.type
+class Monitor(Node):
+    name: str
+    type: MonitorType
+    paused: bool
+    status: MonitorStatus = strawberry.field(
+        description="Heartbeats: derived from their pings and the clock. Active checks are "
+        "PENDING until the checker (a later release) has run."
+    )
+    interval_seconds: int | None
+    timeout_seconds: int | None
+    period_seconds: int | None
+    grace_seconds: int | None
+    url: str | None
+    method: HttpMethod | None
+    expected_status_codes: list[int] | None
+    keyword: str | None
+    host: str | None
+    port: int | None
+    domain: str | None
+    warning_days: int | None
+    last_ping_at: datetime | None
+    next_deadline_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    service_id: strawberry.Private[str | None]
+
+    @strawberry.field
+    async def service(self, info: Info) -> Service | None:
+        if self.service_id is None:
+            return None
+        row = await info.context.loaders.service.load(self.service_id)
+        return Service.of(row) if row else None
+
+    @strawberry.field(description="Heartbeat pings, newest first.")
+    async def pings(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[HeartbeatPing]:
+        async with info.context.db() as session:
+            page = await monitors.list_pings(
+                session,
+                str(self.id),
+                page=page_args(first, after, last, before),
+                with_count=selects(info, "totalCount"),
+            )
+        return Connection.of(page, HeartbeatPing.of)
+
+    @strawberry.field(description="Recorded transitions, newest first.")
+    async def status_changes(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[MonitorStatusChange]:
+        async with info.context.db() as session:
+            page = await monitors.list_status_changes(
+                session,
+                str(self.id),
+                page=page_args(first, after, last, before),
+                with_count=selects(info, "totalCount"),
+            )
+        return Connection.of(page, MonitorStatusChange.of)
+
+    @classmethod
+    def of(cls, row: models.Monitor, now: datetime) -> "Monitor":
+        settings = row.settings
+        if row.type == MonitorType.HEARTBEAT:
+            derived = heartbeats.derive(row, now)
+            status, deadline = derived.status, derived.next_deadline
+        else:
+            status, deadline = (MonitorStatus.PAUSED if row.paused else MonitorStatus.PENDING), None
+        method = settings.get("method")
+        return cls(
+            id=strawberry.ID(row.id),
+            name=row.name,
+            type=MonitorType(row.type),
+            paused=row.paused,
+            status=status,
+            interval_seconds=row.interval_seconds,
+            timeout_seconds=row.timeout_seconds,
+            period_seconds=row.period_seconds,
+            grace_seconds=row.grace_seconds,
+            url=settings.get("url"),
+            method=HttpMethod(method) if method else None,
+            expected_status_codes=settings.get("expected_status_codes"),
+            keyword=settings.get("keyword"),
+            host=settings.get("host"),
+            port=settings.get("port"),
+            domain=settings.get("domain"),
+            warning_days=settings.get("warning_days"),
+            last_ping_at=row.last_ping_at,
+            next_deadline_at=deadline,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            service_id=row.service_id,
+        )
+
+
+FIELDS = {
+    "name": "name",
+    "type": "type",
+    "service_id": "service_id",
+    "interval_seconds": "interval_seconds",
+    "timeout_seconds": "timeout_seconds",
+    "period_seconds": "period_seconds",
+    "grace_seconds": "grace_seconds",
+    "url": "url",
+    "method": "method",
+    "expected_status_codes": "expected_status_codes",
+    "keyword": "keyword",
+    "host": "host",
+    "port": "port",
+    "domain": "domain",
+    "warning_days": "warning_days",
+}
+
+
+@strawberry.input(description="Settings that do not apply to the type are refused.")
+class CreateMonitorInput:
+    name: str
+    type: MonitorType
+    service_id: strawberry.ID | None = None
+    interval_seconds: int | None = strawberry.field(
+        default=None, description="At least 30; default 60."
+    )
+    timeout_seconds: int | None = strawberry.field(
+        default=None, description="Less than the interval; default 30."
+    )
+    period_seconds: int | None = strawberry.field(
+        default=None, description="HEARTBEAT: 60 s to 365 days."
+    )
+    grace_seconds: int | None = strawberry.field(
+        default=None, description="HEARTBEAT: 60 s to 365 days."
+    )
+    url: str | None = None
+    method: HttpMethod | None = None
+    expected_status_codes: list[int] | None = None
+    keyword: str | None = None
+    host: str | None = None
+    port: int | None = None
+    domain: str | None = None
+    warning_days: int | None = None
+
+
+@strawberry.input(description="Only the fields you send change; the type cannot change.")
+class UpdateMonitorInput:
+    name: str | None = strawberry.UNSET
+    service_id: strawberry.ID | None = strawberry.UNSET
+    interval_seconds: int | None = strawberry.UNSET
+    timeout_seconds: int | None = strawberry.UNSET
+    period_seconds: int | None = strawberry.UNSET
+    grace_seconds: int | None = strawberry.UNSET
+    url: str | None = strawberry.UNSET
+    method: HttpMethod | None = strawberry.UNSET
+    expected_status_codes: list[int] | None = strawberry.UNSET
+    keyword: str | None = strawberry.UNSET
+    host: str | None = strawberry.UNSET
+    port: int | None = strawberry.UNSET
+    domain: str | None = strawberry.UNSET
+    warning_days: int | None = strawberry.UNSET
+
+
+@strawberry.type
+class MonitorPayload:
+    monitor: Monitor | None
+    user_errors: list[UserError]
+
+
+def _payload(result: models.Monitor | Rejected, now: datetime) -> MonitorPayload:
+    if isinstance(result, Rejected):
+        return MonitorPayload(monitor=None, user_errors=result.user_errors)
+    return MonitorPayload(monitor=Monitor.of(result, now), user_errors=[])
+
+
+@strawberry.type
+class MonitorQueries:
+    @strawberry.field(extensions=requires(Scope.monitors_read), description="Newest first.")
+    async def monitors(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        type: MonitorType | None = None,
+    ) -> Connection[Monitor] | None:
+        ctx = info.context
+        async with ctx.db() as session:
+            page = await monitors.list_monitors(
+                session,
+                ctx.principal.organization_id,
+                kind=type,
+                page=page_args(first, after, last, before),
+                with_count=selects(info, "totalCount"),
+            )
+        return Connection.of(page, lambda row: Monitor.of(row, ctx.now))
+
+    @strawberry.field(extensions=requires(Scope.monitors_read))
+    async def monitor(self, info: Info, id: strawberry.ID) -> Monitor | None:
+        ctx = info.context
+        async with ctx.db() as session:
+            found = await services.owned_by_ids(
+                session, models.Monitor, ctx.principal.organization_id, [id]
+            )
+        if id not in found:
+            raise NotFoundError.of("Monitor")
+        return Monitor.of(found[id], ctx.now)
+
+
+@strawberry.type
+class MonitorMutations:
+    @strawberry.mutation(extensions=requires(Scope.monitors_write))
+    async def create_monitor(self, info: Info, input: CreateMonitorInput) -> MonitorPayload:
+        ctx = info.context
+        fields = provided(input, FIELDS)
+        return _payload(
+            await in_transaction(
+                ctx,
+                lambda s: monitors.create_monitor(
+                    s, ctx.principal, fields=fields, request=ctx.request_info, now=ctx.now
+                ),
+            ),
+            ctx.now,
+        )
+
+    @strawberry.mutation(extensions=requires(Scope.monitors_write))
+    async def update_monitor(
+        self, info: Info, id: strawberry.ID, input: UpdateMonitorInput
+    ) -> MonitorPayload:
+        ctx = info.context
+        changes = provided(input, {k: v for k, v in FIELDS.items() if k != "type"})
+        return _payload(
+            await in_transaction(
+                ctx,
+                lambda s: monitors.update_monitor(
+                    s,
+                    ctx.principal,
+                    monitor_id=id,
+                    changes=changes,
+                    request=ctx.request_info,
+                    now=ctx.now,
+                ),
+            ),
+            ctx.now,
+        )
+
+    @strawberry.mutation(
+        extensions=requires(Scope.monitors_write),
+        description="Pings to a paused heartbeat answer 409.",
+    )
+    async def pause_monitor(self, info: Info, id: strawberry.ID) -> MonitorPayload:
+        ctx = info.context
+        return _payload(
+            await in_transaction(
+                ctx,
+                lambda s: monitors.set_paused(
+                    s,
+                    ctx.principal,
+                    monitor_id=id,
+                    paused=True,
+                    request=ctx.request_info,
+                    now=ctx.now,
+                ),
+            ),
+            ctx.now,
+        )
+
+    @strawberry.mutation(
+        extensions=requires(Scope.monitors_write), description="Starts afresh, as PENDING."
+    )
+    async def resume_monitor(self, info: Info, id: strawberry.ID) -> MonitorPayload:
+        ctx = info.context
+        return _payload(
+            await in_transaction(
+                ctx,
+                lambda s: monitors.set_paused(
+                    s,
+                    ctx.principal,
+                    monitor_id=id,
+                    paused=False,
+                    request=ctx.request_info,
+                    now=ctx.now,
+                ),
+            ),
+            ctx.now,
+        )
+
+    @strawberry.mutation(extensions=requires(Scope.monitors_write))
+    async def delete_monitor(self, info: Info, id: strawberry.ID) -> DeletePayload:
+        ctx = info.context
+        result = await in_transaction(
+            ctx,
+            lambda s: monitors.delete_monitor(
+                s, ctx.principal, monitor_id=id, request=ctx.request_info, now=ctx.now
+            ),
+        )
+        if isinstance(result, Rejected):
+            return DeletePayload(deleted_id=None, user_errors=result.user_errors)
+        return DeletePayload(deleted_id=strawberry.ID(result), user_errors=[])

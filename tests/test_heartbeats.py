@@ -1,0 +1,282 @@
+"""Heartbeat monitors: the state machine over time, the REST endpoints and their errors."""
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from sqlmodel import func, select
+
+from statusgraph.db.models import HeartbeatPing, MonitorStatusChange
+from statusgraph.resolvers import heartbeats
+from tests.helpers import create_key, gql
+from tests.status_api import mutate
+
+CREATE = "mutation($i: CreateMonitorInput!) { createMonitor(input: $i) { monitor { id status } userErrors { field code message } } }"
+CHANGES = "query($id: ID!) { monitor(id: $id) { status statusChanges(first: 20) { edges { node { fromStatus toStatus reason } } } } }"
+
+
+async def heartbeat(client, key, period=600, grace=300, name="nightly backup"):
+    payload = await mutate(
+        client,
+        key,
+        CREATE,
+        {"i": {"name": name, "type": "HEARTBEAT", "periodSeconds": period, "graceSeconds": grace}},
+        "createMonitor",
+    )
+    assert payload["monitor"]["status"] == "PENDING"
+    return payload["monitor"]["id"]
+
+
+async def ping(client, key, monitor_id, body=None, **kwargs):
+    headers = {"X-API-Key": key} if key else {}
+    if body is None:
+        return await client.post(f"/api/heartbeat/{monitor_id}", headers=headers, **kwargs)
+    return await client.post(f"/api/heartbeat/{monitor_id}", headers=headers, json=body)
+
+
+async def evaluate(db, clock):
+    async with db.begin() as session:
+        return await heartbeats.evaluate_due(session, now=clock())
+
+
+async def pings_stored(db):
+    async with db() as session:
+        return (await session.exec(select(func.count()).select_from(HeartbeatPing))).one()
+
+
+async def status_and_changes(client, key, monitor_id):
+    data = (await gql(client, CHANGES, {"id": monitor_id}, key=key)).json()["data"]["monitor"]
+    changes = [
+        (e["node"]["fromStatus"], e["node"]["toStatus"], e["node"]["reason"])
+        for e in data["statusChanges"]["edges"]
+    ]
+    return data["status"], list(reversed(changes))
+
+
+class TestStateMachine:
+    async def test_up_then_late_then_down_over_time(self, client, db, clock, people):
+        key = people.alice.secret
+        monitor = await heartbeat(client, key)
+        response = await ping(client, key, monitor)
+        assert response.status_code == 200
+        assert response.json()["status"] == "up"
+        assert response.json()["next_deadline_at"] == (clock() + timedelta(seconds=600)).isoformat()
+
+        clock.advance(seconds=599)
+        assert await evaluate(db, clock) == 0  # nothing is overdue yet
+        clock.advance(seconds=1)
+        assert await evaluate(db, clock) == 1
+        assert (await status_and_changes(client, key, monitor))[0] == "LATE"
+        clock.advance(seconds=299)
+        assert (await status_and_changes(client, key, monitor))[0] == "LATE"
+        clock.advance(seconds=1)
+        # Correct at read time even before the evaluator records it...
+        assert (await status_and_changes(client, key, monitor))[0] == "DOWN"
+        await evaluate(db, clock)
+        # ...and every transition recorded, with its reason.
+        assert await status_and_changes(client, key, monitor) == (
+            "DOWN",
+            [
+                ("PENDING", "UP", "ping"),
+                ("UP", "LATE", "no ping within the period"),
+                ("LATE", "DOWN", "no ping within the grace time"),
+            ],
+        )
+        assert await evaluate(db, clock) == 0  # a DOWN monitor has no deadline left
+
+        clock.advance(seconds=1)
+        await ping(client, key, monitor)
+        assert (await status_and_changes(client, key, monitor))[1][-1] == ("DOWN", "UP", "ping")
+
+    async def test_status_down_is_down_at_once(self, client, clock, people):
+        key = people.alice.secret
+        monitor = await heartbeat(client, key)
+        await ping(client, key, monitor)
+        clock.advance(seconds=1)
+        response = await ping(
+            client, key, monitor, {"status": "down", "message": "backup failed: disk full"}
+        )
+        assert response.json()["status"] == "down"
+        assert (await status_and_changes(client, key, monitor))[1][-1] == (
+            "UP",
+            "DOWN",
+            "ping with status down",
+        )
+
+    async def test_a_started_run_must_complete_within_the_grace_time(
+        self, client, db, clock, people
+    ):
+        key = people.alice.secret
+        monitor = await heartbeat(client, key, period=3600, grace=120)
+        await ping(client, key, monitor)
+        clock.advance(seconds=1)
+        started = await ping(client, key, monitor, {"status": "start"})
+        assert started.json()["status"] == "up"
+        assert started.json()["next_deadline_at"] == (clock() + timedelta(seconds=120)).isoformat()
+        clock.advance(seconds=60)
+        assert (await ping(client, key, monitor, {"status": "up", "duration_ms": 60000})).json()[
+            "status"
+        ] == "up"
+
+        clock.advance(seconds=1)
+        await ping(client, key, monitor, {"status": "start"})
+        clock.advance(seconds=120)
+        await evaluate(db, clock)
+        assert await status_and_changes(client, key, monitor) == (
+            "DOWN",
+            [
+                ("PENDING", "UP", "ping"),
+                ("UP", "DOWN", "run did not complete within the grace time"),
+            ],
+        )
+
+    async def test_pause_and_resume(self, client, clock, people):
+        key = people.alice.secret
+        monitor = await heartbeat(client, key)
+        await ping(client, key, monitor)
+        paused = await gql(
+            client,
+            "mutation($id: ID!) { pauseMonitor(id: $id) { monitor { status paused } userErrors { code } } }",
+            {"id": monitor},
+            key=key,
+        )
+        assert paused.json()["data"]["pauseMonitor"]["monitor"] == {
+            "status": "PAUSED",
+            "paused": True,
+        }
+        refused = await ping(client, key, monitor)
+        assert refused.status_code == 409
+        assert refused.json() == {"error": "Monitor is paused"}
+        resumed = await gql(
+            client,
+            "mutation($id: ID!) { resumeMonitor(id: $id) { monitor { status } userErrors { code } } }",
+            {"id": monitor},
+            key=key,
+        )
+        assert resumed.json()["data"]["resumeMonitor"]["monitor"] == {"status": "PENDING"}
+
+    async def test_the_evaluator_reads_only_overdue_monitors(self, client, db, clock, app, people):
+        from tests.helpers import StatementCounter
+
+        key = people.alice.secret
+        for n in range(5):
+            await ping(client, key, await heartbeat(client, key, name=f"job {n}"))
+        clock.advance(seconds=600)
+        with StatementCounter(app.state.engine) as counter:
+            assert await evaluate(db, clock) == 5
+        selects = [s for s in counter.statements if s.lstrip().upper().startswith("SELECT")]
+        assert len(selects) == 1
+        assert "next_deadline_at <=" in selects[0]
+
+
+class TestRestErrors:
+    async def test_it_needs_a_key(self, client, people):
+        monitor = await heartbeat(client, people.alice.secret)
+        response = await ping(client, None, monitor)
+        assert response.status_code == 401
+        assert response.json() == {"error": "Authentication required"}
+        assert response.headers["www-authenticate"] == 'Bearer realm="statusgraph"'
+
+    async def test_it_refuses_a_bad_key(self, client, people):
+        monitor = await heartbeat(client, people.alice.secret)
+        response = await ping(client, "sg_live_nope", monitor)
+        assert response.status_code == 401
+        assert response.json() == {"error": "Invalid API key"}
+
+    async def test_it_needs_heartbeat_write(self, client, db, clock, people):
+        monitor = await heartbeat(client, people.alice.secret)
+        reader = await create_key(db, clock, people.alice.organization, scopes=["monitors:write"])
+        response = await ping(client, reader.secret, monitor)
+        assert response.status_code == 403
+        assert response.json() == {"error": "Insufficient scope: heartbeat:write required"}
+        assert await pings_stored(db) == 0
+
+    async def test_a_heartbeat_only_key_works(self, client, db, clock, people):
+        monitor = await heartbeat(client, people.alice.secret)
+        pinger = await create_key(db, clock, people.alice.organization, scopes=["heartbeat:write"])
+        assert (await ping(client, pinger.secret, monitor)).status_code == 200
+        status = await client.get(f"/api/heartbeat/{monitor}", headers={"X-API-Key": pinger.secret})
+        assert status.status_code == 200
+        assert status.json()["status"] == "up"
+
+    async def test_status_needs_heartbeat_write_or_monitors_read(self, client, db, clock, people):
+        monitor = await heartbeat(client, people.alice.secret)
+        reader = await create_key(db, clock, people.alice.organization, scopes=["monitors:read"])
+        other = await create_key(db, clock, people.alice.organization, scopes=["incidents:read"])
+        assert (
+            await client.get(f"/api/heartbeat/{monitor}", headers={"X-API-Key": reader.secret})
+        ).json()["status"] == "pending"
+        refused = await client.get(f"/api/heartbeat/{monitor}", headers={"X-API-Key": other.secret})
+        assert refused.status_code == 403
+        assert refused.json() == {"error": "Insufficient scope: heartbeat:write required"}
+
+    async def test_unknown_foreign_and_other_monitors_are_not_found(self, client, db, people):
+        key = people.alice.secret
+        theirs = await heartbeat(client, people.charlie.secret)
+        http = await mutate(
+            client,
+            key,
+            CREATE,
+            {"i": {"name": "site", "type": "HTTP", "url": "https://example.com"}},
+            "createMonitor",
+        )
+        for monitor in ("mon_doesnotexist", theirs, http["monitor"]["id"]):
+            for response in (
+                await ping(client, key, monitor),
+                await client.get(f"/api/heartbeat/{monitor}", headers={"X-API-Key": key}),
+            ):
+                assert response.status_code == 404
+                assert response.json() == {"error": "Monitor not found"}
+        assert await pings_stored(db) == 0
+
+    @pytest.mark.parametrize(
+        ("content", "message"),
+        [
+            (b"{not json", "Request body is not valid JSON"),
+            (b"[1, 2]", "Request body must be a JSON object"),
+            (b'{"status": "sideways"}', "status must be one of: up, down, start"),
+            (b'{"message": 42}', "message must be a string"),
+            (b'{"duration_ms": -1}', "duration_ms must be a non-negative integer"),
+            (b'{"duration_ms": "5"}', "duration_ms must be a non-negative integer"),
+            (b'{"colour": "red"}', "Unknown field: colour"),
+        ],
+    )
+    async def test_a_bad_body_is_400_and_stores_nothing(self, client, db, people, content, message):
+        monitor = await heartbeat(client, people.alice.secret)
+        response = await client.post(
+            f"/api/heartbeat/{monitor}",
+            content=content,
+            headers={"X-API-Key": people.alice.secret, "Content-Type": "application/json"},
+        )
+        assert response.status_code == 400
+        assert response.json() == {"error": message}
+        assert await pings_stored(db) == 0
+
+    async def test_an_oversize_body_is_413_and_stores_nothing(self, client, db, people):
+        monitor = await heartbeat(client, people.alice.secret)
+        response = await ping(client, people.alice.secret, monitor, {"message": "x" * (64 * 1024)})
+        assert response.status_code == 413
+        assert response.json() == {"error": "Request body exceeds 65536 bytes"}
+        assert await pings_stored(db) == 0
+
+    async def test_a_long_message_is_stored_cut_to_10000_characters(self, client, db, people):
+        monitor = await heartbeat(client, people.alice.secret)
+        assert (
+            await ping(client, people.alice.secret, monitor, {"message": "y" * 20000})
+        ).status_code == 200
+        async with db() as session:
+            [stored] = (await session.exec(select(HeartbeatPing))).all()
+        assert len(stored.message) == 10000
+
+
+async def test_a_burst_of_500_concurrent_pings_loses_none(client, db, people):
+    key = people.alice.secret
+    monitor = await heartbeat(client, key)
+    responses = await asyncio.gather(
+        *(ping(client, key, monitor, {"message": f"#{n}"}) for n in range(500))
+    )
+    assert [r.status_code for r in responses] == [200] * 500
+    assert await pings_stored(db) == 500
+    async with db() as session:
+        changes = (await session.exec(select(func.count()).select_from(MonitorStatusChange))).one()
+    assert changes == 1  # PENDING -> UP, once

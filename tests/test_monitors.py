@@ -1,0 +1,280 @@
+"""Monitors over GraphQL: per-type settings and their validation."""
+
+import pytest
+from sqlmodel import func, select
+
+from statusgraph.db.models import AuditEvent, Monitor
+from tests.helpers import gql
+from tests.status_api import create_service
+
+CREATE = """
+mutation($i: CreateMonitorInput!) {
+  createMonitor(input: $i) {
+    monitor { id name type status intervalSeconds timeoutSeconds periodSeconds graceSeconds url method
+              expectedStatusCodes keyword host port domain warningDays service { name } }
+    userErrors { field code message }
+  }
+}
+"""
+
+
+async def create(client, key, **fields):
+    response = await gql(client, CREATE, {"i": fields}, key=key)
+    assert response.status_code == 200, response.text
+    return response.json()["data"]["createMonitor"]
+
+
+async def counts(db):
+    async with db() as session:
+        return (
+            (await session.exec(select(func.count()).select_from(Monitor))).one(),
+            (await session.exec(select(func.count()).select_from(AuditEvent))).one(),
+        )
+
+
+async def test_each_type_gets_its_settings_and_defaults(client, people):
+    key = people.alice.secret
+    service = await create_service(client, key, "API")
+    http = (
+        await create(
+            client,
+            key,
+            name="site",
+            type="HTTP",
+            url="https://example.com/health",
+            serviceId=service,
+        )
+    )["monitor"]
+    assert {
+        k: http[k]
+        for k in (
+            "type",
+            "status",
+            "intervalSeconds",
+            "timeoutSeconds",
+            "method",
+            "expectedStatusCodes",
+            "service",
+        )
+    } == {
+        "type": "HTTP",
+        "status": "PENDING",
+        "intervalSeconds": 60,
+        "timeoutSeconds": 30,
+        "method": "GET",
+        "expectedStatusCodes": [200],
+        "service": {"name": "API"},
+    }
+    keyword = (
+        await create(
+            client,
+            key,
+            name="kw",
+            type="KEYWORD",
+            url="https://example.com",
+            keyword="OK",
+            method="POST",
+            expectedStatusCodes=[200, 204],
+        )
+    )["monitor"]
+    assert (keyword["keyword"], keyword["method"], keyword["expectedStatusCodes"]) == (
+        "OK",
+        "POST",
+        [200, 204],
+    )
+    tcp = (
+        await create(
+            client,
+            key,
+            name="db",
+            type="TCP",
+            host="10.0.0.5",
+            port=5432,
+            intervalSeconds=30,
+            timeoutSeconds=5,
+        )
+    )["monitor"]
+    assert (tcp["host"], tcp["port"], tcp["intervalSeconds"], tcp["timeoutSeconds"]) == (
+        "10.0.0.5",
+        5432,
+        30,
+        5,
+    )
+    ssl = (await create(client, key, name="cert", type="SSL", host="example.com"))["monitor"]
+    assert (ssl["port"], ssl["warningDays"]) == (443, 14)
+    domain = (await create(client, key, name="dns", type="DOMAIN", domain="example.com"))["monitor"]
+    assert domain["warningDays"] == 30
+    beat = (
+        await create(
+            client, key, name="cron", type="HEARTBEAT", periodSeconds=86400, graceSeconds=3600
+        )
+    )["monitor"]
+    assert (beat["periodSeconds"], beat["graceSeconds"], beat["intervalSeconds"]) == (
+        86400,
+        3600,
+        None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"type": "HTTP"}, [("url", "INVALID", "url is required for HTTP monitors")]),
+        (
+            {"type": "HTTP", "url": "ftp://example.com"},
+            [("url", "INVALID", "url must be an http(s) URL")],
+        ),
+        (
+            {"type": "HTTP", "url": "https://e.com", "intervalSeconds": 29, "timeoutSeconds": 5},
+            [("intervalSeconds", "INVALID", "intervalSeconds must be at least 30")],
+        ),
+        (
+            {"type": "HTTP", "url": "https://e.com", "intervalSeconds": 30, "timeoutSeconds": 30},
+            [
+                (
+                    "timeoutSeconds",
+                    "INVALID",
+                    "timeoutSeconds must be at least 1 and less than intervalSeconds",
+                )
+            ],
+        ),
+        (
+            {"type": "HTTP", "url": "https://e.com", "expectedStatusCodes": [200, 700]},
+            [
+                (
+                    "expectedStatusCodes",
+                    "INVALID",
+                    "expectedStatusCodes must be HTTP status codes (100-599)",
+                )
+            ],
+        ),
+        (
+            {"type": "HTTP", "url": "https://e.com", "periodSeconds": 60},
+            [("periodSeconds", "INVALID", "periodSeconds does not apply to HTTP monitors")],
+        ),
+        (
+            {"type": "KEYWORD", "url": "https://e.com"},
+            [("keyword", "INVALID", "keyword is required for KEYWORD monitors")],
+        ),
+        (
+            {"type": "TCP", "host": "bad host", "port": 70000},
+            [
+                ("host", "INVALID", "host must be a hostname or an IP address"),
+                ("port", "INVALID", "port must be between 1 and 65535"),
+            ],
+        ),
+        (
+            {"type": "SSL", "host": "example.com", "warningDays": 0},
+            [("warningDays", "INVALID", "warningDays must be between 1 and 365")],
+        ),
+        (
+            {"type": "DOMAIN", "domain": "Example..com"},
+            [("domain", "INVALID", "domain must be a lowercase domain name such as example.com")],
+        ),
+        (
+            {"type": "HEARTBEAT", "periodSeconds": 59, "graceSeconds": 60},
+            [("periodSeconds", "INVALID", "periodSeconds must be between 60 and 31536000 seconds")],
+        ),
+        (
+            {"type": "HEARTBEAT", "periodSeconds": 60, "graceSeconds": 31536001},
+            [("graceSeconds", "INVALID", "graceSeconds must be between 60 and 31536000 seconds")],
+        ),
+        (
+            {"type": "HEARTBEAT", "periodSeconds": 60},
+            [("graceSeconds", "INVALID", "graceSeconds must be between 60 and 31536000 seconds")],
+        ),
+        (
+            {"type": "HEARTBEAT", "periodSeconds": 60, "graceSeconds": 60, "url": "https://e.com"},
+            [("url", "INVALID", "url does not apply to HEARTBEAT monitors")],
+        ),
+        (
+            {"type": "HEARTBEAT", "periodSeconds": 60, "graceSeconds": 60, "serviceId": "svc_nope"},
+            [("serviceId", "NOT_FOUND", "Service not found: svc_nope")],
+        ),
+        (
+            {"type": "HEARTBEAT", "periodSeconds": 60, "graceSeconds": 60, "name": ""},
+            [("name", "INVALID", "Name must be 1 to 200 characters")],
+        ),
+    ],
+)
+async def test_it_rejects_bad_settings_and_writes_nothing(client, db, people, fields, expected):
+    before = await counts(db)
+    created = await create(client, people.alice.secret, **{"name": "m", **fields})
+    assert created["monitor"] is None
+    assert sorted((e["field"], e["code"], e["message"]) for e in created["userErrors"]) == sorted(
+        expected
+    )
+    assert await counts(db) == before
+
+
+async def test_boundaries_are_accepted(client, people):
+    key = people.alice.secret
+    assert (
+        await create(
+            client, key, name="b", type="HEARTBEAT", periodSeconds=60, graceSeconds=31536000
+        )
+    )["userErrors"] == []
+    assert (
+        await create(
+            client,
+            key,
+            name="h",
+            type="HTTP",
+            url="https://e.com",
+            intervalSeconds=30,
+            timeoutSeconds=29,
+        )
+    )["userErrors"] == []
+
+
+async def test_update_validates_against_the_whole_monitor(client, people):
+    key = people.alice.secret
+    monitor = (
+        await create(
+            client,
+            key,
+            name="site",
+            type="HTTP",
+            url="https://e.com",
+            intervalSeconds=120,
+            timeoutSeconds=60,
+        )
+    )["monitor"]
+    update = "mutation($id: ID!, $i: UpdateMonitorInput!) { updateMonitor(id: $id, input: $i) { monitor { intervalSeconds name } userErrors { field code message } } }"
+    bad = await gql(client, update, {"id": monitor["id"], "i": {"intervalSeconds": 60}}, key=key)
+    assert bad.json()["data"]["updateMonitor"]["userErrors"] == [
+        {
+            "field": "timeoutSeconds",
+            "code": "INVALID",
+            "message": "timeoutSeconds must be at least 1 and less than intervalSeconds",
+        }
+    ]
+    good = await gql(
+        client, update, {"id": monitor["id"], "i": {"intervalSeconds": 90, "name": "Site"}}, key=key
+    )
+    assert good.json()["data"]["updateMonitor"]["monitor"] == {
+        "intervalSeconds": 90,
+        "name": "Site",
+    }
+
+
+async def test_pings_are_listed_newest_first(client, clock, people):
+    key = people.alice.secret
+    monitor = (
+        await create(client, key, name="cron", type="HEARTBEAT", periodSeconds=60, graceSeconds=60)
+    )["monitor"]["id"]
+    for n in range(3):
+        clock.advance(seconds=1)
+        await client.post(
+            f"/api/heartbeat/{monitor}",
+            headers={"X-API-Key": key},
+            json={"message": f"run {n}", "duration_ms": n},
+        )
+    query = "query($id: ID!) { monitor(id: $id) { lastPingAt pings(first: 2) { totalCount edges { node { kind message durationMs ip } } } } }"
+    data = (await gql(client, query, {"id": monitor}, key=key)).json()["data"]["monitor"]
+    assert data["lastPingAt"] == clock().isoformat()
+    assert data["pings"]["totalCount"] == 3
+    assert [e["node"] for e in data["pings"]["edges"]] == [
+        {"kind": "SUCCESS", "message": "run 2", "durationMs": 2, "ip": "203.0.113.7"},
+        {"kind": "SUCCESS", "message": "run 1", "durationMs": 1, "ip": "203.0.113.7"},
+    ]
