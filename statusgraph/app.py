@@ -18,7 +18,9 @@ from statusgraph.db.engine import create_engine, create_session_factory
 from statusgraph.middleware import RequestGuardMiddleware
 from statusgraph.ratelimit import Limiter
 from statusgraph.resolvers import audit, heartbeats
+from statusgraph.rest.beacon import BeaconEndpoints
 from statusgraph.rest.heartbeat import HeartbeatEndpoints
+from statusgraph.rest.metrics import MetricsEndpoints
 from statusgraph.schema import schema
 from statusgraph.schema.limits import QueryLimits
 from statusgraph.schema.response_cache import ResponseCache
@@ -77,6 +79,8 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
             await engine.dispose()
 
     heartbeat = HeartbeatEndpoints(db, clock)
+    beacon = BeaconEndpoints(db, clock)
+    metrics_api = MetricsEndpoints(db, clock)
     graphql = GraphQLEndpoint(
         schema,
         db=db,
@@ -100,6 +104,9 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
             Route("/healthz", healthz, methods=["GET"]),
             Route("/api/heartbeat/{monitor_id}", heartbeat.ping, methods=["POST"]),
             Route("/api/heartbeat/{monitor_id}", heartbeat.status, methods=["GET"]),
+            Route("/api/beacon", beacon.post, methods=["POST"]),
+            Route("/api/beacon", beacon.preflight, methods=["OPTIONS"]),
+            Route("/api/metrics/ingest", metrics_api.ingest, methods=["POST"]),
         ],
         middleware=[
             Middleware(

@@ -62,6 +62,21 @@ ID_FIELDS = {
         {"id": "monitor"},
         "Monitor not found",
     ),
+    "Query.metric": (
+        "query($id: ID!) { metric(id: $id) { id } }",
+        {"id": "metric"},
+        "Metric not found",
+    ),
+    "Mutation.updateBeaconKey": (
+        'mutation($id: ID!) { updateBeaconKey(id: $id, input: {name: "x"}) { userErrors { code } } }',
+        {"id": "beacon"},
+        "BeaconKey not found",
+    ),
+    "Mutation.revokeBeaconKey": (
+        "mutation($id: ID!) { revokeBeaconKey(id: $id) { userErrors { code } } }",
+        {"id": "beacon"},
+        "BeaconKey not found",
+    ),
     "Mutation.revokeApiKey": (
         "mutation($id: ID!) { revokeApiKey(id: $id) { userErrors { code } } }",
         {"id": "key"},
@@ -221,6 +236,19 @@ async def acme(client, people):
         {},
         "createMonitor",
     )
+    beacon = await mutate(
+        client,
+        key,
+        'mutation { createBeaconKey(name: "web", allowedOrigins: ["https://a.example"]) { beaconKey { id } userErrors { code } } }',
+        {},
+        "createBeaconKey",
+    )
+    await client.post(
+        "/api/metrics/ingest",
+        json={"points": [{"name": "cpu", "value": 1}]},
+        headers={"X-API-Key": key},
+    )
+    metrics = await gql(client, "{ metrics { edges { node { id } } } }", key=key)
     window = await create_window(
         client, key, "Upgrade", "2026-03-03T00:00:00+00:00", "2026-03-03T01:00:00+00:00", [service]
     )
@@ -233,6 +261,8 @@ async def acme(client, people):
         "incident": incident,
         "window": window,
         "monitor": monitor["monitor"]["id"],
+        "beacon": beacon["beaconKey"]["id"],
+        "metric": metrics.json()["data"]["metrics"]["edges"][0]["node"]["id"],
     }
 
 
@@ -246,6 +276,7 @@ async def snapshot(client, people):
       incidents { edges { node { id title status updates { id } } } }
       maintenanceWindows { edges { node { id title status } } }
       monitors { edges { node { id name paused status } } }
+      beaconKeys { edges { node { id name revokedAt allowedOrigins } } }
     }"""
     response = await gql(client, query, key=people.alice.secret)
     return response.json()["data"]
@@ -317,7 +348,8 @@ async def test_services_filtered_by_a_foreign_group_are_empty(client, people, ac
 
 
 @pytest.mark.parametrize(
-    "kind", ["service", "page", "incident", "window", "group", "token", "monitor"]
+    "kind",
+    ["service", "page", "incident", "window", "group", "token", "monitor", "beacon", "metric"],
 )
 async def test_node_hides_other_organizations_status_objects(client, people, acme, kind):
     query = "query($id: ID!) { node(id: $id) { id } }"

@@ -226,6 +226,24 @@ SAMPLES = [
         "monitor.deleted",
     ),
     (
+        "createBeaconKey",
+        'mutation { createBeaconKey(name: "b", allowedOrigins: []) { userErrors { code } } }',
+        {},
+        "beacon_key.created",
+    ),
+    (
+        "updateBeaconKey",
+        'mutation($id: ID!) { updateBeaconKey(id: $id, input: {name: "b2"}) { userErrors { code } } }',
+        {"id": "{beacon}"},
+        "beacon_key.updated",
+    ),
+    (
+        "revokeBeaconKey",
+        "mutation($id: ID!) { revokeBeaconKey(id: $id) { userErrors { code } } }",
+        {"id": "{beacon}"},
+        "beacon_key.revoked",
+    ),
+    (
         "deleteServiceGroup",
         "mutation($id: ID!) { deleteServiceGroup(id: $id) { userErrors { code } } }",
         {"id": "{group}"},
@@ -273,6 +291,15 @@ async def objects(client, people):
                 "createMonitor",
             )
         )["monitor"]["id"],
+        "beacon": (
+            await mutate(
+                client,
+                key,
+                'mutation { createBeaconKey(name: "web", allowedOrigins: []) { beaconKey { id } userErrors { code } } }',
+                {},
+                "createBeaconKey",
+            )
+        )["beaconKey"]["id"],
     }
 
 

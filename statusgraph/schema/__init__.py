@@ -14,6 +14,7 @@ from strawberry.types import ExecutionContext
 from statusgraph.schema.api_keys import ApiKeyMutations, ApiKeyQueries
 from statusgraph.schema.audit import AuditEvent, AuditQueries
 from statusgraph.schema.incidents import IncidentMutations, IncidentQueries
+from statusgraph.schema.ingest import IngestMutations, IngestQueries
 from statusgraph.schema.introspection import AnonymousIntrospectionGuard
 from statusgraph.schema.limits import CachedParser, QueryLimitsGuard
 from statusgraph.schema.maintenance import MaintenanceMutations, MaintenanceQueries
@@ -38,6 +39,7 @@ class Query(
     IncidentQueries,
     MaintenanceQueries,
     MonitorQueries,
+    IngestQueries,
     ApiKeyQueries,
     AuditQueries,
 ):
@@ -51,6 +53,7 @@ class Mutation(
     IncidentMutations,
     MaintenanceMutations,
     MonitorMutations,
+    IngestMutations,
     ApiKeyMutations,
 ):
     pass

@@ -15,6 +15,7 @@ from statusgraph.resolvers.services import owned_by_ids
 from statusgraph.schema.api_keys import ApiKey
 from statusgraph.schema.audit import AuditEvent
 from statusgraph.schema.incidents import Incident
+from statusgraph.schema.ingest import BeaconEvent, BeaconKey, Metric
 from statusgraph.schema.maintenance import MaintenanceWindow
 from statusgraph.schema.monitors import Monitor
 from statusgraph.schema.organizations import Organization
@@ -38,6 +39,9 @@ NODE_TYPES: dict[str, tuple[str, Any, Callable[[Any, datetime], Node]]] = {
     "inc": (Scope.incidents_read, models.Incident, lambda row, _now: Incident.of(row)),
     "mnt": (Scope.maintenance_read, models.MaintenanceWindow, MaintenanceWindow.of),
     "mon": (Scope.monitors_read, models.Monitor, Monitor.of),
+    "bkey": (Scope.config_read, models.BeaconKey, lambda row, _now: BeaconKey.of(row)),
+    "bev": (Scope.monitors_read, models.BeaconEvent, lambda row, _now: BeaconEvent.of(row)),
+    "met": (Scope.metrics_read, models.Metric, lambda row, _now: Metric.of(row)),
 }
 
 

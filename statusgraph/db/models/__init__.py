@@ -1,6 +1,7 @@
 """Table models. Every tenant-owned table carries `organization_id`."""
 
 from statusgraph.db.models.accounts import ApiKey, AuditEvent, Organization, Plan
+from statusgraph.db.models.ingest import BeaconEvent, BeaconKey, Metric, MetricPoint
 from statusgraph.db.models.monitors import HeartbeatPing, Monitor, MonitorStatusChange
 from statusgraph.db.models.status import (
     Incident,
@@ -18,12 +19,16 @@ from statusgraph.db.models.status import (
 __all__ = [
     "ApiKey",
     "AuditEvent",
+    "BeaconEvent",
+    "BeaconKey",
     "HeartbeatPing",
     "Incident",
     "IncidentService",
     "IncidentUpdate",
     "MaintenanceService",
     "MaintenanceWindow",
+    "Metric",
+    "MetricPoint",
     "Monitor",
     "MonitorStatusChange",
     "Organization",
