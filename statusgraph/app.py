@@ -18,6 +18,7 @@ from statusgraph.db.engine import create_engine, create_session_factory
 from statusgraph.middleware import RequestGuardMiddleware
 from statusgraph.ratelimit import Limiter
 from statusgraph.resolvers import audit, heartbeats
+from statusgraph.resolvers.credentials import CredentialCache
 from statusgraph.rest.beacon import BeaconEndpoints
 from statusgraph.rest.heartbeat import HeartbeatEndpoints
 from statusgraph.rest.metrics import MetricsEndpoints
@@ -40,6 +41,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
     db = create_session_factory(engine)
     pepper = settings.pepper()
     limiter = Limiter(settings)
+    credential_cache = CredentialCache(settings.credential_cache_seconds)
 
     async def evaluate_heartbeats_forever() -> None:
         while True:
@@ -97,6 +99,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
         cache=ResponseCache(settings.public_cache_seconds)
         if settings.public_cache_seconds
         else None,
+        credential_cache=credential_cache,
     )
     app = Starlette(
         routes=[
@@ -116,6 +119,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
                 pepper=pepper,
                 clock=clock,
                 limiter=limiter,
+                credential_cache=credential_cache,
             )
         ],
         lifespan=lifespan,
@@ -124,6 +128,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
     app.state.engine = engine
     app.state.db = db
     app.state.limiter = limiter
+    app.state.credential_cache = credential_cache
     return app
 
 

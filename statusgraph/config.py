@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     # How long a response to an anonymous GraphQL request (a public status page) may be
     # served from memory; 0 turns the cache off. Writes in this process invalidate it.
     public_cache_seconds: float = Field(default=5.0, ge=0)
+    # How long a looked-up API key is trusted before it is read again; a key revoked
+    # through another process stops working within this time. 0 turns the cache off.
+    credential_cache_seconds: float = Field(default=30.0, ge=0)
     # How often the server records heartbeat transitions (LATE, DOWN) that no ping caused.
     heartbeat_evaluate_seconds: float = Field(default=10.0, gt=0)
     # Comma-separated addresses or CIDR ranges whose X-Forwarded-For we believe.

@@ -88,8 +88,10 @@ class RequestGuardMiddleware:
         pepper: bytes,
         clock: Clock,
         limiter: Limiter,
+        credential_cache: credentials.CredentialCache | None = None,
     ) -> None:
         self.app = app
+        self.credential_cache = credential_cache
         self.trusted = settings.trusted_proxy_networks
         self.db = db
         self.pepper = pepper
@@ -166,7 +168,12 @@ class RequestGuardMiddleware:
         if presented is None:
             return None
         return await credentials.authenticate(
-            self.db, presented, pepper=self.pepper, request=info, now=self.clock()
+            self.db,
+            presented,
+            pepper=self.pepper,
+            request=info,
+            now=self.clock(),
+            cache=self.credential_cache,
         )
 
     async def _read_graphql_body(self, headers: Headers, receive: Receive) -> GraphQLBody:

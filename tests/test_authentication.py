@@ -195,3 +195,43 @@ class TestLastUsed:
         clock.advance(seconds=1)
         await gql(client, VIEWER, key=people.bob.secret)
         assert await last_used() == (clock(), "203.0.113.7")
+
+
+class TestCredentialCache:
+    async def test_a_busy_key_is_read_from_the_database_once(self, client, app, people):
+        await gql(client, VIEWER, key=people.bob.secret)
+        with StatementCounter(app.state.engine) as counter:
+            for _ in range(5):
+                assert (await gql(client, VIEWER, key=people.bob.secret)).status_code == 200
+        assert counter.statements == []
+
+    async def test_revoking_through_this_process_takes_effect_at_once(self, client, people):
+        assert (await gql(client, VIEWER, key=people.bob.secret)).status_code == 200
+        await gql(
+            client,
+            "mutation($id: ID!) { revokeApiKey(id: $id) { userErrors { code } } }",
+            {"id": people.bob.key_id},
+            key=people.alice.secret,
+        )
+        response = await gql(client, VIEWER, key=people.bob.secret)
+        assert response.status_code == 401
+        assert response.json()["errors"][0]["message"] == "API key revoked"
+
+    async def test_revoking_elsewhere_takes_effect_when_the_entry_expires(
+        self, client, app, db, people, monkeypatch
+    ):
+        from statusgraph.resolvers import credentials
+
+        assert (await gql(client, VIEWER, key=people.bob.secret)).status_code == 200
+        # Another process revokes the key: straight in the database, no cache here knows.
+        async with db.begin() as session:
+            from statusgraph.db.models import ApiKey
+
+            key = await session.get(ApiKey, people.bob.key_id)
+            key.revoked_at = key.created_at
+            session.add(key)
+        assert (
+            await gql(client, VIEWER, key=people.bob.secret)
+        ).status_code == 200  # still trusted
+        app.state.credential_cache.ttl = 0  # as if its 30 seconds had passed
+        assert (await gql(client, VIEWER, key=people.bob.secret)).status_code == 401

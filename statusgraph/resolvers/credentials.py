@@ -2,6 +2,7 @@
 
 import hmac
 import ipaddress
+import time
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, update
@@ -38,18 +39,52 @@ def _ip_allowed(allowlist: list[str], ip: str | None) -> bool:
     return any(address in ipaddress.ip_network(entry) for entry in allowlist)
 
 
-async def authenticate(
-    db: SessionFactory,
-    presented: str,
-    *,
-    pepper: bytes,
-    request: RequestInfo,
-    now: datetime,
-) -> Principal:
-    parsed = keys.parse(presented)
-    if parsed is None:  # shape or checksum wrong: no database lookup at all
-        raise AuthenticationError(INVALID_KEY)
-    digest = keys.hash_secret(pepper, parsed.secret)
+class CredentialCache:
+    """Keys looked up recently, so a busy key costs no database round trip per request.
+
+    An entry lives `ttl_seconds` (30 by default): a key revoked or rotated through
+    another process stops working within that time, as the reference products promise
+    ("sessions terminate within 30 seconds"). Revoking or rotating through this process
+    forgets the entry at once. Unknown keys are never cached.
+    """
+
+    MAX_ENTRIES = 10_000
+
+    def __init__(self, ttl_seconds: float) -> None:
+        self.ttl = ttl_seconds
+        self.entries: dict[str, tuple[ApiKey, str, float]] = {}
+        self.digests: dict[str, str] = {}  # key id -> digest
+
+    def get(self, digest: str) -> tuple[ApiKey, str] | None:
+        entry = self.entries.get(digest)
+        if entry is None:
+            return None
+        key, plan, stored_at = entry
+        if time.monotonic() - stored_at >= self.ttl:
+            self.forget(key.id)
+            return None
+        return key, plan
+
+    def put(self, digest: str, key: ApiKey, plan: str) -> None:
+        if self.ttl <= 0:
+            return
+        if len(self.entries) >= self.MAX_ENTRIES:
+            self.entries.clear()
+            self.digests.clear()
+        self.entries[digest] = (key, plan, time.monotonic())
+        self.digests[key.id] = digest
+
+    def forget(self, key_id: str) -> None:
+        digest = self.digests.pop(key_id, None)
+        if digest is not None:
+            self.entries.pop(digest, None)
+
+
+async def _lookup(
+    db: SessionFactory, digest: str, cache: CredentialCache | None
+) -> tuple[ApiKey, str] | None:
+    if cache is not None and (hit := cache.get(digest)) is not None:
+        return hit
     async with db() as session:
         # The plan comes along: rate limits depend on it, and it costs no extra round trip.
         statement = (
@@ -58,6 +93,27 @@ async def authenticate(
             .where(ApiKey.secret_hash == digest)
         )
         found = (await session.exec(statement)).first()
+    if found is None:
+        return None
+    if cache is not None:
+        cache.put(digest, found[0], found[1])
+    return found[0], found[1]
+
+
+async def authenticate(
+    db: SessionFactory,
+    presented: str,
+    *,
+    pepper: bytes,
+    request: RequestInfo,
+    now: datetime,
+    cache: CredentialCache | None = None,
+) -> Principal:
+    parsed = keys.parse(presented)
+    if parsed is None:  # shape or checksum wrong: no database lookup at all
+        raise AuthenticationError(INVALID_KEY)
+    digest = keys.hash_secret(pepper, parsed.secret)
+    found = await _lookup(db, digest, cache)
     if found is None or not hmac.compare_digest(found[0].secret_hash, digest):
         raise AuthenticationError(INVALID_KEY)
     key, plan = found
@@ -81,6 +137,8 @@ async def authenticate(
     if key.last_used_at is None or now - key.last_used_at >= TOUCH_INTERVAL:
         async with db.begin() as session:
             await _touch(session, key, request.ip, now)
+        # Keep a cached copy in step, or every later request would write again.
+        key.last_used_at, key.last_used_ip = now, request.ip
     return _principal(key, plan)
 
 

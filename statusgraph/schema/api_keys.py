@@ -196,6 +196,7 @@ class ApiKeyMutations:
                 )
         except UserInputError as error:
             return RevokeApiKeyPayload(api_key=None, user_errors=UserError.of(error.errors))
+        ctx.forget_credential(id)
         return RevokeApiKeyPayload(api_key=ApiKey.of(row, ctx.now), user_errors=[])
 
     @strawberry.mutation(extensions=requires(Scope.api_keys_write))
@@ -224,6 +225,7 @@ class ApiKeyMutations:
                 previous_api_key=None,
                 user_errors=UserError.of(error.errors),
             )
+        ctx.forget_credential(id)
         return RotateApiKeyPayload(
             api_key=ApiKey.of(issued.key, ctx.now),
             secret=issued.secret,

@@ -22,6 +22,7 @@ from statusgraph.auth.principal import RequestInfo
 from statusgraph.clock import Clock
 from statusgraph.db.engine import SessionFactory
 from statusgraph.errors import StatusGraphError
+from statusgraph.resolvers.credentials import CredentialCache
 from statusgraph.responses import (
     GRAPHQL_RESPONSE,
     JSON,
@@ -63,7 +64,9 @@ class GraphQLEndpoint:
         graphiql: bool,
         query_limits: QueryLimits,
         cache: ResponseCache | None = None,
+        credential_cache: CredentialCache | None = None,
     ) -> None:
+        self.credential_cache = credential_cache
         self.query_limits = query_limits
         self.cache = cache
         self.schema = schema
@@ -118,6 +121,7 @@ class GraphQLEndpoint:
             pepper=self.pepper,
             now=now,
             query_limits=self.query_limits,
+            credential_cache=self.credential_cache,
         )
         allowed = (
             {OperationType.QUERY}
