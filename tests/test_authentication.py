@@ -218,10 +218,8 @@ class TestCredentialCache:
         assert response.json()["errors"][0]["message"] == "API key revoked"
 
     async def test_revoking_elsewhere_takes_effect_when_the_entry_expires(
-        self, client, app, db, people, monkeypatch
+        self, client, app, db, people
     ):
-        from statusgraph.resolvers import credentials
-
         assert (await gql(client, VIEWER, key=people.bob.secret)).status_code == 200
         # Another process revokes the key: straight in the database, no cache here knows.
         async with db.begin() as session:
