@@ -77,8 +77,13 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            await limiter.close()
-            await engine.dispose()
+            await close()
+
+    async def close() -> None:
+        """Releases what the app holds; also called by tests, which run no lifespan."""
+        await heartbeat.batcher.close()
+        await limiter.close()
+        await engine.dispose()
 
     heartbeat = HeartbeatEndpoints(db, clock)
     beacon = BeaconEndpoints(db, clock)
@@ -129,6 +134,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
     app.state.db = db
     app.state.limiter = limiter
     app.state.credential_cache = credential_cache
+    app.state.close = close
     return app
 
 

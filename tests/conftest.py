@@ -124,7 +124,7 @@ def clock() -> FrozenClock:
 async def app(settings: Settings, clock: FrozenClock) -> AsyncIterator[Starlette]:
     application = create_app(settings, clock=clock)
     yield application
-    await application.state.engine.dispose()
+    await application.state.close()
 
 
 @pytest.fixture

@@ -143,7 +143,7 @@ async def test_graphiql_can_be_turned_off(settings, clock):
         transport=httpx.ASGITransport(app=app), base_url="http://t"
     ) as http:
         response = await http.get("/graphql", headers={"Accept": "text/html"})
-    await app.state.engine.dispose()
+    await app.state.close()
     assert response.status_code == 404
 
 
@@ -210,7 +210,7 @@ class TestUnexpectedErrors:
                 json={"query": "{ viewer { name } }"},
                 headers={"X-API-Key": "sg_live_x"},
             )
-        await app.state.engine.dispose()
+        await app.state.close()
         assert response.status_code == 500
         assert response.json() == {
             "errors": [

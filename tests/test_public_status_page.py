@@ -330,5 +330,5 @@ class TestResponseCache:
             await read(http, "nocache")
             with StatementCounter(uncached.state.engine) as counter:
                 await read(http, "nocache")
-        await uncached.state.engine.dispose()
+        await uncached.state.close()
         assert len(counter) > 0

@@ -28,7 +28,7 @@ async def bounded(settings, clock):
     yield build
     for app, client in built:
         await client.aclose()
-        await app.state.engine.dispose()
+        await app.state.close()
 
 
 def rejected(response, code, message):

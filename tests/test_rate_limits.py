@@ -54,8 +54,8 @@ async def limited_app(settings, clock, storage):
     yield build
     for app, client in built:
         await client.aclose()
-        await app.state.limiter.close()
-        await app.state.engine.dispose()
+
+        await app.state.close()
 
 
 def headers_of(response):
@@ -240,8 +240,7 @@ async def test_redis_down_fails_open_with_a_warning(settings, clock, caplog):
             with caplog.at_level(logging.WARNING, logger="statusgraph.ratelimit"):
                 responses = [await gql(client, VIEWER) for _ in range(3)]
     finally:
-        await app.state.limiter.close()
-        await app.state.engine.dispose()
+        await app.state.close()
     assert [response.status_code for response in responses] == [200, 200, 200]
     assert all("x-ratelimit-limit" not in response.headers for response in responses)
     warnings = [r for r in caplog.records if "rate-limit storage unavailable" in r.message]

@@ -17,7 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from statusgraph.db.models import HeartbeatPing, Monitor, MonitorStatusChange
 from statusgraph.db.scoping import for_org
-from statusgraph.errors import ConflictError, NotFoundError
+from statusgraph.errors import NotFoundError
 from statusgraph.ids import new_id
 
 MAX_STORED_MESSAGE = 10_000  # characters kept of a ping's message
@@ -81,24 +81,15 @@ def _from_ping(monitor: Monitor, now: datetime, period: timedelta, grace: timede
 
 
 async def heartbeat_monitor(
-    session: AsyncSession, organization_id: str, monitor_id: str, *, for_ping: bool = True
+    session: AsyncSession, organization_id: str, monitor_id: str
 ) -> Monitor:
-    """The caller's heartbeat monitor; unknown, foreign and other types are all "not found".
-
-    For a ping the row is locked (FOR UPDATE on PostgreSQL; SQLite's write transaction
-    already serializes): concurrent pings would otherwise each see the old status and
-    each log the same transition.
-    """
+    """The caller's heartbeat monitor; unknown, foreign and other types are all "not found"."""
     statement = for_org(Monitor, organization_id).where(
         Monitor.id == monitor_id, Monitor.type == "heartbeat"
     )
-    if for_ping:
-        statement = statement.with_for_update()
     monitor = (await session.exec(statement)).first()
     if monitor is None:
         raise NotFoundError.of("Monitor")
-    if for_ping and monitor.paused:
-        raise ConflictError("Monitor is paused")
     return monitor
 
 

@@ -12,6 +12,7 @@ from statusgraph.auth.scopes import Scope
 from statusgraph.db.engine import SessionFactory
 from statusgraph.errors import BadUserInputError
 from statusgraph.resolvers import heartbeats
+from statusgraph.resolvers.ping_batcher import PingBatcher
 from statusgraph.rest.common import json_body, require
 
 MAX_BODY = 64 * 1024
@@ -57,25 +58,21 @@ class HeartbeatEndpoints:
     def __init__(self, db: SessionFactory, clock: Any) -> None:
         self.db = db
         self.clock = clock
+        self.batcher = PingBatcher(db, _state)
 
     async def ping(self, request: Request) -> JSONResponse:
         principal = require(request, Scope.heartbeat_write)
         kind, message, duration = _ping_from(await json_body(request, max_bytes=MAX_BODY))
-        now = self.clock()
-        async with self.db.begin() as session:
-            monitor = await heartbeats.heartbeat_monitor(
-                session, principal.organization_id, request.path_params["monitor_id"]
-            )
-            derived = heartbeats.record_ping(
-                session,
-                monitor,
-                kind=kind,
-                message=message,
-                duration_ms=duration,
-                ip=request.state.request_info.ip,
-                now=now,
-            )
-        return JSONResponse(_state(monitor, derived))
+        state = await self.batcher.submit(
+            organization_id=principal.organization_id,
+            monitor_id=request.path_params["monitor_id"],
+            kind=kind,
+            message=message,
+            duration_ms=duration,
+            ip=request.state.request_info.ip,
+            now=self.clock(),
+        )
+        return JSONResponse(state)
 
     async def status(self, request: Request) -> JSONResponse:
         principal = require(request, Scope.heartbeat_write, Scope.monitors_read)
@@ -84,6 +81,5 @@ class HeartbeatEndpoints:
                 session,
                 principal.organization_id,
                 request.path_params["monitor_id"],
-                for_ping=False,
             )
         return JSONResponse(_state(monitor, heartbeats.derive(monitor, self.clock())))
