@@ -86,6 +86,7 @@ class PingBatcher:
                 .with_for_update()
             )
             monitors = {monitor.id: monitor for monitor in rows.all()}
+            pings: list[dict[str, Any]] = []
             for ping in group:
                 monitor = monitors.get(ping.monitor_id)
                 if monitor is None or monitor.organization_id != ping.organization_id:
@@ -102,8 +103,10 @@ class PingBatcher:
                     duration_ms=ping.duration_ms,
                     ip=ping.ip,
                     now=ping.now,
+                    pings=pings,
                 )
                 outcomes.append(self.describe(monitor, derived))
+            await heartbeats.insert_pings(session, pings)
         return outcomes
 
     async def close(self) -> None:
