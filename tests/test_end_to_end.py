@@ -53,6 +53,23 @@ async def test_first_run_prints_a_key_that_answers_viewer(server_env, tmp_path):
             anonymous = await http.post("/graphql", json={"query": "{ apiKeys { totalCount } }"})
             assert anonymous.status_code == 401
 
+            # A cron job's heartbeat, through the REST shim.
+            created = await http.post(
+                "/graphql",
+                headers={"X-API-Key": key},
+                json={
+                    "query": 'mutation { createMonitor(input: {name: "backup", type: HEARTBEAT, periodSeconds: 86400, graceSeconds: 3600}) { monitor { id } } }'
+                },
+            )
+            monitor = created.json()["data"]["createMonitor"]["monitor"]["id"]
+            ping = await http.post(
+                f"/api/heartbeat/{monitor}", headers={"Authorization": f"Bearer {key}"}
+            )
+            assert ping.status_code == 200
+            assert ping.json()["status"] == "up"
+            status = await http.get(f"/api/heartbeat/{monitor}", headers={"X-API-Key": key})
+            assert status.json()["status"] == "up"
+
     if "STATUSGRAPH_DATABASE_URL" not in server_env:
         secret_file = Path(server_env["STATUSGRAPH_DATA_DIR"]) / "secret.key"
         assert oct(secret_file.stat().st_mode & 0o777) == "0o600"
