@@ -14,7 +14,7 @@ from starlette.routing import Route
 
 from statusgraph.clock import Clock, utcnow
 from statusgraph.config import Settings
-from statusgraph.db.engine import create_engine, create_session_factory
+from statusgraph.db.engine import create_engine, create_session_factory, create_sqlite_writer
 from statusgraph.middleware import RequestGuardMiddleware
 from statusgraph.ratelimit import Limiter
 from statusgraph.resolvers import audit, heartbeats
@@ -84,8 +84,11 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
         await heartbeat.batcher.close()
         await limiter.close()
         await engine.dispose()
+        if sqlite_writer is not None:
+            sqlite_writer.dispose()
 
-    heartbeat = HeartbeatEndpoints(db, clock)
+    sqlite_writer = create_sqlite_writer(settings.database_url)
+    heartbeat = HeartbeatEndpoints(db, clock, sqlite_writer)
     beacon = BeaconEndpoints(db, clock)
     metrics_api = MetricsEndpoints(db, clock)
     graphql = GraphQLEndpoint(

@@ -5,7 +5,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Engine, event
+from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -24,15 +25,8 @@ SQLITE_PRAGMAS = (
 )
 
 
-def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite":
-        return create_async_engine(url, pool_pre_ping=True, **kwargs)
-    if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url, **kwargs)
-
-    @event.listens_for(engine.sync_engine, "connect")
+def _configure_sqlite(sync_engine: Engine) -> None:
+    @event.listens_for(sync_engine, "connect")
     def _set_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
         for pragma in SQLITE_PRAGMAS:
@@ -42,7 +36,7 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         # write and so breaks SAVEPOINT; we emit BEGIN ourselves (SQLAlchemy's recipe).
         dbapi_connection.isolation_level = None
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(sync_engine, "begin")
     def _begin(connection: Any) -> None:
         # Write transactions take the write lock up front (waiting up to busy_timeout).
         # A deferred one that reads, then writes after another writer committed, fails
@@ -50,7 +44,36 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         immediate = connection.get_execution_options().get(WRITE_OPTION)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
+
+def _sqlite_path(url: str) -> bool:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return False
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    return True
+
+
+def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    if not _sqlite_path(url):
+        return create_async_engine(url, pool_pre_ping=True, **kwargs)
+    engine = create_async_engine(url, **kwargs)
+    _configure_sqlite(engine.sync_engine)
     return engine
+
+
+def create_sqlite_writer(url: str) -> Engine | None:
+    """A synchronous engine for hot write paths on SQLite, used from one worker thread.
+
+    aiosqlite sends every statement to its thread and back, ~0.3-0.5 ms a round trip
+    here; a transaction of five statements run entirely inside one thread costs one.
+    None for other databases (asyncpg has no such hop).
+    """
+    if not _sqlite_path(url):
+        return None
+    engine = sa_create_engine(make_url(url).set(drivername="sqlite"), pool_size=1, max_overflow=0)
+    _configure_sqlite(engine)
+    return engine.execution_options(**{WRITE_OPTION: True})
 
 
 class SessionFactory(async_sessionmaker[AsyncSession]):

@@ -5,6 +5,7 @@ A 200 means the ping is committed.
 
 from typing import Any
 
+from sqlalchemy import Engine
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
@@ -55,10 +56,10 @@ def _state(monitor: Any, derived: heartbeats.Derived) -> dict[str, Any]:
 
 
 class HeartbeatEndpoints:
-    def __init__(self, db: SessionFactory, clock: Any) -> None:
+    def __init__(self, db: SessionFactory, clock: Any, sqlite_writer: Engine | None = None) -> None:
         self.db = db
         self.clock = clock
-        self.batcher = PingBatcher(db, _state)
+        self.batcher = PingBatcher(db, _state, sqlite_writer)
 
     async def ping(self, request: Request) -> JSONResponse:
         principal = require(request, Scope.heartbeat_write)
