@@ -8,7 +8,7 @@ from sqlalchemy import delete
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from statusgraph.auth.principal import Actor, RequestInfo
+from statusgraph.auth.principal import Actor, Principal, RequestInfo
 from statusgraph.db.models import AuditEvent
 from statusgraph.db.scoping import for_org
 from statusgraph.ids import new_id
@@ -56,6 +56,32 @@ async def get_event(
 ) -> AuditEvent | None:
     statement = for_org(AuditEvent, organization_id).where(AuditEvent.id == event_id)
     return (await session.exec(statement)).first()
+
+
+async def record_change(
+    session: AsyncSession,
+    principal: Principal,
+    action: str,
+    target: Any,
+    *,
+    scope: str,
+    request: RequestInfo,
+    now: datetime,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """An entry for a change a credential made to `target` (a table row, or None)."""
+    await record(
+        session,
+        principal.actor,
+        organization_id=principal.organization_id,
+        action=action,
+        target_type=target.__tablename__ if target is not None else None,
+        target_id=target.id if target is not None else None,
+        request=request,
+        now=now,
+        scopes_used=(scope,),
+        details=details,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,8 +15,8 @@ from statusgraph.db.scoping import for_org
 from statusgraph.errors import AuthenticationError, BadUserInputError, ForbiddenError
 from statusgraph.ids import new_id, random_base62
 from statusgraph.resolvers import audit
+from statusgraph.resolvers.owned import require_owned
 from statusgraph.resolvers.pagination import Page, PageArgs, paginate
-from statusgraph.resolvers.services import require_owned
 from statusgraph.resolvers.user_errors import Problems
 
 KEY_PREFIX = "bpk_"
@@ -61,17 +61,16 @@ async def _record(
     request: RequestInfo,
     now: datetime,
 ) -> None:
-    await audit.record(
+    details = {"name": key.name, "allowedOrigins": key.allowed_origins}
+    await audit.record_change(
         session,
-        principal.actor,
-        organization_id=principal.organization_id,
-        action=action,
-        target_type="beacon_key",
-        target_id=key.id,
+        principal,
+        action,
+        key,
+        scope=Scope.config_write,
         request=request,
         now=now,
-        scopes_used=(Scope.config_write,),
-        details={"name": key.name, "allowedOrigins": key.allowed_origins},
+        details=details,
     )
 
 

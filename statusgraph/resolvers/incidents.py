@@ -1,6 +1,7 @@
 """Incidents: open with a first message, post updates to an append-only timeline,
 edit, resolve, delete."""
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,8 +16,8 @@ from statusgraph.db.models import Incident, IncidentService, IncidentUpdate, Ser
 from statusgraph.db.scoping import for_org
 from statusgraph.ids import new_id
 from statusgraph.resolvers import audit
+from statusgraph.resolvers.owned import check_references, delete_owned, owned_by_ids, require_owned
 from statusgraph.resolvers.pagination import Page, PageArgs, paginate
-from statusgraph.resolvers.services import check_references, owned_by_ids, require_owned
 from statusgraph.resolvers.user_errors import Problems
 from statusgraph.resolvers.vocabulary import IncidentImpact, IncidentStatus, ServiceStatus
 
@@ -74,28 +75,7 @@ def _update(
     )
 
 
-async def _record(
-    session: AsyncSession,
-    principal: Principal,
-    action: str,
-    incident: Incident,
-    *,
-    request: RequestInfo,
-    now: datetime,
-    details: dict[str, Any],
-) -> None:
-    await audit.record(
-        session,
-        principal.actor,
-        organization_id=principal.organization_id,
-        action=action,
-        target_type="incident",
-        target_id=incident.id,
-        request=request,
-        now=now,
-        scopes_used=(Scope.incidents_write,),
-        details=details,
-    )
+_record = functools.partial(audit.record_change, scope=Scope.incidents_write)
 
 
 async def create_incident(
@@ -255,21 +235,18 @@ async def delete_incident(
     request: RequestInfo,
     now: datetime,
 ) -> str:
-    incident = await require_owned(
-        session, Incident, principal.organization_id, incident_id, "Incident"
-    )
-    await session.delete(incident)
-    await _record(
+    return await delete_owned(
         session,
         principal,
-        "incident.deleted",
-        incident,
+        Incident,
+        incident_id,
+        type_name="Incident",
+        action="incident.deleted",
+        scope=Scope.incidents_write,
+        describe=lambda row: {"title": row.title},
         request=request,
         now=now,
-        details={"title": incident.title},
     )
-    await session.flush()
-    return incident_id
 
 
 async def list_incidents(

@@ -1,6 +1,7 @@
 """Maintenance windows. Their status comes from the clock (service_status.py), so no
 job has to start or finish them."""
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -14,9 +15,9 @@ from statusgraph.db.models import MaintenanceService, MaintenanceWindow, Service
 from statusgraph.db.scoping import for_org
 from statusgraph.ids import new_id
 from statusgraph.resolvers import audit
+from statusgraph.resolvers.owned import check_references, delete_owned, owned_by_ids, require_owned
 from statusgraph.resolvers.pagination import Page, PageArgs, paginate
 from statusgraph.resolvers.service_status import maintenance_status
-from statusgraph.resolvers.services import check_references, owned_by_ids, require_owned
 from statusgraph.resolvers.user_errors import Problems
 from statusgraph.resolvers.vocabulary import MaintenanceStatus
 
@@ -24,28 +25,7 @@ MAX_TITLE = 200
 MAX_DESCRIPTION = 10_000
 
 
-async def _record(
-    session: AsyncSession,
-    principal: Principal,
-    action: str,
-    window: MaintenanceWindow,
-    *,
-    request: RequestInfo,
-    now: datetime,
-    details: dict[str, Any],
-) -> None:
-    await audit.record(
-        session,
-        principal.actor,
-        organization_id=principal.organization_id,
-        action=action,
-        target_type="maintenance_window",
-        target_id=window.id,
-        request=request,
-        now=now,
-        scopes_used=(Scope.maintenance_write,),
-        details=details,
-    )
+_record = functools.partial(audit.record_change, scope=Scope.maintenance_write)
 
 
 async def _validate(
@@ -214,21 +194,18 @@ async def delete_window(
     request: RequestInfo,
     now: datetime,
 ) -> str:
-    window = await require_owned(
-        session, MaintenanceWindow, principal.organization_id, window_id, "MaintenanceWindow"
-    )
-    await session.delete(window)
-    await _record(
+    return await delete_owned(
         session,
         principal,
-        "maintenance.deleted",
-        window,
+        MaintenanceWindow,
+        window_id,
+        type_name="MaintenanceWindow",
+        action="maintenance.deleted",
+        scope=Scope.maintenance_write,
+        describe=lambda row: {"title": row.title},
         request=request,
         now=now,
-        details={"title": window.title},
     )
-    await session.flush()
-    return window_id
 
 
 async def list_windows(

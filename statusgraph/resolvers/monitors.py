@@ -3,6 +3,7 @@
 Running the active checks comes later; the model, validation and API come now.
 """
 
+import functools
 import ipaddress
 import re
 from datetime import datetime
@@ -19,8 +20,8 @@ from statusgraph.db.models import HeartbeatPing, Monitor, MonitorStatusChange, S
 from statusgraph.db.scoping import for_org
 from statusgraph.ids import new_id
 from statusgraph.resolvers import audit, heartbeats
+from statusgraph.resolvers.owned import check_references, delete_owned, owned_by_ids, require_owned
 from statusgraph.resolvers.pagination import Page, PageArgs, paginate
-from statusgraph.resolvers.services import check_references, owned_by_ids, require_owned
 from statusgraph.resolvers.user_errors import Problems
 
 
@@ -220,28 +221,7 @@ async def _check_common(
         check_references(problems, "serviceId", [fields["service_id"]], found, "Service")
 
 
-async def _record(
-    session: AsyncSession,
-    principal: Principal,
-    action: str,
-    monitor: Monitor,
-    *,
-    request: RequestInfo,
-    now: datetime,
-    details: dict[str, Any],
-) -> None:
-    await audit.record(
-        session,
-        principal.actor,
-        organization_id=principal.organization_id,
-        action=action,
-        target_type="monitor",
-        target_id=monitor.id,
-        request=request,
-        now=now,
-        scopes_used=(Scope.monitors_write,),
-        details=details,
-    )
+_record = functools.partial(audit.record_change, scope=Scope.monitors_write)
 
 
 async def create_monitor(
@@ -376,21 +356,18 @@ async def delete_monitor(
     request: RequestInfo,
     now: datetime,
 ) -> str:
-    monitor = await require_owned(
-        session, Monitor, principal.organization_id, monitor_id, "Monitor"
-    )
-    await session.delete(monitor)
-    await _record(
+    return await delete_owned(
         session,
         principal,
-        "monitor.deleted",
-        monitor,
+        Monitor,
+        monitor_id,
+        type_name="Monitor",
+        action="monitor.deleted",
+        scope=Scope.monitors_write,
+        describe=lambda row: {"name": row.name},
         request=request,
         now=now,
-        details={"name": monitor.name},
     )
-    await session.flush()
-    return monitor_id
 
 
 async def list_monitors(

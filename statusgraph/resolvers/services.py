@@ -1,56 +1,27 @@
 """Services (components), their groups, and the order pages show them in."""
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import func
-from sqlmodel import SQLModel, col, select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from statusgraph.auth.principal import Principal, RequestInfo
 from statusgraph.auth.scopes import Scope
 from statusgraph.db.models import Service, ServiceGroup
 from statusgraph.db.scoping import for_org
-from statusgraph.errors import NotFoundError
 from statusgraph.ids import new_id
 from statusgraph.resolvers import audit
+from statusgraph.resolvers.owned import check_references, delete_owned, owned_by_ids, require_owned
 from statusgraph.resolvers.pagination import BY_POSITION, Page, PageArgs, paginate
 from statusgraph.resolvers.user_errors import Problems
 from statusgraph.resolvers.vocabulary import ServiceStatus
 
-Owned = TypeVar("Owned", bound=SQLModel)
-
 MAX_NAME = 200
 MAX_DESCRIPTION = 2000
-
-
-async def owned_by_ids(
-    session: AsyncSession, model: type[Owned], organization_id: str, ids: Sequence[str]
-) -> dict[str, Owned]:
-    """The rows of `ids` that belong to the organization; others are simply absent."""
-    if not ids:
-        return {}
-    statement = for_org(model, organization_id).where(col(model.id).in_(set(ids)))  # type: ignore[attr-defined]
-    return {row.id: row for row in (await session.exec(statement)).all()}  # type: ignore[attr-defined]
-
-
-async def require_owned(
-    session: AsyncSession, model: type[Owned], organization_id: str, object_id: str, type_name: str
-) -> Owned:
-    found = await owned_by_ids(session, model, organization_id, [object_id])
-    if object_id not in found:
-        raise NotFoundError.of(type_name)
-    return found[object_id]
-
-
-def check_references(
-    problems: Problems, field: str, wanted: Sequence[str], found: dict[str, Any], type_name: str
-) -> None:
-    for missing in [object_id for object_id in wanted if object_id not in found]:
-        problems.add(field, "NOT_FOUND", f"{type_name} not found: {missing}")
-    if len(set(wanted)) != len(wanted):
-        problems.add(field, "DUPLICATE", f"{field} lists the same {type_name} twice")
 
 
 def _check_text(problems: Problems, field: str, value: Any, limit: int, *, required: bool) -> None:
@@ -70,28 +41,7 @@ async def _next_position(session: AsyncSession, model: Any, organization_id: str
     return 0 if highest is None else int(highest) + 1
 
 
-async def _record(
-    session: AsyncSession,
-    principal: Principal,
-    action: str,
-    target: Any,
-    *,
-    request: RequestInfo,
-    now: datetime,
-    details: dict[str, Any] | None = None,
-) -> None:
-    await audit.record(
-        session,
-        principal.actor,
-        organization_id=principal.organization_id,
-        action=action,
-        target_type=type(target).__tablename__ if target is not None else None,
-        target_id=target.id if target is not None else None,
-        request=request,
-        now=now,
-        scopes_used=(Scope.services_write,),
-        details=details,
-    )
+_record = functools.partial(audit.record_change, scope=Scope.services_write)
 
 
 async def create_service(
@@ -187,21 +137,18 @@ async def delete_service(
     request: RequestInfo,
     now: datetime,
 ) -> str:
-    service = await require_owned(
-        session, Service, principal.organization_id, service_id, "Service"
-    )
-    await session.delete(service)
-    await _record(
+    return await delete_owned(
         session,
         principal,
-        "service.deleted",
-        service,
+        Service,
+        service_id,
+        type_name="Service",
+        action="service.deleted",
+        scope=Scope.services_write,
+        describe=lambda row: {"name": row.name},
         request=request,
         now=now,
-        details={"name": service.name},
     )
-    await session.flush()
-    return service_id
 
 
 async def reorder_services(
@@ -336,21 +283,18 @@ async def delete_group(
     now: datetime,
 ) -> str:
     """Its services stay, ungrouped (the foreign key is ON DELETE SET NULL)."""
-    group = await require_owned(
-        session, ServiceGroup, principal.organization_id, group_id, "ServiceGroup"
-    )
-    await session.delete(group)
-    await _record(
+    return await delete_owned(
         session,
         principal,
-        "service_group.deleted",
-        group,
+        ServiceGroup,
+        group_id,
+        type_name="ServiceGroup",
+        action="service_group.deleted",
+        scope=Scope.services_write,
+        describe=lambda row: {"name": row.name},
         request=request,
         now=now,
-        details={"name": group.name},
     )
-    await session.flush()
-    return group_id
 
 
 async def list_groups(session: AsyncSession, organization_id: str) -> list[ServiceGroup]:

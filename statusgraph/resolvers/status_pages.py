@@ -1,6 +1,7 @@
 """Status pages: the reference contract's fields and messages, plan limits that hold
 under concurrency, viewer tokens for PRIVATE pages, and who may read which page."""
 
+import functools
 import re
 from collections.abc import Sequence
 from datetime import datetime
@@ -20,8 +21,8 @@ from statusgraph.db.scoping import for_org
 from statusgraph.errors import NotFoundError
 from statusgraph.ids import new_id
 from statusgraph.resolvers import audit
+from statusgraph.resolvers.owned import check_references, owned_by_ids, require_owned
 from statusgraph.resolvers.pagination import Page, PageArgs, paginate
-from statusgraph.resolvers.services import check_references, owned_by_ids, require_owned
 from statusgraph.resolvers.user_errors import Problems, UserInputError
 from statusgraph.resolvers.vocabulary import PLAN_PAGE_LIMITS, PLAN_VISIBILITIES, Visibility
 
@@ -119,29 +120,7 @@ def _violated(error: IntegrityError) -> str:
     return "default"
 
 
-async def _record(
-    session: AsyncSession,
-    principal: Principal,
-    action: str,
-    target_type: str,
-    target_id: str,
-    *,
-    request: RequestInfo,
-    now: datetime,
-    details: dict[str, Any],
-) -> None:
-    await audit.record(
-        session,
-        principal.actor,
-        organization_id=principal.organization_id,
-        action=action,
-        target_type=target_type,
-        target_id=target_id,
-        request=request,
-        now=now,
-        scopes_used=(Scope.status_pages_write,),
-        details=details,
-    )
+_record = functools.partial(audit.record_change, scope=Scope.status_pages_write)
 
 
 async def create_page(
@@ -193,8 +172,7 @@ async def create_page(
         session,
         principal,
         "status_page.created",
-        "status_page",
-        page.id,
+        page,
         request=request,
         now=now,
         details={"name": page.name, "slug": page.slug},
@@ -250,8 +228,7 @@ async def update_page(
         session,
         principal,
         "status_page.updated",
-        "status_page",
-        page.id,
+        page,
         request=request,
         now=now,
         details={
@@ -292,8 +269,7 @@ async def delete_page(
         session,
         principal,
         "status_page.deleted",
-        "status_page",
-        page_id,
+        page,
         request=request,
         now=now,
         details={"name": page.name, "slug": page.slug},
@@ -342,8 +318,7 @@ async def create_viewer_token(
         session,
         principal,
         "status_page.viewer_token_created",
-        "status_page_viewer_token",
-        token.id,
+        token,
         request=request,
         now=now,
         details={"pageId": page.id, "name": token.name},
@@ -371,8 +346,7 @@ async def revoke_viewer_token(
         session,
         principal,
         "status_page.viewer_token_revoked",
-        "status_page_viewer_token",
-        token.id,
+        token,
         request=request,
         now=now,
         details={"pageId": token.page_id},

@@ -8,7 +8,7 @@ from strawberry.types import Info
 from statusgraph.auth.scopes import Scope
 from statusgraph.db import models
 from statusgraph.errors import NotFoundError
-from statusgraph.resolvers import incidents, services
+from statusgraph.resolvers import incidents, owned
 from statusgraph.resolvers import vocabulary as v
 from statusgraph.schema.actors import Actor
 from statusgraph.schema.enums import IncidentImpact, IncidentStatus, ServiceStatus
@@ -174,7 +174,7 @@ class IncidentQueries:
     async def incident(self, info: Info, id: strawberry.ID) -> Incident | None:
         ctx = info.context
         async with ctx.db() as session:
-            found = await services.owned_by_ids(
+            found = await owned.owned_by_ids(
                 session, models.Incident, ctx.principal.organization_id, [id]
             )
         if id not in found:

@@ -14,7 +14,7 @@ from strawberry.types import Info
 from statusgraph.auth.scopes import Scope
 from statusgraph.db import models
 from statusgraph.errors import NotFoundError
-from statusgraph.resolvers import beacons, metrics, services
+from statusgraph.resolvers import beacons, metrics, owned
 from statusgraph.resolvers.metrics import Bucket
 from statusgraph.schema.mutations import Rejected, in_transaction, provided
 from statusgraph.schema.permissions import requires
@@ -209,7 +209,7 @@ class IngestQueries:
     async def metric(self, info: Info, id: strawberry.ID) -> Metric | None:
         ctx = info.context
         async with ctx.db() as session:
-            found = await services.owned_by_ids(
+            found = await owned.owned_by_ids(
                 session, models.Metric, ctx.principal.organization_id, [id]
             )
         if id not in found:

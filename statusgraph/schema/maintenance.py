@@ -8,7 +8,7 @@ from strawberry.types import Info
 from statusgraph.auth.scopes import Scope
 from statusgraph.db import models
 from statusgraph.errors import NotFoundError
-from statusgraph.resolvers import maintenance, services
+from statusgraph.resolvers import maintenance, owned
 from statusgraph.resolvers.service_status import maintenance_status
 from statusgraph.schema.enums import MaintenanceStatus
 from statusgraph.schema.mutations import Rejected, in_transaction, provided
@@ -109,7 +109,7 @@ class MaintenanceQueries:
     async def maintenance_window(self, info: Info, id: strawberry.ID) -> MaintenanceWindow | None:
         ctx = info.context
         async with ctx.db() as session:
-            found = await services.owned_by_ids(
+            found = await owned.owned_by_ids(
                 session, models.MaintenanceWindow, ctx.principal.organization_id, [id]
             )
         if id not in found:

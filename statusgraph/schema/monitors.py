@@ -8,7 +8,7 @@ from strawberry.types import Info
 from statusgraph.auth.scopes import Scope
 from statusgraph.db import models
 from statusgraph.errors import NotFoundError
-from statusgraph.resolvers import heartbeats, monitors, services
+from statusgraph.resolvers import heartbeats, monitors, owned
 from statusgraph.resolvers.heartbeats import MonitorStatus, PingKind
 from statusgraph.resolvers.monitors import HttpMethod, MonitorType
 from statusgraph.schema.mutations import Rejected, in_transaction, provided
@@ -267,7 +267,7 @@ class MonitorQueries:
     async def monitor(self, info: Info, id: strawberry.ID) -> Monitor | None:
         ctx = info.context
         async with ctx.db() as session:
-            found = await services.owned_by_ids(
+            found = await owned.owned_by_ids(
                 session, models.Monitor, ctx.principal.organization_id, [id]
             )
         if id not in found:

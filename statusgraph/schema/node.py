@@ -11,7 +11,7 @@ from statusgraph.auth.scopes import Scope
 from statusgraph.db import models
 from statusgraph.errors import ForbiddenError, NotFoundError
 from statusgraph.ids import id_prefix
-from statusgraph.resolvers.services import owned_by_ids
+from statusgraph.resolvers.owned import owned_by_ids
 from statusgraph.schema.api_keys import ApiKey
 from statusgraph.schema.audit import AuditEvent
 from statusgraph.schema.incidents import Incident

@@ -8,7 +8,7 @@ from strawberry.types import Info
 from statusgraph.auth.scopes import Scope
 from statusgraph.db import models
 from statusgraph.errors import NotFoundError
-from statusgraph.resolvers import services
+from statusgraph.resolvers import owned, services
 from statusgraph.resolvers import vocabulary as v
 from statusgraph.schema.enums import ServiceStatus
 from statusgraph.schema.mutations import Rejected, in_transaction, provided
@@ -145,7 +145,7 @@ class ServiceQueries:
     async def service(self, info: Info, id: strawberry.ID) -> Service | None:
         ctx = info.context
         async with ctx.db() as session:
-            found = await services.owned_by_ids(
+            found = await owned.owned_by_ids(
                 session, models.Service, ctx.principal.organization_id, [id]
             )
         if id not in found:

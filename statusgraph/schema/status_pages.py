@@ -12,7 +12,7 @@ from strawberry.types import Info
 from statusgraph.auth.scopes import Scope
 from statusgraph.db import models
 from statusgraph.errors import NotFoundError
-from statusgraph.resolvers import services, status_pages
+from statusgraph.resolvers import owned, status_pages
 from statusgraph.resolvers import vocabulary as v
 from statusgraph.schema.enums import (
     AnnouncementStyle,
@@ -245,7 +245,7 @@ class StatusPageQueries:
     async def status_page(self, info: Info, id: strawberry.ID) -> StatusPage | None:
         ctx = info.context
         async with ctx.db() as session:
-            found = await services.owned_by_ids(
+            found = await owned.owned_by_ids(
                 session, models.StatusPage, ctx.principal.organization_id, [id]
             )
         if id not in found:

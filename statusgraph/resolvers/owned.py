@@ -1,0 +1,77 @@
+"""Rows of the caller's organization, by ID: the NOT_FOUND rule in one place.
+
+An ID of another organization behaves exactly like one that does not exist.
+"""
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlmodel import SQLModel, col
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from statusgraph.auth.principal import Principal, RequestInfo
+from statusgraph.db.scoping import for_org
+from statusgraph.errors import NotFoundError
+from statusgraph.resolvers import audit
+from statusgraph.resolvers.user_errors import Problems
+
+Owned = TypeVar("Owned", bound=SQLModel)
+
+
+async def owned_by_ids(
+    session: AsyncSession, model: type[Owned], organization_id: str, ids: Sequence[str]
+) -> dict[str, Owned]:
+    """The rows of `ids` that belong to the organization; others are simply absent."""
+    if not ids:
+        return {}
+    statement = for_org(model, organization_id).where(col(model.id).in_(set(ids)))  # type: ignore[attr-defined]
+    return {row.id: row for row in (await session.exec(statement)).all()}  # type: ignore[attr-defined]
+
+
+async def require_owned(
+    session: AsyncSession, model: type[Owned], organization_id: str, object_id: str, type_name: str
+) -> Owned:
+    found = await owned_by_ids(session, model, organization_id, [object_id])
+    if object_id not in found:
+        raise NotFoundError.of(type_name)
+    return found[object_id]
+
+
+def check_references(
+    problems: Problems, field: str, wanted: Sequence[str], found: dict[str, Any], type_name: str
+) -> None:
+    for missing in [object_id for object_id in wanted if object_id not in found]:
+        problems.add(field, "NOT_FOUND", f"{type_name} not found: {missing}")
+    if len(set(wanted)) != len(wanted):
+        problems.add(field, "DUPLICATE", f"{field} lists the same {type_name} twice")
+
+
+async def delete_owned(
+    session: AsyncSession,
+    principal: Principal,
+    model: type[Owned],
+    object_id: str,
+    *,
+    type_name: str,
+    action: str,
+    scope: str,
+    describe: Callable[[Owned], dict[str, Any]],
+    request: RequestInfo,
+    now: datetime,
+) -> str:
+    """Deletes one of the organization's rows and records it; returns its ID."""
+    row = await require_owned(session, model, principal.organization_id, object_id, type_name)
+    await session.delete(row)
+    await audit.record_change(
+        session,
+        principal,
+        action,
+        row,
+        scope=scope,
+        request=request,
+        now=now,
+        details=describe(row),
+    )
+    await session.flush()
+    return object_id
