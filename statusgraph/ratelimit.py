@@ -150,7 +150,7 @@ class Decision(NamedTuple):  # a tuple: built on every request, and cheaper than
     limit: int
     remaining: int
     reset: int  # epoch seconds
-    retry_after: int
+    retry_after: int  # seconds; only meaningful when not allowed
 
     def headers(self) -> list[tuple[bytes, bytes]]:
         headers = [
@@ -230,13 +230,9 @@ class Limiter:
         except Exception as error:
             self._warn(error)
             return None
-        return Decision(
-            allowed=allowed,
-            limit=item.amount,
-            remaining=max(remaining, 0),
-            reset=math.ceil(reset_at),
-            retry_after=max(math.ceil(reset_at - time.time()), 1),
-        )
+        # Positional, and the clock read only for a refusal: this runs on every request.
+        retry_after = 0 if allowed else max(math.ceil(reset_at - time.time()), 1)
+        return Decision(allowed, item.amount, max(remaining, 0), math.ceil(reset_at), retry_after)
 
     def _warn(self, error: Exception) -> None:
         now = time.monotonic()
