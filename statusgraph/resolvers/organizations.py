@@ -58,7 +58,7 @@ async def create_organization(
             session.add(organization)
             await session.flush()
     except IntegrityError:
-        raise _slug_taken() from None
+        raise UserInputError.single("slug", "SLUG_TAKEN", "This slug is already taken") from None
     await audit.record(
         session,
         actor,
@@ -72,12 +72,6 @@ async def create_organization(
     )
     await session.flush()
     return organization
-
-
-def _slug_taken() -> UserInputError:
-    problems = Problems()
-    problems.add("slug", "SLUG_TAKEN", "This slug is already taken")
-    return UserInputError(problems.errors)
 
 
 async def bootstrap(session: AsyncSession, *, now: datetime, pepper: bytes) -> str | None:

@@ -101,14 +101,8 @@ async def _free_slot(session: AsyncSession, organization_id: str, plan: str) -> 
     )
     free = [slot for slot in range(1, limit + 1) if slot not in taken]
     if not free:
-        raise _single("statusPage", "PLAN_LIMIT_REACHED", PLAN_LIMIT)
+        raise UserInputError.single("statusPage", "PLAN_LIMIT_REACHED", PLAN_LIMIT)
     return free[0]
-
-
-def _single(field: str | None, code: str, message: str) -> UserInputError:
-    problems = Problems()
-    problems.add(field, code, message)
-    return UserInputError(problems.errors)
 
 
 def _violated(error: IntegrityError) -> str:
@@ -161,12 +155,12 @@ async def create_page(
                 await session.flush()
         except IntegrityError as error:
             if _violated(error) == "slug":
-                raise _single("slug", "SLUG_TAKEN", SLUG_TAKEN) from None
+                raise UserInputError.single("slug", "SLUG_TAKEN", SLUG_TAKEN) from None
             continue  # someone took the same slot or the default flag first: look again
         page = candidate
         break
     if page is None:
-        raise _single("statusPage", "PLAN_LIMIT_REACHED", PLAN_LIMIT)
+        raise UserInputError.single("statusPage", "PLAN_LIMIT_REACHED", PLAN_LIMIT)
     await _set_services(session, page, service_ids)
     await _record(
         session,
@@ -221,7 +215,7 @@ async def update_page(
             session.add(page)
             await session.flush()
     except IntegrityError:
-        raise _single("slug", "SLUG_TAKEN", SLUG_TAKEN) from None
+        raise UserInputError.single("slug", "SLUG_TAKEN", SLUG_TAKEN) from None
     if service_ids is not None:
         await _set_services(session, page, service_ids)
     await _record(
@@ -284,86 +278,6 @@ async def list_pages(
     return await paginate(
         session, for_org(StatusPage, organization_id), StatusPage, page, with_count=with_count
     )
-
-
-async def create_viewer_token(
-    session: AsyncSession,
-    principal: Principal,
-    *,
-    page_id: str,
-    name: str,
-    pepper: bytes,
-    request: RequestInfo,
-    now: datetime,
-) -> tuple[StatusPageViewerToken, str]:
-    page = await require_owned(
-        session, StatusPage, principal.organization_id, page_id, "StatusPage"
-    )
-    problems = Problems()
-    if not name.strip() or len(name) > 200:
-        problems.add("name", "INVALID", "Name must be 1 to 200 characters")
-    problems.raise_if_any()
-    generated = keys.generate_token(VIEWER_TOKEN_PREFIX)
-    token = StatusPageViewerToken(
-        id=new_id("spt"),
-        organization_id=principal.organization_id,
-        page_id=page.id,
-        name=name.strip(),
-        display_prefix=generated[: len(VIEWER_TOKEN_PREFIX) + 4],
-        token_hash=keys.hash_secret(pepper, generated),
-        created_at=now,
-    )
-    session.add(token)
-    await _record(
-        session,
-        principal,
-        "status_page.viewer_token_created",
-        token,
-        request=request,
-        now=now,
-        details={"pageId": page.id, "name": token.name},
-    )
-    await session.flush()
-    return token, generated
-
-
-async def revoke_viewer_token(
-    session: AsyncSession,
-    principal: Principal,
-    *,
-    token_id: str,
-    request: RequestInfo,
-    now: datetime,
-) -> StatusPageViewerToken:
-    token = await require_owned(
-        session, StatusPageViewerToken, principal.organization_id, token_id, "StatusPageViewerToken"
-    )
-    if token.revoked_at is not None:
-        raise _single("id", "ALREADY_REVOKED", "Viewer token is already revoked")
-    token.revoked_at = now
-    session.add(token)
-    await _record(
-        session,
-        principal,
-        "status_page.viewer_token_revoked",
-        token,
-        request=request,
-        now=now,
-        details={"pageId": token.page_id},
-    )
-    await session.flush()
-    return token
-
-
-async def viewer_tokens(
-    session: AsyncSession, organization_id: str, page_id: str
-) -> list[StatusPageViewerToken]:
-    statement = (
-        for_org(StatusPageViewerToken, organization_id)
-        .where(StatusPageViewerToken.page_id == page_id)
-        .order_by(col(StatusPageViewerToken.created_at))
-    )
-    return list((await session.exec(statement)).all())
 
 
 async def readable_page(

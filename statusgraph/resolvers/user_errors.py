@@ -17,6 +17,10 @@ class UserInputError(Exception):
         super().__init__("; ".join(error.message for error in errors))
         self.errors = errors
 
+    @classmethod
+    def single(cls, field: str | None, code: str, message: str) -> "UserInputError":
+        return cls([UserError(field=field, code=code, message=message)])
+
 
 class Problems:
     """Collects user errors while validating, then raises them together."""

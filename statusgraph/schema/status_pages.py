@@ -12,7 +12,7 @@ from strawberry.types import Info
 from statusgraph.auth.scopes import Scope
 from statusgraph.db import models
 from statusgraph.errors import NotFoundError
-from statusgraph.resolvers import owned, status_pages
+from statusgraph.resolvers import owned, status_pages, viewer_tokens
 from statusgraph.resolvers import vocabulary as v
 from statusgraph.schema.enums import (
     AnnouncementStyle,
@@ -84,7 +84,7 @@ class StatusPage(Node):
     async def viewer_tokens(self, info: Info) -> list[StatusPageViewerToken]:
         ctx = info.context
         async with ctx.db() as session:
-            rows = await status_pages.viewer_tokens(
+            rows = await viewer_tokens.viewer_tokens(
                 session, ctx.principal.organization_id, str(self.id)
             )
         return [StatusPageViewerToken.of(row) for row in rows]
@@ -313,7 +313,7 @@ class StatusPageMutations:
         ctx = info.context
         result = await in_transaction(
             ctx,
-            lambda s: status_pages.create_viewer_token(
+            lambda s: viewer_tokens.create_viewer_token(
                 s,
                 ctx.principal,
                 page_id=page_id,
@@ -339,7 +339,7 @@ class StatusPageMutations:
         ctx = info.context
         result = await in_transaction(
             ctx,
-            lambda s: status_pages.revoke_viewer_token(
+            lambda s: viewer_tokens.revoke_viewer_token(
                 s, ctx.principal, token_id=id, request=ctx.request_info, now=ctx.now
             ),
         )
