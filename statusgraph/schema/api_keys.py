@@ -125,7 +125,7 @@ class ApiKeyQueries:
         include_revoked: bool = False,
     ) -> Connection[ApiKey] | None:
         ctx = info.context
-        async with ctx.db() as session:
+        async with ctx.read() as session:
             page = await api_keys.list_keys(
                 session,
                 ctx.principal.organization_id,
@@ -138,7 +138,7 @@ class ApiKeyQueries:
     @strawberry.field(extensions=requires(Scope.api_keys_read))
     async def api_key(self, info: Info, id: strawberry.ID) -> ApiKey | None:
         ctx = info.context
-        async with ctx.db() as session:
+        async with ctx.read() as session:
             row = await api_keys.get_key(session, ctx.principal.organization_id, id)
         if row is None:
             raise NotFoundError.of("ApiKey")

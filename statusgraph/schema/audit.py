@@ -67,7 +67,7 @@ class AuditQueries:
     ) -> Connection[AuditEvent] | None:
         ctx = info.context
         wanted = filter or AuditLogFilter()
-        async with ctx.db() as session:
+        async with ctx.read() as session:
             page = await audit.list_events(
                 session,
                 ctx.principal.organization_id,

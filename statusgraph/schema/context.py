@@ -1,8 +1,12 @@
-"""Per-request GraphQL context: who is calling, a session factory, loaders, the clock."""
+"""Per-request GraphQL context: who is calling, sessions, loaders, the clock."""
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.requests import Request
 
 from statusgraph.auth.principal import Principal, RequestInfo
@@ -25,9 +29,32 @@ class Context:
     query_limits: QueryLimits
     credential_cache: CredentialCache | None = None
     loaders: Loaders = field(init=False)
+    _read_session: AsyncSession | None = field(default=None, init=False)
+    _read_lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
 
     def __post_init__(self) -> None:
-        self.loaders = Loaders(self.db, self.now)
+        self.loaders = Loaders(self.read, self.now)
+
+    @contextlib.asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """The request's one read session, used by one resolver or loader at a time.
+
+        Sibling fields resolve concurrently and a session must not be shared between
+        tasks, so access is serialized; one session instead of one per loader saves
+        each of them a BEGIN and a ROLLBACK (on SQLite, each a thread round trip).
+        """
+        async with self._read_lock:
+            if self._read_session is None:
+                self._read_session = self.db()
+            yield self._read_session
+
+    async def end_read(self) -> None:
+        """Ends the read transaction: before a mutation (on SQLite a read transaction
+        keeps its snapshot, and the payload must see the write) and after the request."""
+        async with self._read_lock:
+            if self._read_session is not None:
+                await self._read_session.close()
+                self._read_session = None
 
     def forget_credential(self, key_id: str) -> None:
         """After a key is revoked or rotated, this process must stop trusting its copy."""

@@ -160,7 +160,7 @@ class IncidentQueries:
         open_only: bool = False,
     ) -> Connection[Incident] | None:
         ctx = info.context
-        async with ctx.db() as session:
+        async with ctx.read() as session:
             page = await incidents.list_incidents(
                 session,
                 ctx.principal.organization_id,
@@ -173,7 +173,7 @@ class IncidentQueries:
     @strawberry.field(extensions=requires(Scope.incidents_read))
     async def incident(self, info: Info, id: strawberry.ID) -> Incident | None:
         ctx = info.context
-        async with ctx.db() as session:
+        async with ctx.read() as session:
             found = await owned.owned_by_ids(
                 session, models.Incident, ctx.principal.organization_id, [id]
             )

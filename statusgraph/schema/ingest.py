@@ -96,7 +96,7 @@ class Metric(Node):
 
     @strawberry.field(description="Raw points in [since, until), oldest first (at most 50,000).")
     async def points(self, info: Info, since: datetime, until: datetime) -> list[MetricPoint]:
-        async with info.context.db() as session:
+        async with info.context.read() as session:
             rows = await metrics.points_between(session, str(self.id), since, until)
         return [
             MetricPoint(timestamp=row.timestamp, value=row.value, tags=cast(JSON, row.tags))
@@ -107,7 +107,7 @@ class Metric(Node):
     async def series(
         self, info: Info, since: datetime, until: datetime, bucket: Bucket
     ) -> list[MetricAggregate]:
-        async with info.context.db() as session:
+        async with info.context.read() as session:
             rows = await metrics.points_between(session, str(self.id), since, until)
         return [
             MetricAggregate(
@@ -156,7 +156,7 @@ class IngestQueries:
         before: str | None = None,
     ) -> Connection[BeaconKey] | None:
         ctx = info.context
-        async with ctx.db() as session:
+        async with ctx.read() as session:
             page = await beacons.list_keys(
                 session,
                 ctx.principal.organization_id,
@@ -176,7 +176,7 @@ class IngestQueries:
         type: str | None = None,
     ) -> Connection[BeaconEvent] | None:
         ctx = info.context
-        async with ctx.db() as session:
+        async with ctx.read() as session:
             page = await beacons.list_events(
                 session,
                 ctx.principal.organization_id,
@@ -196,7 +196,7 @@ class IngestQueries:
         before: str | None = None,
     ) -> Connection[Metric] | None:
         ctx = info.context
-        async with ctx.db() as session:
+        async with ctx.read() as session:
             page = await metrics.list_metrics(
                 session,
                 ctx.principal.organization_id,
@@ -208,7 +208,7 @@ class IngestQueries:
     @strawberry.field(extensions=requires(Scope.metrics_read))
     async def metric(self, info: Info, id: strawberry.ID) -> Metric | None:
         ctx = info.context
-        async with ctx.db() as session:
+        async with ctx.read() as session:
             found = await owned.owned_by_ids(
                 session, models.Metric, ctx.principal.organization_id, [id]
             )

@@ -1,9 +1,10 @@
 """Per-request DataLoaders: one batch query per kind of object, whatever the nesting.
 
-Sibling fields resolve concurrently, so each batch opens its own short read session.
+Every batch reads through the request's one read session (Context.read).
 """
 
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -11,7 +12,6 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from strawberry.dataloader import DataLoader
 
-from statusgraph.db.engine import SessionFactory
 from statusgraph.db.models import (
     Incident,
     IncidentUpdate,
@@ -27,8 +27,10 @@ Value = TypeVar("Value")
 
 
 class Loaders:
-    def __init__(self, db: SessionFactory, now: datetime) -> None:
-        self._db = db
+    def __init__(
+        self, read: Callable[[], AbstractAsyncContextManager[AsyncSession]], now: datetime
+    ) -> None:
+        self._read = read
         self._now = now
         self.organization = self._loader(self._organizations)
         self.service = self._loader(page_reads.services_by_id)
@@ -61,7 +63,7 @@ class Loaders:
         default: Callable[[], Any] | None = None,
     ) -> DataLoader[Any, Any]:
         async def load(keys: list[Any]) -> list[Any]:
-            async with self._db() as session:
+            async with self._read() as session:
                 found = await batch(session, keys)
             return [found.get(key, default() if default else None) for key in keys]
 

@@ -96,7 +96,7 @@ class MaintenanceQueries:
         before: str | None = None,
     ) -> Connection[MaintenanceWindow] | None:
         ctx = info.context
-        async with ctx.db() as session:
+        async with ctx.read() as session:
             page = await maintenance.list_windows(
                 session,
                 ctx.principal.organization_id,
@@ -108,7 +108,7 @@ class MaintenanceQueries:
     @strawberry.field(extensions=requires(Scope.maintenance_read))
     async def maintenance_window(self, info: Info, id: strawberry.ID) -> MaintenanceWindow | None:
         ctx = info.context
-        async with ctx.db() as session:
+        async with ctx.read() as session:
             found = await owned.owned_by_ids(
                 session, models.MaintenanceWindow, ctx.principal.organization_id, [id]
             )

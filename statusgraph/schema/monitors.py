@@ -102,7 +102,7 @@ class Monitor(Node):
         last: int | None = None,
         before: str | None = None,
     ) -> Connection[HeartbeatPing]:
-        async with info.context.db() as session:
+        async with info.context.read() as session:
             page = await monitors.list_pings(
                 session,
                 str(self.id),
@@ -120,7 +120,7 @@ class Monitor(Node):
         last: int | None = None,
         before: str | None = None,
     ) -> Connection[MonitorStatusChange]:
-        async with info.context.db() as session:
+        async with info.context.read() as session:
             page = await monitors.list_status_changes(
                 session,
                 str(self.id),
@@ -253,7 +253,7 @@ class MonitorQueries:
         type: MonitorType | None = None,
     ) -> Connection[Monitor] | None:
         ctx = info.context
-        async with ctx.db() as session:
+        async with ctx.read() as session:
             page = await monitors.list_monitors(
                 session,
                 ctx.principal.organization_id,
@@ -266,7 +266,7 @@ class MonitorQueries:
     @strawberry.field(extensions=requires(Scope.monitors_read))
     async def monitor(self, info: Info, id: strawberry.ID) -> Monitor | None:
         ctx = info.context
-        async with ctx.db() as session:
+        async with ctx.read() as session:
             found = await owned.owned_by_ids(
                 session, models.Monitor, ctx.principal.organization_id, [id]
             )

@@ -23,6 +23,7 @@ class Rejected:
 async def in_transaction(
     ctx: Context, work: Callable[[AsyncSession], Awaitable[Result]]
 ) -> Result | Rejected:
+    await ctx.end_read()
     try:
         async with ctx.db.begin() as session:
             return await work(session)

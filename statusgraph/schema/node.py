@@ -67,7 +67,7 @@ class NodeQueries:
         scope, model, convert = NODE_TYPES[prefix]
         if not ctx.principal.can(scope):
             raise ForbiddenError(f"Insufficient scope: {scope} required", requiredScope=scope)
-        async with ctx.db() as session:
+        async with ctx.read() as session:
             found = await owned_by_ids(session, model, organization_id, [id])
         if id not in found:
             raise NotFoundError.of("Node")

@@ -236,7 +236,7 @@ class PublicQueries:
     )
     async def public_status_page(self, info: Info, slug: str) -> PublicStatusPage | None:
         ctx = info.context
-        async with ctx.db() as session:
+        async with ctx.read() as session:
             page = await status_pages.readable_page(
                 session,
                 slug=slug,

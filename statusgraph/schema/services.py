@@ -131,7 +131,7 @@ class ServiceQueries:
         group_id: strawberry.ID | None = None,
     ) -> Connection[Service] | None:
         ctx = info.context
-        async with ctx.db() as session:
+        async with ctx.read() as session:
             page = await services.list_services(
                 session,
                 ctx.principal.organization_id,
@@ -144,7 +144,7 @@ class ServiceQueries:
     @strawberry.field(extensions=requires(Scope.services_read))
     async def service(self, info: Info, id: strawberry.ID) -> Service | None:
         ctx = info.context
-        async with ctx.db() as session:
+        async with ctx.read() as session:
             found = await owned.owned_by_ids(
                 session, models.Service, ctx.principal.organization_id, [id]
             )
@@ -155,7 +155,7 @@ class ServiceQueries:
     @strawberry.field(extensions=requires(Scope.services_read))
     async def service_groups(self, info: Info) -> list[ServiceGroup] | None:
         ctx = info.context
-        async with ctx.db() as session:
+        async with ctx.read() as session:
             rows = await services.list_groups(session, ctx.principal.organization_id)
         return [ServiceGroup.of(row) for row in rows]
 

@@ -83,7 +83,7 @@ class StatusPage(Node):
     @strawberry.field
     async def viewer_tokens(self, info: Info) -> list[StatusPageViewerToken]:
         ctx = info.context
-        async with ctx.db() as session:
+        async with ctx.read() as session:
             rows = await viewer_tokens.viewer_tokens(
                 session, ctx.principal.organization_id, str(self.id)
             )
@@ -232,7 +232,7 @@ class StatusPageQueries:
         before: str | None = None,
     ) -> Connection[StatusPage] | None:
         ctx = info.context
-        async with ctx.db() as session:
+        async with ctx.read() as session:
             page = await status_pages.list_pages(
                 session,
                 ctx.principal.organization_id,
@@ -244,7 +244,7 @@ class StatusPageQueries:
     @strawberry.field(extensions=requires(Scope.status_pages_read))
     async def status_page(self, info: Info, id: strawberry.ID) -> StatusPage | None:
         ctx = info.context
-        async with ctx.db() as session:
+        async with ctx.read() as session:
             found = await owned.owned_by_ids(
                 session, models.StatusPage, ctx.principal.organization_id, [id]
             )

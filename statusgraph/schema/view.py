@@ -146,6 +146,8 @@ class GraphQLEndpoint:
             )
         except CannotGetOperationTypeError as error:
             return graphql_errors(400, error.as_http_error_reason(), "BAD_REQUEST", accept=accept)
+        finally:
+            await context.end_read()
         response = self._respond(result, context.request_info, media_type)
         if cache_key is not None and self.cache is not None and response.status_code == 200:
             self.cache.put(cache_key, bytes(response.body), generation=generation, now=now)
