@@ -16,7 +16,13 @@ from statusgraph.db.models import Incident, IncidentService, IncidentUpdate, Ser
 from statusgraph.db.scoping import for_org
 from statusgraph.ids import new_id
 from statusgraph.resolvers import audit
-from statusgraph.resolvers.owned import check_references, delete_owned, owned_by_ids, require_owned
+from statusgraph.resolvers.owned import (
+    check_references,
+    delete_owned,
+    owned_by_ids,
+    require_owned,
+    save_changes,
+)
 from statusgraph.resolvers.pagination import Page, PageArgs, paginate
 from statusgraph.resolvers.user_errors import Problems
 from statusgraph.resolvers.vocabulary import IncidentImpact, IncidentStatus, ServiceStatus
@@ -210,20 +216,17 @@ async def edit_incident(
     if "started_at" in changes and (started_at is None or started_at > now):
         problems.add("startedAt", "INVALID", "startedAt must not be in the future")
     problems.raise_if_any()
-    for name, value in changes.items():
-        setattr(incident, name, value.strip() if name == "title" else value)
-    incident.updated_at = now
-    session.add(incident)
-    await _record(
+    await save_changes(
         session,
         principal,
-        "incident.edited",
         incident,
+        changes,
+        action="incident.edited",
+        scope=Scope.incidents_write,
+        text_field="title",
         request=request,
         now=now,
-        details={"changed": sorted(changes)},
     )
-    await session.flush()
     return incident
 
 

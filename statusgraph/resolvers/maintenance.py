@@ -15,7 +15,13 @@ from statusgraph.db.models import MaintenanceService, MaintenanceWindow, Service
 from statusgraph.db.scoping import for_org
 from statusgraph.ids import new_id
 from statusgraph.resolvers import audit
-from statusgraph.resolvers.owned import check_references, delete_owned, owned_by_ids, require_owned
+from statusgraph.resolvers.owned import (
+    check_references,
+    delete_owned,
+    owned_by_ids,
+    require_owned,
+    save_changes,
+)
 from statusgraph.resolvers.pagination import Page, PageArgs, paginate
 from statusgraph.resolvers.service_status import maintenance_status
 from statusgraph.resolvers.user_errors import Problems
@@ -132,23 +138,20 @@ async def update_window(
             problems,
         )
     problems.raise_if_any()
-    for name, value in changes.items():
-        if name == "service_ids":
-            await _set_services(session, window, value or [])
-        else:
-            setattr(window, name, value.strip() if name == "title" else value)
-    window.updated_at = now
-    session.add(window)
-    await _record(
+    if "service_ids" in changes:
+        await _set_services(session, window, changes["service_ids"] or [])
+    await save_changes(
         session,
         principal,
-        "maintenance.updated",
         window,
+        changes,
+        action="maintenance.updated",
+        scope=Scope.maintenance_write,
+        text_field="title",
         request=request,
         now=now,
-        details={"changed": sorted(changes)},
+        skip=("service_ids",),
     )
-    await session.flush()
     return window
 
 

@@ -47,6 +47,39 @@ def check_references(
         problems.add(field, "DUPLICATE", f"{field} lists the same {type_name} twice")
 
 
+async def save_changes(
+    session: AsyncSession,
+    principal: Principal,
+    row: Any,
+    changes: dict[str, Any],
+    *,
+    action: str,
+    scope: str,
+    text_field: str,
+    request: RequestInfo,
+    now: datetime,
+    skip: tuple[str, ...] = (),
+) -> None:
+    """Applies validated `changes` (column -> value; `text_field` is stripped), stamps
+    updated_at and records which fields changed."""
+    for name, value in changes.items():
+        if name not in skip:
+            setattr(row, name, value.strip() if name == text_field else value)
+    row.updated_at = now
+    session.add(row)
+    await audit.record_change(
+        session,
+        principal,
+        action,
+        row,
+        scope=scope,
+        request=request,
+        now=now,
+        details={"changed": sorted(changes)},
+    )
+    await session.flush()
+
+
 async def delete_owned(
     session: AsyncSession,
     principal: Principal,

@@ -15,7 +15,13 @@ from statusgraph.db.models import Service, ServiceGroup
 from statusgraph.db.scoping import for_org
 from statusgraph.ids import new_id
 from statusgraph.resolvers import audit
-from statusgraph.resolvers.owned import check_references, delete_owned, owned_by_ids, require_owned
+from statusgraph.resolvers.owned import (
+    check_references,
+    delete_owned,
+    owned_by_ids,
+    require_owned,
+    save_changes,
+)
 from statusgraph.resolvers.pagination import BY_POSITION, Page, PageArgs, paginate
 from statusgraph.resolvers.user_errors import Problems
 from statusgraph.resolvers.vocabulary import ServiceStatus
@@ -112,20 +118,17 @@ async def update_service(
     if "status" in changes and changes["status"] is None:
         problems.add("status", "INVALID", "status must not be null")
     problems.raise_if_any()
-    for name, value in changes.items():
-        setattr(service, name, value.strip() if name == "name" else value)
-    service.updated_at = now
-    session.add(service)
-    await _record(
+    await save_changes(
         session,
         principal,
-        "service.updated",
         service,
+        changes,
+        action="service.updated",
+        scope=Scope.services_write,
+        text_field="name",
         request=request,
         now=now,
-        details={"changed": sorted(changes)},
     )
-    await session.flush()
     return service
 
 
@@ -257,20 +260,17 @@ async def update_group(
     if "position" in changes and (changes["position"] is None or changes["position"] < 0):
         problems.add("position", "INVALID", "position must be zero or more")
     problems.raise_if_any()
-    for name, value in changes.items():
-        setattr(group, name, value.strip() if name == "name" else value)
-    group.updated_at = now
-    session.add(group)
-    await _record(
+    await save_changes(
         session,
         principal,
-        "service_group.updated",
         group,
+        changes,
+        action="service_group.updated",
+        scope=Scope.services_write,
+        text_field="name",
         request=request,
         now=now,
-        details={"changed": sorted(changes)},
     )
-    await session.flush()
     return group
 
 
