@@ -7,7 +7,6 @@ from strawberry.types import Info
 
 from statusgraph.auth.scopes import Scope
 from statusgraph.db import models
-from statusgraph.errors import NotFoundError
 from statusgraph.resolvers import incidents, owned
 from statusgraph.resolvers import vocabulary as v
 from statusgraph.schema.actors import Actor
@@ -174,12 +173,10 @@ class IncidentQueries:
     async def incident(self, info: Info, id: strawberry.ID) -> Incident | None:
         ctx = info.context
         async with ctx.read() as session:
-            found = await owned.owned_by_ids(
-                session, models.Incident, ctx.principal.organization_id, [id]
+            row = await owned.require_owned(
+                session, models.Incident, ctx.principal.organization_id, id, "Incident"
             )
-        if id not in found:
-            raise NotFoundError.of("Incident")
-        return Incident.of(found[id])
+        return Incident.of(row)
 
 
 @strawberry.type

@@ -13,7 +13,6 @@ from strawberry.types import Info
 
 from statusgraph.auth.scopes import Scope
 from statusgraph.db import models
-from statusgraph.errors import NotFoundError
 from statusgraph.resolvers import beacons, metrics, owned
 from statusgraph.resolvers.metrics import Bucket
 from statusgraph.schema.mutations import Rejected, in_transaction, provided
@@ -209,12 +208,10 @@ class IngestQueries:
     async def metric(self, info: Info, id: strawberry.ID) -> Metric | None:
         ctx = info.context
         async with ctx.read() as session:
-            found = await owned.owned_by_ids(
-                session, models.Metric, ctx.principal.organization_id, [id]
+            row = await owned.require_owned(
+                session, models.Metric, ctx.principal.organization_id, id, "Metric"
             )
-        if id not in found:
-            raise NotFoundError.of("Metric")
-        return Metric.of(found[id])
+        return Metric.of(row)
 
 
 @strawberry.type

@@ -7,7 +7,6 @@ from strawberry.types import Info
 
 from statusgraph.auth.scopes import Scope
 from statusgraph.db import models
-from statusgraph.errors import NotFoundError
 from statusgraph.resolvers import maintenance, owned
 from statusgraph.resolvers.service_status import maintenance_status
 from statusgraph.schema.enums import MaintenanceStatus
@@ -109,12 +108,14 @@ class MaintenanceQueries:
     async def maintenance_window(self, info: Info, id: strawberry.ID) -> MaintenanceWindow | None:
         ctx = info.context
         async with ctx.read() as session:
-            found = await owned.owned_by_ids(
-                session, models.MaintenanceWindow, ctx.principal.organization_id, [id]
+            row = await owned.require_owned(
+                session,
+                models.MaintenanceWindow,
+                ctx.principal.organization_id,
+                id,
+                "MaintenanceWindow",
             )
-        if id not in found:
-            raise NotFoundError.of("MaintenanceWindow")
-        return MaintenanceWindow.of(found[id], ctx.now)
+        return MaintenanceWindow.of(row, ctx.now)
 
 
 @strawberry.type

@@ -7,7 +7,6 @@ from strawberry.types import Info
 
 from statusgraph.auth.scopes import Scope
 from statusgraph.db import models
-from statusgraph.errors import NotFoundError
 from statusgraph.resolvers import heartbeats, monitors, owned
 from statusgraph.resolvers.heartbeats import MonitorStatus, PingKind
 from statusgraph.resolvers.monitors import HttpMethod, MonitorType
@@ -267,12 +266,10 @@ class MonitorQueries:
     async def monitor(self, info: Info, id: strawberry.ID) -> Monitor | None:
         ctx = info.context
         async with ctx.read() as session:
-            found = await owned.owned_by_ids(
-                session, models.Monitor, ctx.principal.organization_id, [id]
+            row = await owned.require_owned(
+                session, models.Monitor, ctx.principal.organization_id, id, "Monitor"
             )
-        if id not in found:
-            raise NotFoundError.of("Monitor")
-        return Monitor.of(found[id], ctx.now)
+        return Monitor.of(row, ctx.now)
 
 
 @strawberry.type

@@ -7,7 +7,6 @@ from strawberry.types import Info
 
 from statusgraph.auth.scopes import Scope
 from statusgraph.db import models
-from statusgraph.errors import NotFoundError
 from statusgraph.resolvers import owned, services
 from statusgraph.resolvers import vocabulary as v
 from statusgraph.schema.enums import ServiceStatus
@@ -145,12 +144,10 @@ class ServiceQueries:
     async def service(self, info: Info, id: strawberry.ID) -> Service | None:
         ctx = info.context
         async with ctx.read() as session:
-            found = await owned.owned_by_ids(
-                session, models.Service, ctx.principal.organization_id, [id]
+            row = await owned.require_owned(
+                session, models.Service, ctx.principal.organization_id, id, "Service"
             )
-        if id not in found:
-            raise NotFoundError.of("Service")
-        return Service.of(found[id])
+        return Service.of(row)
 
     @strawberry.field(extensions=requires(Scope.services_read))
     async def service_groups(self, info: Info) -> list[ServiceGroup] | None:

@@ -11,7 +11,6 @@ from strawberry.types import Info
 
 from statusgraph.auth.scopes import Scope
 from statusgraph.db import models
-from statusgraph.errors import NotFoundError
 from statusgraph.resolvers import owned, status_pages, viewer_tokens
 from statusgraph.resolvers import vocabulary as v
 from statusgraph.schema.enums import (
@@ -245,12 +244,10 @@ class StatusPageQueries:
     async def status_page(self, info: Info, id: strawberry.ID) -> StatusPage | None:
         ctx = info.context
         async with ctx.read() as session:
-            found = await owned.owned_by_ids(
-                session, models.StatusPage, ctx.principal.organization_id, [id]
+            row = await owned.require_owned(
+                session, models.StatusPage, ctx.principal.organization_id, id, "StatusPage"
             )
-        if id not in found:
-            raise NotFoundError.of("StatusPage")
-        return StatusPage.of(found[id])
+        return StatusPage.of(row)
 
 
 @strawberry.type
