@@ -132,7 +132,7 @@ class RequestGuardMiddleware:
                 principal = await self._authenticate(headers, info)
             except StatusGraphError as refused:
                 # Failed attempts are charged to the address, never to a key.
-                decision = await self.limiter.hit(*self.limiter.failed_auth_bucket(info.ip))
+                decision = await self.limiter.hit(*self.limiter.failed_auth_policy(info.ip))
                 if decision is not None and not decision.allowed:
                     raise RateLimitedError(RATE_LIMITED) from refused
                 raise
@@ -144,9 +144,9 @@ class RequestGuardMiddleware:
                 graphql_body = await self._read_graphql_body(headers, receive)
                 receive = _replay(graphql_body.body, receive)
             writes = graphql_body.writes if graphql_body else scope["method"] not in ("GET", "HEAD")
-            bucket = self.limiter.bucket_for(route, principal, info.ip, writes=writes)
-            if bucket is not None:
-                decision = await self.limiter.hit(*bucket)
+            charged = self.limiter.policy_for(route, principal, info.ip, writes=writes)
+            if charged is not None:
+                decision = await self.limiter.hit(*charged)
                 if decision is not None and not decision.allowed:
                     raise RateLimitedError(RATE_LIMITED)
             if graphql_body is not None and graphql_body.too_large:

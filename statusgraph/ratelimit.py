@@ -20,8 +20,7 @@ import logging
 import math
 import time
 from enum import StrEnum
-from functools import lru_cache
-from typing import NamedTuple, Protocol
+from typing import NamedTuple
 
 from limits import RateLimitItem, WindowStats, parse
 from limits.aio.storage import RedisStorage
@@ -38,16 +37,6 @@ logger = logging.getLogger("statusgraph.ratelimit")
 WARN_EVERY = 30.0
 # A Redis that does not answer must not stall every request for long.
 REDIS_TIMEOUT = 0.5
-
-
-class Backend(Protocol):
-    async def fixed_window(self, item: RateLimitItem, key: str) -> tuple[int, float]:
-        """Count one hit; (hits in this window, window end as epoch seconds)."""
-        ...
-
-    async def moving_window(self, item: RateLimitItem, *ids: str) -> tuple[bool, WindowStats]: ...
-
-    async def close(self) -> None: ...
 
 
 class SweepingMemoryStorage(MemoryStorage):
@@ -73,14 +62,31 @@ class SweepingMemoryStorage(MemoryStorage):
             self._next_sweep = now + self.SWEEP_EVERY
             super()._MemoryStorage__schedule_expiry()  # type: ignore[misc]
 
+    def hit_fixed_window(self, key: str, expiry: int) -> tuple[int, float]:
+        """`incr` and `get_expiry` in one step, on the same counters.
+
+        Without the per-key RLock the stock methods take: every caller runs on the
+        event loop's one thread. The sweeper thread only drops windows that have ended,
+        and a window this reads as open and the sweeper drops in between restarts at 1 on
+        the next hit. Same answers as incr + get_expiry, a third of the cost (the rate
+        limiter runs on every request; bench/ratelimit_overhead.py).
+        """
+        now = time.time()
+        ends_at = self.expirations.get(key, 0.0)
+        if ends_at <= now:  # first hit of a new window
+            self._MemoryStorage__schedule_expiry()
+            self.storage[key] = 1
+            self.expirations[key] = ends_at = now + expiry
+            return 1, ends_at
+        hits = self.storage[key] + 1
+        self.storage[key] = hits
+        return hits, ends_at
+
 
 class MemoryBackend:
     def __init__(self) -> None:
         self.storage = SweepingMemoryStorage()
         self.moving = SyncMovingWindowRateLimiter(self.storage)
-
-    async def fixed_window(self, item: RateLimitItem, key: str) -> tuple[int, float]:
-        return self.storage.incr(key, item.get_expiry()), self.storage.get_expiry(key)
 
     async def moving_window(self, item: RateLimitItem, *ids: str) -> tuple[bool, WindowStats]:
         return self.moving.hit(item, *ids), self.moving.get_window_stats(item, *ids)
@@ -102,8 +108,9 @@ class RedisBackend:
         self.storage = RedisStorage(uri, implementation="redispy", connection_pool=self.pool)  # type: ignore[arg-type]
         self.moving = MovingWindowRateLimiter(self.storage)
 
-    async def fixed_window(self, item: RateLimitItem, key: str) -> tuple[int, float]:
-        hits = await self.storage.incr(key, item.get_expiry())
+    async def fixed_window(self, key: str, expiry: int) -> tuple[int, float]:
+        """Count one hit; (hits in this window, window end as epoch seconds)."""
+        hits = await self.storage.incr(key, expiry)
         return hits, await self.storage.get_expiry(key)
 
     async def moving_window(self, item: RateLimitItem, *ids: str) -> tuple[bool, WindowStats]:
@@ -145,94 +152,127 @@ def route_of(path: str) -> Route:
     return Route.standard
 
 
+class Policy(NamedTuple):
+    """One bucket's limit, with what every response charged to it repeats."""
+
+    bucket: str  # a plain str: hashing a StrEnum member runs Python code
+    item: RateLimitItem
+    expiry: int  # the window's length in seconds
+    limit_header: tuple[bytes, bytes]
+
+
+def _policy(bucket: Bucket, limit: str) -> Policy:
+    item = parse(limit)
+    header = (b"x-ratelimit-limit", str(item.amount).encode())
+    return Policy(bucket.value, item, item.get_expiry(), header)
+
+
 class Decision(NamedTuple):  # a tuple: built on every request, and cheaper than a dataclass
     allowed: bool
-    limit: int
+    limit_header: tuple[bytes, bytes]
     remaining: int
     reset: int  # epoch seconds
     retry_after: int  # seconds; only meaningful when not allowed
 
+    @property
+    def limit(self) -> int:
+        return int(self.limit_header[1])
+
     def headers(self) -> list[tuple[bytes, bytes]]:
         headers = [
-            (b"x-ratelimit-limit", str(self.limit).encode()),
-            (b"x-ratelimit-remaining", str(self.remaining).encode()),
-            (b"x-ratelimit-reset", str(self.reset).encode()),
+            self.limit_header,
+            (b"x-ratelimit-remaining", b"%d" % self.remaining),
+            (b"x-ratelimit-reset", b"%d" % self.reset),
         ]
         if not self.allowed:
-            headers.append((b"retry-after", str(self.retry_after).encode()))
+            headers.append((b"retry-after", b"%d" % self.retry_after))
         return headers
-
-
-@lru_cache(maxsize=4096)
-def _key(item: RateLimitItem, bucket: str, identity: str) -> str:
-    # Building the storage key costs ~2 µs; the same few keys come back on every request.
-    return item.key_for(bucket, identity)
 
 
 class Limiter:
     """Charges requests to buckets. Fails open when the storage is unreachable."""
 
+    MAX_KEYS = 4096
+
     def __init__(self, settings: Settings) -> None:
         self.enabled = settings.rate_limits_enabled
-        self.backend: Backend = (
+        self.backend: MemoryBackend | RedisBackend = (
             MemoryBackend()
             if settings.uses_memory_rate_limits
             else RedisBackend(settings.rate_limit_storage)
         )
-        self.items: dict[Bucket, RateLimitItem] = {
-            Bucket.standard: parse(settings.rate_limit_standard),
-            Bucket.sandbox: parse(settings.rate_limit_sandbox),
-            Bucket.heartbeat: parse(settings.rate_limit_heartbeat),
-            Bucket.beacon_ip: parse(settings.rate_limit_beacon_ip),
-            Bucket.anonymous: parse(settings.rate_limit_anonymous),
-            Bucket.failed_auth: parse(settings.rate_limit_failed_auth),
-        }
-        self.plan_items = {
-            plan: {Bucket.read: parse(limits.read), Bucket.write: parse(limits.write)}
+        # Attributes, not a dict keyed by Bucket: they are read on every request.
+        self.standard = _policy(Bucket.standard, settings.rate_limit_standard)
+        self.sandbox = _policy(Bucket.sandbox, settings.rate_limit_sandbox)
+        self.heartbeat = _policy(Bucket.heartbeat, settings.rate_limit_heartbeat)
+        self.beacon_ip = _policy(Bucket.beacon_ip, settings.rate_limit_beacon_ip)
+        self.anonymous = _policy(Bucket.anonymous, settings.rate_limit_anonymous)
+        self.failed_auth = _policy(Bucket.failed_auth, settings.rate_limit_failed_auth)
+        self.plan_policies = {
+            plan: (_policy(Bucket.read, limits.read), _policy(Bucket.write, limits.write))
             for plan, limits in settings.rate_limit_plans.items()
         }
+        # Storage keys by (bucket, identity): building one with `limits` costs ~2 µs, and
+        # the same few come back on every request.
+        self._keys: dict[tuple[str, str], str] = {}
         self._warned_at = -math.inf
 
-    def bucket_for(
+    def policy_for(
         self, route: Route, principal: Principal | None, client_ip: str | None, *, writes: bool
-    ) -> tuple[RateLimitItem, str, str] | None:
-        """(limit, bucket name, identity) for a request, or None when it is not limited."""
+    ) -> tuple[Policy, str] | None:
+        """(policy, identity charged) for a request, or None when it is not limited."""
         if route is Route.exempt:
             return None
         if route is Route.beacon:  # keyed by address: beacon keys are public by design
-            return self.items[Bucket.beacon_ip], Bucket.beacon_ip, client_ip or "unknown"
+            return self.beacon_ip, client_ip or "unknown"
         if principal is None:
-            return self.items[Bucket.anonymous], Bucket.anonymous, client_ip or "unknown"
+            return self.anonymous, client_ip or "unknown"
         if route is Route.heartbeat:
-            return self.items[Bucket.heartbeat], Bucket.heartbeat, principal.id
+            return self.heartbeat, principal.id
         if principal.sandbox:
-            return self.items[Bucket.sandbox], Bucket.sandbox, principal.id
-        split = self.plan_items.get(principal.plan)
+            return self.sandbox, principal.id
+        split = self.plan_policies.get(principal.plan)
         if split is not None:
-            bucket = Bucket.write if writes else Bucket.read
-            return split[bucket], bucket, principal.id
-        return self.items[Bucket.standard], Bucket.standard, principal.id
+            return split[1] if writes else split[0], principal.id
+        return self.standard, principal.id
 
-    def failed_auth_bucket(self, client_ip: str | None) -> tuple[RateLimitItem, str, str]:
-        return self.items[Bucket.failed_auth], Bucket.failed_auth, client_ip or "unknown"
+    def failed_auth_policy(self, client_ip: str | None) -> tuple[Policy, str]:
+        return self.failed_auth, client_ip or "unknown"
 
-    async def hit(self, item: RateLimitItem, bucket: str, identity: str) -> Decision | None:
+    async def hit(self, policy: Policy, identity: str) -> Decision | None:
         """Charge one request; None when limits are off or the storage is down (fail open)."""
         if not self.enabled:
             return None
+        amount = policy.item.amount
         try:
-            if bucket == Bucket.failed_auth:
-                allowed, stats = await self.backend.moving_window(item, bucket, identity)
+            if policy is self.failed_auth:
+                allowed, stats = await self.backend.moving_window(
+                    policy.item, policy.bucket, identity
+                )
                 remaining, reset_at = stats.remaining, stats.reset_time
             else:
-                hits, reset_at = await self.backend.fixed_window(item, _key(item, bucket, identity))
-                allowed, remaining = hits <= item.amount, item.amount - hits
+                key, backend = self._key(policy, identity), self.backend
+                if isinstance(backend, MemoryBackend):  # answers without awaiting anything
+                    hits, reset_at = backend.storage.hit_fixed_window(key, policy.expiry)
+                else:
+                    hits, reset_at = await backend.fixed_window(key, policy.expiry)
+                allowed, remaining = hits <= amount, amount - hits
         except Exception as error:
             self._warn(error)
             return None
         # Positional, and the clock read only for a refusal: this runs on every request.
         retry_after = 0 if allowed else max(math.ceil(reset_at - time.time()), 1)
-        return Decision(allowed, item.amount, max(remaining, 0), math.ceil(reset_at), retry_after)
+        return Decision(
+            allowed, policy.limit_header, max(remaining, 0), math.ceil(reset_at), retry_after
+        )
+
+    def _key(self, policy: Policy, identity: str) -> str:
+        key = self._keys.get((policy.bucket, identity))
+        if key is None:
+            if len(self._keys) >= self.MAX_KEYS:
+                self._keys.clear()
+            key = self._keys[policy.bucket, identity] = policy.item.key_for(policy.bucket, identity)
+        return key
 
     def _warn(self, error: Exception) -> None:
         now = time.monotonic()
