@@ -1,8 +1,16 @@
 """Opaque, random, type-prefixed identifiers (`key_…`, `org_…`), never sequential."""
 
+import functools
 import secrets
+import time
 
 BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+# A random byte below 248 (= 4 x 62) taken modulo 62 is uniform over BASE62; bytes from
+# 248 up are dropped. One translate() call does both for a whole buffer of bytes.
+_BYTE_TO_BASE62 = bytes(ord(BASE62[byte % 62]) for byte in range(248)) + bytes(8)
+_REJECTED = bytes(range(248, 256))
+ID_LENGTH = 22
+TIME_LENGTH = 8  # milliseconds since the epoch in 8 base62 characters last ~6,900 years
 
 
 def base62(number: int, width: int) -> str:
@@ -15,12 +23,32 @@ def base62(number: int, width: int) -> str:
 
 
 def random_base62(length: int) -> str:
-    return "".join(secrets.choice(BASE62) for _ in range(length))
+    """`length` characters, each uniform over BASE62, from the OS's secure generator."""
+    drawn = b""
+    while len(drawn) < length:
+        # 10 spare bytes: fewer than `length` survive the drop about once in 10^8 draws.
+        drawn += secrets.token_bytes(length + 10).translate(_BYTE_TO_BASE62, _REJECTED)
+    return drawn[:length].decode("ascii")
 
 
 def new_id(prefix: str) -> str:
     # 22 base62 characters carry ~131 bits, as much as a UUID4 and never guessable.
-    return f"{prefix}_{random_base62(22)}"
+    return f"{prefix}_{random_base62(ID_LENGTH)}"
+
+
+def new_ordered_id(prefix: str) -> str:
+    """An id that sorts by creation time: 8 characters of milliseconds, 14 random ones.
+
+    For append-heavy tables (heartbeat pings): a random key puts every insert on another
+    page of the primary-key index, so a group commit of 16 pings wrote ~30 pages; ordered
+    keys append to the same few. Still ~83 random bits: not guessable, not enumerable.
+    """
+    return f"{prefix}_{_stamp(time.time_ns() // 1_000_000)}{random_base62(ID_LENGTH - TIME_LENGTH)}"
+
+
+@functools.lru_cache(maxsize=1)  # a busy millisecond makes many ids
+def _stamp(milliseconds: int) -> str:
+    return base62(milliseconds, TIME_LENGTH)
 
 
 def id_prefix(value: str) -> str:

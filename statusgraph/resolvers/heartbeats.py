@@ -11,16 +11,15 @@ evaluator (evaluate_due) only *records* transitions, using the indexed
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from statusgraph.db.models import HeartbeatPing, Monitor, MonitorStatusChange
+from statusgraph.db.models import Monitor, MonitorStatusChange
 from statusgraph.db.scoping import for_org
 from statusgraph.errors import NotFoundError
-from statusgraph.ids import new_id
+from statusgraph.ids import new_id, new_ordered_id
 
 MAX_STORED_MESSAGE = 10_000  # characters kept of a ping's message
 EVALUATE_BATCH = 500
@@ -46,7 +45,21 @@ class Derived:
     next_deadline: datetime | None  # when the status next changes without a ping
 
 
-def derive(monitor: Monitor, now: datetime) -> Derived:
+class HeartbeatState(Protocol):
+    """What the state machine reads and writes: a Monitor row, or the batcher's copy."""
+
+    id: str
+    paused: bool
+    period_seconds: int | None
+    grace_seconds: int | None
+    last_ping_at: datetime | None
+    last_ping_kind: str | None
+    last_start_at: datetime | None
+    recorded_status: str
+    next_deadline_at: datetime | None
+
+
+def derive(monitor: HeartbeatState, now: datetime) -> Derived:
     if monitor.paused:
         return Derived(MonitorStatus.PAUSED, None)
     if monitor.last_ping_at is None and monitor.last_start_at is None:
@@ -69,7 +82,9 @@ def derive(monitor: Monitor, now: datetime) -> Derived:
     return _from_ping(monitor, now, period, grace)
 
 
-def _from_ping(monitor: Monitor, now: datetime, period: timedelta, grace: timedelta) -> Derived:
+def _from_ping(
+    monitor: HeartbeatState, now: datetime, period: timedelta, grace: timedelta
+) -> Derived:
     assert monitor.last_ping_at is not None
     if monitor.last_ping_kind == PingKind.FAIL:
         return Derived(MonitorStatus.DOWN, None)
@@ -95,75 +110,70 @@ async def heartbeat_monitor(
     return monitor
 
 
-def _record_change(
-    session: AsyncSession, monitor: Monitor, derived: Derived, reason: str, now: datetime
-) -> None:
+def settle(
+    monitor: HeartbeatState, *, reason: str, now: datetime
+) -> tuple[Derived, dict[str, Any] | None]:
+    """Recompute a monitor's status and deadline after a change; the transition's row
+    (for monitor_status_change) when the status moved, else None."""
+    derived = derive(monitor, now)
+    change = None
     if derived.status != monitor.recorded_status:
-        session.add(
-            MonitorStatusChange(
-                id=new_id("chg"),
-                monitor_id=monitor.id,
-                from_status=monitor.recorded_status,
-                to_status=derived.status,
-                reason=reason,
-                created_at=now,
-            )
-        )
+        change = {
+            "id": new_id("chg"),
+            "monitor_id": monitor.id,
+            "from_status": monitor.recorded_status,
+            "to_status": derived.status.value,
+            "reason": reason,
+            "created_at": now,
+        }
         monitor.recorded_status = derived.status
     monitor.next_deadline_at = derived.next_deadline
+    return derived, change
 
 
 def refresh(session: AsyncSession, monitor: Monitor, *, reason: str, now: datetime) -> Derived:
-    """Recompute a monitor's status and deadline after a change, logging a transition."""
-    derived = derive(monitor, now)
-    _record_change(session, monitor, derived, reason, now)
+    """settle() for a Monitor held by a session: the transition is added to it."""
+    derived, change = settle(monitor, reason=reason, now=now)
+    if change is not None:
+        session.add(MonitorStatusChange(**change))
     session.add(monitor)
     return derived
 
 
-def record_ping(
-    session: AsyncSession,
-    monitor: Monitor,
+PING_REASONS = {
+    PingKind.SUCCESS: "ping",
+    PingKind.FAIL: "ping with status down",
+    PingKind.START: "run started",
+}
+
+
+def apply_ping(
+    monitor: HeartbeatState,
     *,
     kind: PingKind,
     message: str | None,
     duration_ms: int | None,
     ip: str | None,
     now: datetime,
-    pings: list[dict[str, Any]],
-) -> Derived:
-    """Applies a ping to the monitor and appends its row to `pings`, which the caller
-    inserts in one statement with insert_pings (the ORM's per-object bookkeeping cost
-    more than the rest of a ping together)."""
-    pings.append(
-        {
-            "id": new_id("png"),
-            "monitor_id": monitor.id,
-            "kind": kind.value,
-            "message": message[:MAX_STORED_MESSAGE] if message is not None else None,
-            "duration_ms": duration_ms,
-            "ip": ip,
-            "created_at": now,
-        }
-    )
+) -> tuple[Derived, dict[str, Any], dict[str, Any] | None]:
+    """Applies a ping to the monitor: (new status, the ping's row, the transition's row or
+    None). The caller writes the rows, many pings' at once (ping_batcher.py)."""
+    ping = {
+        "id": new_ordered_id("png"),
+        "monitor_id": monitor.id,
+        "kind": kind.value,
+        "message": message[:MAX_STORED_MESSAGE] if message is not None else None,
+        "duration_ms": duration_ms,
+        "ip": ip,
+        "created_at": now,
+    }
     if kind is PingKind.START:
         monitor.last_start_at = now
     else:
         monitor.last_ping_at = now
         monitor.last_ping_kind = kind
-    monitor.updated_at = now
-    reason = {
-        PingKind.SUCCESS: "ping",
-        PingKind.FAIL: "ping with status down",
-        PingKind.START: "run started",
-    }
-    return refresh(session, monitor, reason=reason[kind], now=now)
-
-
-async def insert_pings(session: AsyncSession, pings: list[dict[str, Any]]) -> None:
-    if pings:
-        connection = await session.connection()
-        await connection.execute(insert(HeartbeatPing), pings)
+    derived, change = settle(monitor, reason=PING_REASONS[kind], now=now)
+    return derived, ping, change
 
 
 async def evaluate_due(session: AsyncSession, *, now: datetime, limit: int = EVALUATE_BATCH) -> int:
@@ -182,7 +192,7 @@ async def evaluate_due(session: AsyncSession, *, now: datetime, limit: int = EVA
     return len(overdue)
 
 
-def _deadline_reason(monitor: Monitor, derived: Derived) -> str:
+def _deadline_reason(monitor: HeartbeatState, derived: Derived) -> str:
     run_open = monitor.last_start_at is not None and (
         monitor.last_ping_at is None or monitor.last_start_at > monitor.last_ping_at
     )

@@ -1,28 +1,66 @@
 """Group commit for heartbeat pings.
 
 Pings that arrive while a transaction is committing wait for the next one, and that
-one carries them all: one BEGIN, one locked read of the monitors, one multi-row
-insert, one COMMIT for the whole group. Each caller is answered only after the commit
-that holds its ping, so a 2xx still means the ping is durable. Under load the groups
-grow by themselves; a lone ping is committed at once.
+one carries them all: one BEGIN, one locked read of the monitors, one UPDATE per
+monitor touched, one multi-row insert of pings (and of transitions), one COMMIT for
+the whole group. Each caller is answered only after the commit that holds its ping,
+so a 2xx still means the ping is durable. Under load the groups grow by themselves; a
+lone ping is committed at once.
+
+The statements are SQLAlchemy Core on plain rows, not ORM objects: the ORM's identity
+map and unit of work cost more than the rest of a ping together.
 """
 
 import asyncio
 import contextlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, insert
-from sqlmodel import Session, col, select
+from sqlalchemy import Engine, Executable, Row, bindparam, insert, select, update
 
 from statusgraph.db.engine import SessionFactory
-from statusgraph.db.models import HeartbeatPing, Monitor
+from statusgraph.db.models import HeartbeatPing, Monitor, MonitorStatusChange
 from statusgraph.errors import ConflictError, NotFoundError
 from statusgraph.resolvers import heartbeats
 
 MAX_GROUP = 500
+
+
+@dataclass(slots=True)
+class MonitorState:
+    """The batcher's copy of a heartbeat monitor (heartbeats.HeartbeatState)."""
+
+    id: str
+    organization_id: str
+    name: str
+    paused: bool
+    period_seconds: int | None
+    grace_seconds: int | None
+    last_ping_at: datetime | None
+    last_ping_kind: str | None
+    last_start_at: datetime | None
+    recorded_status: str
+    next_deadline_at: datetime | None
+
+
+MONITOR = Monitor.__table__  # type: ignore[attr-defined]
+STATE_COLUMNS = [MONITOR.c[f.name] for f in fields(MonitorState)]
+# What a ping changes; the monitor's id goes in as `monitor_id` (executemany by id).
+UPDATED = ("last_ping_at", "last_ping_kind", "last_start_at", "recorded_status", "next_deadline_at")
+UPDATE_MONITORS = update(MONITOR).where(MONITOR.c.id == bindparam("monitor_id"))
+INSERT_PINGS = insert(HeartbeatPing)
+INSERT_CHANGES = insert(MonitorStatusChange)
+
+
+# Locked, so other processes' pings to the same monitors wait their turn (PostgreSQL;
+# SQLite's write transaction already serializes). Built once: SQLAlchemy caches its SQL.
+LOCKED_MONITORS = (
+    select(*STATE_COLUMNS)
+    .where(MONITOR.c.id.in_(bindparam("ids", expanding=True)), MONITOR.c.type == "heartbeat")
+    .with_for_update()
+)
 
 
 @dataclass(slots=True)
@@ -34,21 +72,12 @@ class PendingPing:
     duration_ms: int | None
     ip: str | None
     now: datetime
-    answer: asyncio.Future[dict[str, Any]] = field(repr=False)
+    answer: asyncio.Future[dict[str, Any]]
 
 
-Describe = Callable[[Monitor, heartbeats.Derived], dict[str, Any]]
-
-
-def _locked_monitors(group: list[PendingPing]) -> Any:
-    # Locked, so other processes' pings to the same monitors wait their turn
-    # (PostgreSQL; SQLite's write transaction already serializes).
-    ids = {ping.monitor_id for ping in group}
-    return (
-        select(Monitor)
-        .where(col(Monitor.id).in_(ids), Monitor.type == "heartbeat")
-        .with_for_update()
-    )
+Describe = Callable[[MonitorState, heartbeats.Derived], dict[str, Any]]
+Outcome = dict[str, Any] | Exception
+Writes = list[tuple[Executable, list[dict[str, Any]]]]
 
 
 class PingBatcher:
@@ -58,22 +87,35 @@ class PingBatcher:
         self.db = db
         self.sqlite_writer = sqlite_writer
         self.describe = describe
-        self.queue: asyncio.Queue[PendingPing] = asyncio.Queue()
+        self.pending: list[PendingPing] = []
         self.worker: asyncio.Task[None] | None = None
 
-    async def submit(self, **ping: Any) -> dict[str, Any]:
+    async def submit(
+        self,
+        *,
+        organization_id: str,
+        monitor_id: str,
+        kind: heartbeats.PingKind,
+        message: str | None,
+        duration_ms: int | None,
+        ip: str | None,
+        now: datetime,
+    ) -> dict[str, Any]:
         """Queue a ping and wait until it is committed; returns describe()'s answer."""
         answer: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self.queue.put_nowait(PendingPing(answer=answer, **ping))
+        self.pending.append(
+            PendingPing(organization_id, monitor_id, kind, message, duration_ms, ip, now, answer)
+        )
+        # The worker drains `pending` until it is empty, then ends; on one event loop
+        # it cannot end between our append and this check.
         if self.worker is None or self.worker.done():
             self.worker = asyncio.create_task(self._run())
-        return await asyncio.shield(answer)
+        # A caller that goes away (client disconnect) cancels `answer`; the worker skips it.
+        return await answer
 
     async def _run(self) -> None:
-        while True:
-            group = [await self.queue.get()]
-            while not self.queue.empty() and len(group) < MAX_GROUP:
-                group.append(self.queue.get_nowait())
+        while self.pending:
+            group, self.pending = self.pending[:MAX_GROUP], self.pending[MAX_GROUP:]
             try:
                 outcomes = await self._commit(group)
             except Exception as error:  # the whole transaction failed: nobody's ping is stored
@@ -89,31 +131,36 @@ class PingBatcher:
                 else:
                     ping.answer.set_result(outcome)
 
-    async def _commit(self, group: list[PendingPing]) -> list[dict[str, Any] | Exception]:
+    async def _commit(self, group: list[PendingPing]) -> list[Outcome]:
         if self.sqlite_writer is not None:
             # The whole transaction in one worker thread: one hop instead of five.
             return await asyncio.to_thread(self._commit_in_thread, group)
         async with self.db.begin() as session:
-            rows = await session.exec(_locked_monitors(group))
-            outcomes, pings = self._apply(group, rows.all(), session)
-            await heartbeats.insert_pings(session, pings)
+            connection = await session.connection()
+            found = (await connection.execute(LOCKED_MONITORS, _ids(group))).all()
+            outcomes, writes = self._apply(group, found)
+            for statement, rows in writes:
+                await connection.execute(statement, rows)
         return outcomes
 
-    def _commit_in_thread(self, group: list[PendingPing]) -> list[dict[str, Any] | Exception]:
+    def _commit_in_thread(self, group: list[PendingPing]) -> list[Outcome]:
         assert self.sqlite_writer is not None
-        with Session(self.sqlite_writer, expire_on_commit=False) as session, session.begin():
-            rows = session.exec(_locked_monitors(group))
-            outcomes, pings = self._apply(group, rows.all(), session)
-            if pings:
-                session.connection().execute(insert(HeartbeatPing), pings)
+        with self.sqlite_writer.begin() as connection:
+            found = connection.execute(LOCKED_MONITORS, _ids(group)).all()
+            outcomes, writes = self._apply(group, found)
+            for statement, rows in writes:
+                connection.execute(statement, rows)
         return outcomes
 
     def _apply(
-        self, group: list[PendingPing], found: Sequence[Monitor], session: Any
-    ) -> tuple[list[dict[str, Any] | Exception], list[dict[str, Any]]]:
-        monitors = {monitor.id: monitor for monitor in found}
-        outcomes: list[dict[str, Any] | Exception] = []
+        self, group: list[PendingPing], found: Sequence[Row[Any]]
+    ) -> tuple[list[Outcome], Writes]:
+        """Each ping's outcome, and the statements that store the pings that succeeded."""
+        monitors = {row.id: MonitorState(*row) for row in found}  # type: ignore[call-arg]
+        outcomes: list[Outcome] = []
         pings: list[dict[str, Any]] = []
+        changes: list[dict[str, Any]] = []
+        touched: dict[str, datetime] = {}  # monitor id -> time of its latest ping
         for ping in group:
             monitor = monitors.get(ping.monitor_id)
             if monitor is None or monitor.organization_id != ping.organization_id:
@@ -122,21 +169,41 @@ class PingBatcher:
             if monitor.paused:
                 outcomes.append(ConflictError("Monitor is paused"))
                 continue
-            derived = heartbeats.record_ping(
-                session,
+            derived, row, change = heartbeats.apply_ping(
                 monitor,
                 kind=ping.kind,
                 message=ping.message,
                 duration_ms=ping.duration_ms,
                 ip=ping.ip,
                 now=ping.now,
-                pings=pings,
             )
+            pings.append(row)
+            if change is not None:
+                changes.append(change)
+            touched[monitor.id] = ping.now
             outcomes.append(self.describe(monitor, derived))
-        return outcomes, pings
+        writes: Writes = []
+        if touched:
+            rows = [_monitor_update(monitors[id_], now) for id_, now in touched.items()]
+            writes.append((UPDATE_MONITORS, rows))
+            writes.append((INSERT_PINGS, pings))
+        if changes:
+            writes.append((INSERT_CHANGES, changes))
+        return outcomes, writes
 
     async def close(self) -> None:
         if self.worker is not None:
             self.worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self.worker
+
+
+def _ids(group: list[PendingPing]) -> dict[str, list[str]]:
+    return {"ids": list({ping.monitor_id for ping in group})}
+
+
+def _monitor_update(monitor: MonitorState, now: datetime) -> dict[str, Any]:
+    row = {name: getattr(monitor, name) for name in UPDATED}
+    row["monitor_id"] = monitor.id
+    row["updated_at"] = now
+    return row
