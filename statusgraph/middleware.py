@@ -46,7 +46,23 @@ class RateLimitedError(StatusGraphError):
     http_status = 429
 
 
-def request_id_from(headers: Headers) -> str:
+# The request headers the middleware reads, collected in one pass over the raw list:
+# five Headers.get() calls scanned it five times (~3 µs on every request).
+READ = frozenset(
+    {b"x-request-id", b"x-forwarded-for", b"user-agent", b"x-api-key", b"authorization"}
+)
+
+
+def read_headers(scope: Scope) -> dict[str, str]:
+    """The headers in READ, first occurrence of each (as Headers.get), by str name."""
+    found: dict[str, str] = {}
+    for name, value in scope["headers"]:
+        if name in READ:
+            found.setdefault(name.decode("latin-1"), value.decode("latin-1"))
+    return found
+
+
+def request_id_from(headers: dict[str, str]) -> str:
     offered = headers.get("x-request-id")
     if offered and REQUEST_ID.match(offered):
         return offered
@@ -55,7 +71,7 @@ def request_id_from(headers: Headers) -> str:
     return f"{random.getrandbits(128):032x}"
 
 
-def presented_credential(headers: Headers) -> str | None:
+def presented_credential(headers: dict[str, str]) -> str | None:
     """The credential from X-API-Key or `Authorization: Bearer`; never query or cookie."""
     api_key = headers.get("x-api-key")
     authorization = headers.get("authorization")
@@ -104,7 +120,7 @@ class RequestGuardMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = Headers(scope=scope)
+        headers = read_headers(scope)
         request_id = request_id_from(headers)
         peer = scope["client"][0] if scope.get("client") else None
         info = RequestInfo(
@@ -141,7 +157,7 @@ class RequestGuardMiddleware:
             route = route_of(scope["path"])
             graphql_body = None
             if route is Route.graphql and scope["method"] == "POST":
-                graphql_body = await self._read_graphql_body(headers, receive)
+                graphql_body = await self._read_graphql_body(Headers(scope=scope), receive)
                 receive = _replay(graphql_body.body, receive)
             writes = graphql_body.writes if graphql_body else scope["method"] not in ("GET", "HEAD")
             charged = self.limiter.policy_for(route, principal, info.ip, writes=writes)
@@ -163,7 +179,7 @@ class RequestGuardMiddleware:
             failure = InternalError(UNEXPECTED)
             await self._error(scope, failure, decision)(scope, receive, send_with_headers)
 
-    async def _authenticate(self, headers: Headers, info: RequestInfo) -> Principal | None:
+    async def _authenticate(self, headers: dict[str, str], info: RequestInfo) -> Principal | None:
         presented = presented_credential(headers)
         if presented is None:
             return None

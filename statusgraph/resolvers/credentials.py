@@ -3,6 +3,7 @@
 import hmac
 import ipaddress
 import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, update
@@ -39,6 +40,34 @@ def _ip_allowed(allowlist: list[str], ip: str | None) -> bool:
     return any(address in ipaddress.ip_network(entry) for entry in allowlist)
 
 
+@dataclass(slots=True)
+class KnownKey:
+    """What authentication needs of a stored key: a plain copy, safe to keep in a cache
+    (no ORM object outliving its session) and cheap to read on every request."""
+
+    id: str
+    secret_hash: str
+    organization_id: str
+    revoked_at: datetime | None
+    expires_at: datetime | None
+    ip_allowlist: list[str]
+    last_used_at: datetime | None
+    principal: Principal
+
+    @classmethod
+    def of(cls, key: ApiKey, plan: str) -> "KnownKey":
+        return cls(
+            id=key.id,
+            secret_hash=key.secret_hash,
+            organization_id=key.organization_id,
+            revoked_at=key.revoked_at,
+            expires_at=key.expires_at,
+            ip_allowlist=list(key.ip_allowlist),
+            last_used_at=key.last_used_at,
+            principal=_principal(key, plan),
+        )
+
+
 class CredentialCache:
     """Keys looked up recently, so a busy key costs no database round trip per request.
 
@@ -52,27 +81,27 @@ class CredentialCache:
 
     def __init__(self, ttl_seconds: float) -> None:
         self.ttl = ttl_seconds
-        self.entries: dict[str, tuple[ApiKey, str, float]] = {}
+        self.entries: dict[str, tuple[KnownKey, float]] = {}
         self.digests: dict[str, str] = {}  # key id -> digest
 
-    def get(self, digest: str) -> tuple[ApiKey, str] | None:
+    def get(self, digest: str) -> KnownKey | None:
         entry = self.entries.get(digest)
         if entry is None:
             return None
-        key, plan, stored_at = entry
+        known, stored_at = entry
         if time.monotonic() - stored_at >= self.ttl:
-            self.forget(key.id)
+            self.forget(known.id)
             return None
-        return key, plan
+        return known
 
-    def put(self, digest: str, key: ApiKey, plan: str) -> None:
+    def put(self, digest: str, known: KnownKey) -> None:
         if self.ttl <= 0:
             return
         if len(self.entries) >= self.MAX_ENTRIES:
             self.entries.clear()
             self.digests.clear()
-        self.entries[digest] = (key, plan, time.monotonic())
-        self.digests[key.id] = digest
+        self.entries[digest] = (known, time.monotonic())
+        self.digests[known.id] = digest
 
     def forget(self, key_id: str) -> None:
         digest = self.digests.pop(key_id, None)
@@ -82,9 +111,7 @@ class CredentialCache:
 
 async def _lookup(
     db: SessionFactory, digest: str, cache: CredentialCache | None
-) -> tuple[ApiKey, str] | None:
-    if cache is not None and (hit := cache.get(digest)) is not None:
-        return hit
+) -> KnownKey | None:
     async with db() as session:
         # The plan comes along: rate limits depend on it, and it costs no extra round trip.
         statement = (
@@ -95,9 +122,10 @@ async def _lookup(
         found = (await session.exec(statement)).first()
     if found is None:
         return None
+    known = KnownKey.of(found[0], found[1])
     if cache is not None:
-        cache.put(digest, found[0], found[1])
-    return found[0], found[1]
+        cache.put(digest, known)
+    return known
 
 
 async def authenticate(
@@ -109,44 +137,46 @@ async def authenticate(
     now: datetime,
     cache: CredentialCache | None = None,
 ) -> Principal:
-    parsed = keys.parse(presented)
-    if parsed is None:  # shape or checksum wrong: no database lookup at all
+    digest = keys.hash_secret(pepper, presented)
+    known = cache.get(digest) if cache is not None else None
+    if known is None:
+        # Shape or checksum wrong: no database lookup at all. (A cached digest is of a
+        # key that passed this check when it was looked up.)
+        if keys.parse(presented) is None:
+            raise AuthenticationError(INVALID_KEY)
+        known = await _lookup(db, digest, cache)
+    if known is None or not hmac.compare_digest(known.secret_hash, digest):
         raise AuthenticationError(INVALID_KEY)
-    digest = keys.hash_secret(pepper, parsed.secret)
-    found = await _lookup(db, digest, cache)
-    if found is None or not hmac.compare_digest(found[0].secret_hash, digest):
-        raise AuthenticationError(INVALID_KEY)
-    key, plan = found
-    if key.revoked_at is not None:
+    if known.revoked_at is not None:
         raise AuthenticationError(REVOKED_KEY)
-    if key.expires_at is not None and key.expires_at <= now:
+    if known.expires_at is not None and known.expires_at <= now:
         raise AuthenticationError(EXPIRED_KEY)
-    if not _ip_allowed(key.ip_allowlist, request.ip):
+    if not _ip_allowed(known.ip_allowlist, request.ip):
         async with db.begin() as session:
             await audit.record(
                 session,
-                _principal(key, plan).actor,
-                organization_id=key.organization_id,
+                known.principal.actor,
+                organization_id=known.organization_id,
                 action="api_key.ip_denied",
                 target_type="api_key",
-                target_id=key.id,
+                target_id=known.id,
                 request=request,
                 now=now,
             )
         raise ForbiddenError(IP_NOT_ALLOWED)
-    if key.last_used_at is None or now - key.last_used_at >= TOUCH_INTERVAL:
+    if known.last_used_at is None or now - known.last_used_at >= TOUCH_INTERVAL:
         async with db.begin() as session:
-            await _touch(session, key, request.ip, now)
+            await _touch(session, known.id, request.ip, now)
         # Keep a cached copy in step, or every later request would write again.
-        key.last_used_at, key.last_used_ip = now, request.ip
-    return _principal(key, plan)
+        known.last_used_at = now
+    return known.principal
 
 
-async def _touch(session: AsyncSession, key: ApiKey, ip: str | None, now: datetime) -> None:
+async def _touch(session: AsyncSession, key_id: str, ip: str | None, now: datetime) -> None:
     # The WHERE repeats the once-a-minute rule so concurrent requests write once.
     statement = (
         update(ApiKey)
-        .where(col(ApiKey.id) == key.id)
+        .where(col(ApiKey.id) == key_id)
         .where(
             or_(
                 col(ApiKey.last_used_at).is_(None),

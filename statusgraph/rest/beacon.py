@@ -25,7 +25,9 @@ class BeaconEndpoints:
 
     async def post(self, request: Request) -> JSONResponse:
         now = self.clock()
-        key, events = beacons.parse_events(await json_body(request, max_bytes=MAX_BODY), now=now)
+        key, events = beacons.parse_events(
+            await json_body(request.receive, max_bytes=MAX_BODY), now=now
+        )
         origin = request.headers.get("origin")
         async with self.db.begin() as session:
             accepted = await beacons.record_events(

@@ -19,9 +19,9 @@ class MetricsEndpoints:
         self.clock = clock
 
     async def ingest(self, request: Request) -> JSONResponse:
-        principal = require(request, Scope.metrics_write)
+        principal = require(request.state.principal, Scope.metrics_write)
         now = self.clock()
-        points = metrics.parse_points(await json_body(request, max_bytes=MAX_BODY), now=now)
+        points = metrics.parse_points(await json_body(request.receive, max_bytes=MAX_BODY), now=now)
         async with self.db.begin() as session:
             accepted = await metrics.ingest(session, principal.organization_id, points, now=now)
         return JSONResponse({"accepted": accepted}, status_code=202)
