@@ -4,6 +4,7 @@ import asyncio
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import event
 from sqlmodel import func, select
 
 from statusgraph.db.models import HeartbeatPing, MonitorStatusChange
@@ -280,3 +281,38 @@ async def test_a_burst_of_500_concurrent_pings_loses_none(client, db, people):
     async with db() as session:
         changes = (await session.exec(select(func.count()).select_from(MonitorStatusChange))).one()
     assert changes == 1  # PENDING -> UP, once
+
+
+async def test_pings_arriving_a_turn_of_the_loop_apart_share_one_commit(client, app, clock, people):
+    """As under uvicorn, where each poll of the sockets brings a few more requests."""
+    monitor = await heartbeat(client, people.alice.secret)
+    batcher = app.state.ping_batcher
+    engine = batcher.sqlite_writer or app.state.engine.sync_engine
+    inserts = []
+
+    def count(_conn, _cursor, statement, *_args):
+        if statement.startswith("INSERT INTO heartbeat_ping"):
+            inserts.append(statement)
+
+    def submit():
+        return asyncio.create_task(
+            batcher.submit(
+                organization_id=people.alice.organization.id,
+                monitor_id=monitor,
+                kind=heartbeats.PingKind.SUCCESS,
+                message=None,
+                duration_ms=None,
+                ip=None,
+                now=clock(),
+            )
+        )
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        first = submit()
+        await asyncio.sleep(0)  # the first ping is queued and the batcher woken
+        answers = await asyncio.gather(first, *(submit() for _ in range(15)))
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert [answer["status"] for answer in answers] == ["up"] * 16
+    assert len(inserts) == 1

@@ -151,6 +151,20 @@ class TestHeaders:
         storage.incr("c", 60)
         assert storage.timer is not first
 
+    def test_the_lock_free_fixed_window_counts_as_limits_own_methods_do(self, monkeypatch):
+        fake = FakeTime()
+        import limits.storage.memory
+
+        monkeypatch.setattr(limits.storage.memory, "time", fake)
+        monkeypatch.setattr(statusgraph.ratelimit, "time", fake)
+        ours = statusgraph.ratelimit.SweepingMemoryStorage()
+        stock = limits.storage.memory.MemoryStorage()
+        for step in (0, 10, 20, 29.9, 30, 31, 45, 60.5, 61):  # two windows of 30 s and more
+            fake.now = 1_800_000_000.25 + step
+            for key in ("a", "b"):
+                expected = stock.incr(key, 30), stock.get_expiry(key)
+                assert ours.hit_fixed_window(key, 30) == expected
+
 
 class TestBuckets:
     async def test_heartbeats_do_not_consume_the_standard_bucket(self, limited_app, clock):

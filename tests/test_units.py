@@ -1,9 +1,10 @@
-"""Pure functions: key format and checksum, client IP through trusted proxies."""
+"""Pure functions: key format and checksum, client IP through trusted proxies, ids."""
 
 import ipaddress
 
 import pytest
 
+from statusgraph import ids
 from statusgraph.auth import keys
 from statusgraph.auth.client_ip import client_ip
 
@@ -62,3 +63,28 @@ class TestClientIp:
     def test_no_header_means_the_peer(self):
         assert client_ip("127.0.0.1", None, TRUSTED) == "127.0.0.1"
         assert client_ip(None, "198.51.100.1", TRUSTED) is None
+
+
+class TestIds:
+    def test_random_ids_use_base62_and_do_not_repeat(self):
+        made = {ids.new_id("png") for _ in range(2000)}
+        assert len(made) == 2000
+        for made_id in made:
+            prefix, rest = made_id.split("_")
+            assert prefix == "png"
+            assert len(rest) == 22
+            assert set(rest) <= set(ids.BASE62)
+
+    def test_every_base62_character_turns_up(self):
+        assert set(ids.random_base62(5000)) == set(ids.BASE62)
+
+    def test_ordered_ids_sort_by_creation_time(self, monkeypatch):
+        now = [1_800_000_000_000_000_000]
+        monkeypatch.setattr(ids.time, "time_ns", lambda: now[0])
+        earlier = ids.new_ordered_id("png")
+        now[0] += 1_000_000  # one millisecond later
+        later = ids.new_ordered_id("png")
+        assert earlier < later
+        assert earlier[:12] != later[:12]
+        assert earlier[12:] != later[12:]
+        assert len(later) == len("png_") + 22

@@ -115,6 +115,13 @@ class PingBatcher:
 
     async def _run(self) -> None:
         while self.pending:
+            # Two turns of the event loop before taking a group: in the first, the
+            # requests that arrived in the same poll are read and their tasks created; in
+            # the second, those tasks run up to submit(). Without them a commit starts on
+            # the first ping and the rest wait a whole commit for the next: groups of 8 at
+            # 16 connections instead of 16, and 20 % fewer pings a second.
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
             group, self.pending = self.pending[:MAX_GROUP], self.pending[MAX_GROUP:]
             try:
                 outcomes = await self._commit(group)
