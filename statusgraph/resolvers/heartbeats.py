@@ -126,7 +126,7 @@ def settle(
             "reason": reason,
             "created_at": now,
         }
-        monitor.recorded_status = derived.status
+        monitor.recorded_status = derived.status.value
     monitor.next_deadline_at = derived.next_deadline
     return derived, change
 
@@ -171,7 +171,7 @@ def apply_ping(
         monitor.last_start_at = now
     else:
         monitor.last_ping_at = now
-        monitor.last_ping_kind = kind
+        monitor.last_ping_kind = kind.value
     derived, change = settle(monitor, reason=PING_REASONS[kind], now=now)
     return derived, ping, change
 

@@ -14,12 +14,14 @@ map and unit of work cost more than the rest of a ping together.
 import asyncio
 import contextlib
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Executable, Row, bindparam, insert, select, update
+from sqlalchemy import Engine, Executable, PoolProxiedConnection, bindparam, insert, select, update
 
+from statusgraph.db.driver import DriverStatement
 from statusgraph.db.engine import SessionFactory
 from statusgraph.db.models import HeartbeatPing, Monitor, MonitorStatusChange
 from statusgraph.errors import ConflictError, NotFoundError
@@ -61,6 +63,10 @@ LOCKED_MONITORS = (
     .where(MONITOR.c.id.in_(bindparam("ids", expanding=True)), MONITOR.c.type == "heartbeat")
     .with_for_update()
 )
+# SQLite reads the group's monitors one by one: an IN list would need new SQL per size.
+MONITOR_BY_ID = select(*STATE_COLUMNS).where(
+    MONITOR.c.id == bindparam("id"), MONITOR.c.type == "heartbeat"
+)
 
 
 @dataclass(slots=True)
@@ -78,6 +84,62 @@ class PendingPing:
 Describe = Callable[[MonitorState, heartbeats.Derived], dict[str, Any]]
 Outcome = dict[str, Any] | Exception
 Writes = list[tuple[Executable, list[dict[str, Any]]]]
+Apply = Callable[[list["PendingPing"], Sequence[Sequence[Any]]], tuple[list[Outcome], Writes]]
+
+
+class SqliteWriter:
+    """A group's transaction on SQLite: on one thread of its own, over one connection
+    it keeps, with the statements run on the driver's cursor (db/driver.py). A thread,
+    because the transaction may wait for SQLite's write lock (busy_timeout), and waiting
+    on the event loop would stall the very requests that hold it."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        dialect = engine.dialect
+        self.monitor_by_id = DriverStatement(MONITOR_BY_ID, dialect)
+        self.writes: dict[Executable, DriverStatement] = {
+            UPDATE_MONITORS: DriverStatement(UPDATE_MONITORS, dialect, [*UPDATED, "updated_at"]),
+            INSERT_PINGS: DriverStatement(INSERT_PINGS, dialect),
+            INSERT_CHANGES: DriverStatement(INSERT_CHANGES, dialect),
+        }
+        self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="heartbeat-writer")
+        self.connection: PoolProxiedConnection | None = None  # used on self.thread only
+
+    async def commit(self, group: list["PendingPing"], apply: Apply) -> list[Outcome]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.thread, self._transaction, group, apply)
+
+    def _transaction(self, group: list["PendingPing"], apply: Apply) -> list[Outcome]:
+        if self.connection is None:
+            self.connection = self.engine.raw_connection()
+        cursor = self.connection.cursor()
+        try:
+            cursor.execute("BEGIN IMMEDIATE")  # the write lock up front, as engine.py does
+            found = [
+                row
+                for monitor_id in {ping.monitor_id for ping in group}
+                for row in self.monitor_by_id.fetchall(cursor, {"id": monitor_id})
+            ]
+            outcomes, writes = apply(group, found)
+            for statement, rows in writes:
+                self.writes[statement].executemany(cursor, rows)
+            self.connection.commit()
+        except Exception:
+            self._disconnect()  # the pool rolls back whatever was left open
+            raise
+        finally:
+            cursor.close()
+        return outcomes
+
+    def _disconnect(self) -> None:
+        if self.connection is not None:
+            self.connection.close()
+            self.connection = None
+
+    async def close(self) -> None:
+        # Queued behind any transaction still running on the thread.
+        await asyncio.get_running_loop().run_in_executor(self.thread, self._disconnect)
+        self.thread.shutdown()
 
 
 class PingBatcher:
@@ -86,8 +148,10 @@ class PingBatcher:
     ) -> None:
         self.db = db
         self.sqlite_writer = sqlite_writer
+        self.sqlite = SqliteWriter(sqlite_writer) if sqlite_writer is not None else None
         self.describe = describe
         self.pending: list[PendingPing] = []
+        self.commits = 0  # transactions committed, for tests and a glance at group sizes
         self.worker: asyncio.Task[None] | None = None
 
     async def submit(
@@ -125,6 +189,7 @@ class PingBatcher:
             group, self.pending = self.pending[:MAX_GROUP], self.pending[MAX_GROUP:]
             try:
                 outcomes = await self._commit(group)
+                self.commits += 1
             except Exception as error:  # the whole transaction failed: nobody's ping is stored
                 for ping in group:
                     if not ping.answer.done():
@@ -139,9 +204,8 @@ class PingBatcher:
                     ping.answer.set_result(outcome)
 
     async def _commit(self, group: list[PendingPing]) -> list[Outcome]:
-        if self.sqlite_writer is not None:
-            # The whole transaction in one worker thread: one hop instead of five.
-            return await asyncio.to_thread(self._commit_in_thread, group)
+        if self.sqlite is not None:
+            return await self.sqlite.commit(group, self._apply)
         async with self.db.begin() as session:
             connection = await session.connection()
             found = (await connection.execute(LOCKED_MONITORS, _ids(group))).all()
@@ -150,20 +214,12 @@ class PingBatcher:
                 await connection.execute(statement, rows)
         return outcomes
 
-    def _commit_in_thread(self, group: list[PendingPing]) -> list[Outcome]:
-        assert self.sqlite_writer is not None
-        with self.sqlite_writer.begin() as connection:
-            found = connection.execute(LOCKED_MONITORS, _ids(group)).all()
-            outcomes, writes = self._apply(group, found)
-            for statement, rows in writes:
-                connection.execute(statement, rows)
-        return outcomes
-
     def _apply(
-        self, group: list[PendingPing], found: Sequence[Row[Any]]
+        self, group: list[PendingPing], found: Sequence[Sequence[Any]]
     ) -> tuple[list[Outcome], Writes]:
         """Each ping's outcome, and the statements that store the pings that succeeded."""
-        monitors = {row.id: MonitorState(*row) for row in found}  # type: ignore[call-arg]
+        states = (MonitorState(*row) for row in found)  # columns in field order
+        monitors = {monitor.id: monitor for monitor in states}
         outcomes: list[Outcome] = []
         pings: list[dict[str, Any]] = []
         changes: list[dict[str, Any]] = []
@@ -203,6 +259,8 @@ class PingBatcher:
             self.worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self.worker
+        if self.sqlite is not None:
+            await self.sqlite.close()
 
 
 def _ids(group: list[PendingPing]) -> dict[str, list[str]]:
