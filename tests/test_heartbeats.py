@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from sqlmodel import func, select
 
-from statusgraph.db.models import HeartbeatPing, MonitorStatusChange
+from statusgraph.db.models import HeartbeatPing, Monitor, MonitorStatusChange
 from statusgraph.resolvers import heartbeats
 from tests.helpers import create_key, gql
 from tests.status_api import mutate
@@ -309,3 +309,26 @@ async def test_pings_arriving_a_turn_of_the_loop_apart_share_one_commit(
     assert [answer["status"] for answer in answers] == ["up"] * 16
     assert batcher.commits - before == 1
     assert await pings_stored(db) == 16
+
+
+async def test_what_a_ping_stores_reads_back_through_the_orm(client, db, clock, people):
+    """SQLite stores pings through the driver (db/driver.py): same values as the ORM's."""
+    monitor = await heartbeat(client, people.alice.secret)
+    response = await ping(
+        client, people.alice.secret, monitor, {"status": "down", "message": "é", "duration_ms": 7}
+    )
+    assert response.status_code == 200
+    async with db() as session:
+        [stored] = (await session.exec(select(HeartbeatPing))).all()
+        row = await session.get(Monitor, monitor)
+    assert (stored.monitor_id, stored.kind, stored.message, stored.duration_ms) == (
+        monitor,
+        "fail",
+        "é",
+        7,
+    )
+    assert stored.created_at == clock()
+    assert stored.created_at.tzinfo is not None
+    assert (row.last_ping_at, row.last_ping_kind, row.recorded_status) == (clock(), "fail", "down")
+    assert row.updated_at == clock()
+    assert row.paused is False
