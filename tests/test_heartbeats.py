@@ -236,8 +236,11 @@ class TestRestErrors:
             (b"[1, 2]", "Request body must be a JSON object"),
             (b'{"status": "sideways"}', "status must be one of: up, down, start"),
             (b'{"message": 42}', "message must be a string"),
-            (b'{"duration_ms": -1}', "duration_ms must be a non-negative integer"),
-            (b'{"duration_ms": "5"}', "duration_ms must be a non-negative integer"),
+            (b'{"message": "a\\u0000b"}', "message must not contain NUL characters"),
+            (b'{"duration_ms": -1}', "duration_ms must be an integer from 0 to 2147483647"),
+            (b'{"duration_ms": "5"}', "duration_ms must be an integer from 0 to 2147483647"),
+            (b'{"duration_ms": 2147483648}', "duration_ms must be an integer from 0 to 2147483647"),
+            (b'{"duration_ms": 1e3}', "duration_ms must be an integer from 0 to 2147483647"),
             (b'{"colour": "red"}', "Unknown field: colour"),
         ],
     )

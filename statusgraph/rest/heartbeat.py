@@ -25,6 +25,8 @@ STATUSES = {
     "start": heartbeats.PingKind.START,
 }
 FIELDS = frozenset({"status", "message", "duration_ms"})
+# The column is a 32-bit integer on PostgreSQL: ~24.8 days of run time, in milliseconds.
+MAX_DURATION_MS = 2**31 - 1
 
 
 def _ping_from(body: dict[str, Any]) -> tuple[heartbeats.PingKind, str | None, int | None]:
@@ -37,11 +39,15 @@ def _ping_from(body: dict[str, Any]) -> tuple[heartbeats.PingKind, str | None, i
     message = body.get("message")
     if message is not None and not isinstance(message, str):
         raise BadUserInputError("message must be a string")
+    if message is not None and "\x00" in message:  # PostgreSQL text cannot hold it
+        raise BadUserInputError("message must not contain NUL characters")
     duration = body.get("duration_ms")
     if duration is not None and (
-        isinstance(duration, bool) or not isinstance(duration, int) or duration < 0
+        isinstance(duration, bool)
+        or not isinstance(duration, int)
+        or not 0 <= duration <= MAX_DURATION_MS
     ):
-        raise BadUserInputError("duration_ms must be a non-negative integer")
+        raise BadUserInputError(f"duration_ms must be an integer from 0 to {MAX_DURATION_MS}")
     return STATUSES[status], message, duration
 
 
