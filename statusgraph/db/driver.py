@@ -8,6 +8,7 @@ goes through its column type's own processors, so what is stored and read back i
 SQLAlchemy would store and read back; only the per-execution bookkeeping is skipped.
 """
 
+import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -25,11 +26,15 @@ class DriverStatement:
         if not isinstance(compiled, SQLCompiler) or compiled.positiontup is None:
             raise TypeError("a SQL statement for a dialect with positional parameters is needed")
         self.sql = compiled.string
-        self.names = list(compiled.positiontup)
+        names = list(compiled.positiontup)
         self.defaults = compiled.params  # literal values the statement binds itself
-        self.binders: list[Processor] = [
-            compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
-            for name in self.names
+        self.values_of = operator.itemgetter(*names)
+        self.single = len(names) == 1  # itemgetter of one name returns the bare value
+        # (position, processor) for the parameters whose type converts them.
+        self.binders = [
+            (position, binder)
+            for position, name in enumerate(names)
+            if (binder := compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect))
         ]
         self.readers: list[Processor] = (
             [
@@ -40,13 +45,18 @@ class DriverStatement:
             else []
         )
 
-    def parameters(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
-        defaults = self.defaults
-        return tuple(
-            value if binder is None else binder(value)
-            for name, binder in zip(self.names, self.binders, strict=True)
-            for value in (values[name] if name in values else defaults[name],)
-        )
+    def parameters(self, values: Mapping[str, Any]) -> Sequence[Any]:
+        if self.defaults:
+            values = {**self.defaults, **values}
+        found = self.values_of(values)
+        if self.single:
+            found = (found,)
+        if not self.binders:
+            return found  # type: ignore[no-any-return]
+        converted = list(found)
+        for position, binder in self.binders:
+            converted[position] = binder(converted[position])
+        return converted
 
     def executemany(self, cursor: Any, rows: Iterable[Mapping[str, Any]]) -> None:
         cursor.executemany(self.sql, [self.parameters(row) for row in rows])
