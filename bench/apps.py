@@ -13,7 +13,7 @@ from statusgraph.clock import utcnow
 from statusgraph.config import Settings
 from statusgraph.db.engine import create_engine, create_session_factory
 from statusgraph.middleware import RequestGuardMiddleware
-from statusgraph.ratelimit import Limiter
+from statusgraph.ratelimit import Decision, Limiter, Policy
 
 
 async def ping(_request: Request) -> JSONResponse:
@@ -25,10 +25,23 @@ def bare() -> Starlette:
     return Starlette(routes=[Route("/", ping), Route("/ping", ping)])
 
 
+class HeadersOnlyLimiter(Limiter):
+    """Answers every request with the same decision, touching no storage: what is left
+    is the cost of carrying a decision and its three X-RateLimit-* headers, the part of
+    the limiter's overhead that no storage can remove."""
+
+    async def hit(self, policy: Policy, identity: str) -> Decision | None:
+        remaining, reset = (
+            (b"x-ratelimit-remaining", b"999999999"),
+            (b"x-ratelimit-reset", b"1900000000"),
+        )
+        return True, [policy.limit_header, remaining, reset]
+
+
 def guarded() -> Starlette:
     """The same route behind our request middleware, the limiter on or off.
 
-    BENCH_LIMITS=off | memory | redis://…  Requests are anonymous, so the only
+    BENCH_LIMITS=off | headers | memory | redis://…  Requests are anonymous, so the only
     storage touched is the limiter's (no database lookup to blur the number).
     """
     mode = os.environ.get("BENCH_LIMITS", "off")
@@ -37,7 +50,7 @@ def guarded() -> Starlette:
         data_dir=data_dir,
         secret_key="bench",
         rate_limits_enabled=mode != "off",
-        rate_limit_storage="async+memory://" if mode in ("off", "memory") else mode,
+        rate_limit_storage="async+memory://" if mode in ("off", "headers", "memory") else mode,
         # High enough never to block: we measure the bookkeeping, not the 429s.
         rate_limit_anonymous="1000000000/minute",
     )
@@ -51,7 +64,7 @@ def guarded() -> Starlette:
                 db=create_session_factory(engine),
                 pepper=b"bench",
                 clock=utcnow,
-                limiter=Limiter(settings),
+                limiter=HeadersOnlyLimiter(settings) if mode == "headers" else Limiter(settings),
             )
         ],
     )

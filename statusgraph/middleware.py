@@ -139,7 +139,7 @@ class RequestGuardMiddleware:
                 started = True
                 extra = [(b"x-request-id", request_id.encode())]
                 if decision is not None:
-                    extra += decision.headers()
+                    extra += decision[1]  # its X-RateLimit-* headers
                 message["headers"] = [*message.get("headers", ()), *extra]
             await send(message)
 
@@ -149,7 +149,7 @@ class RequestGuardMiddleware:
             except StatusGraphError as refused:
                 # Failed attempts are charged to the address, never to a key.
                 decision = await self.limiter.hit(*self.limiter.failed_auth_policy(info.ip))
-                if decision is not None and not decision.allowed:
+                if _refused(decision):
                     raise RateLimitedError(RATE_LIMITED) from refused
                 raise
             state["principal"] = principal
@@ -163,7 +163,7 @@ class RequestGuardMiddleware:
             charged = self.limiter.policy_for(route, principal, info.ip, writes=writes)
             if charged is not None:
                 decision = await self.limiter.hit(*charged)
-                if decision is not None and not decision.allowed:
+                if _refused(decision):
                     raise RateLimitedError(RATE_LIMITED)
             if graphql_body is not None and graphql_body.too_large:
                 raise PayloadTooLargeError(f"Request body exceeds {self.max_body} bytes")
@@ -239,6 +239,10 @@ class RequestGuardMiddleware:
                 error.http_status, error.message, error.code, accept=accept, headers=extra
             )
         return rest_error(error.http_status, error.message, headers=extra)
+
+
+def _refused(decision: Decision | None) -> bool:
+    return decision is not None and not decision[0]
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -159,34 +159,21 @@ class Policy(NamedTuple):
     item: RateLimitItem
     expiry: int  # the window's length in seconds
     limit_header: tuple[bytes, bytes]
+    # Storage keys by identity: building one with `limits` costs ~2 µs, and the same
+    # few come back on every request.
+    keys: dict[str, str]
 
 
 def _policy(bucket: Bucket, limit: str) -> Policy:
     item = parse(limit)
     header = (b"x-ratelimit-limit", str(item.amount).encode())
-    return Policy(bucket.value, item, item.get_expiry(), header)
+    return Policy(bucket.value, item, item.get_expiry(), header, {})
 
 
-class Decision(NamedTuple):  # a tuple: built on every request, and cheaper than a dataclass
-    allowed: bool
-    limit_header: tuple[bytes, bytes]
-    remaining: int
-    reset: int  # epoch seconds
-    retry_after: int  # seconds; only meaningful when not allowed
-
-    @property
-    def limit(self) -> int:
-        return int(self.limit_header[1])
-
-    def headers(self) -> list[tuple[bytes, bytes]]:
-        headers = [
-            self.limit_header,
-            (b"x-ratelimit-remaining", b"%d" % self.remaining),
-            (b"x-ratelimit-reset", b"%d" % self.reset),
-        ]
-        if not self.allowed:
-            headers.append((b"retry-after", b"%d" % self.retry_after))
-        return headers
+Header = tuple[bytes, bytes]
+# (allowed, the X-RateLimit-* headers, and Retry-After when refused): a bare tuple, as it
+# is built on every request (a NamedTuple's constructor runs Python code).
+Decision = tuple[bool, list[Header]]
 
 
 class Limiter:
@@ -212,9 +199,6 @@ class Limiter:
             plan: (_policy(Bucket.read, limits.read), _policy(Bucket.write, limits.write))
             for plan, limits in settings.rate_limit_plans.items()
         }
-        # Storage keys by (bucket, identity): building one with `limits` costs ~2 µs, and
-        # the same few come back on every request.
-        self._keys: dict[tuple[str, str], str] = {}
         self._warned_at = -math.inf
 
     def policy_for(
@@ -243,7 +227,6 @@ class Limiter:
         """Charge one request; None when limits are off or the storage is down (fail open)."""
         if not self.enabled:
             return None
-        amount = policy.item.amount
         try:
             if policy is self.failed_auth:
                 allowed, stats = await self.backend.moving_window(
@@ -251,27 +234,31 @@ class Limiter:
                 )
                 remaining, reset_at = stats.remaining, stats.reset_time
             else:
-                key, backend = self._key(policy, identity), self.backend
+                key = policy.keys.get(identity) or self._key(policy, identity)
+                backend = self.backend
                 if isinstance(backend, MemoryBackend):  # answers without awaiting anything
                     hits, reset_at = backend.storage.hit_fixed_window(key, policy.expiry)
                 else:
                     hits, reset_at = await backend.fixed_window(key, policy.expiry)
-                allowed, remaining = hits <= amount, amount - hits
+                remaining = policy.item.amount - hits
+                allowed = remaining >= 0
         except Exception as error:
             self._warn(error)
             return None
-        # Positional, and the clock read only for a refusal: this runs on every request.
-        retry_after = 0 if allowed else max(math.ceil(reset_at - time.time()), 1)
-        return Decision(
-            allowed, policy.limit_header, max(remaining, 0), math.ceil(reset_at), retry_after
-        )
+        headers = [
+            policy.limit_header,
+            (b"x-ratelimit-remaining", b"%d" % max(remaining, 0)),
+            (b"x-ratelimit-reset", b"%d" % math.ceil(reset_at)),
+        ]
+        if not allowed:  # the clock is read only for a refusal: this runs on every request
+            retry_after = max(math.ceil(reset_at - time.time()), 1)
+            headers.append((b"retry-after", b"%d" % retry_after))
+        return allowed, headers
 
     def _key(self, policy: Policy, identity: str) -> str:
-        key = self._keys.get((policy.bucket, identity))
-        if key is None:
-            if len(self._keys) >= self.MAX_KEYS:
-                self._keys.clear()
-            key = self._keys[policy.bucket, identity] = policy.item.key_for(policy.bucket, identity)
+        if len(policy.keys) >= self.MAX_KEYS:
+            policy.keys.clear()
+        key = policy.keys[identity] = policy.item.key_for(policy.bucket, identity)
         return key
 
     def _warn(self, error: Exception) -> None:
