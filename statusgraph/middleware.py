@@ -137,10 +137,10 @@ class RequestGuardMiddleware:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                extra = [(b"x-request-id", request_id.encode())]
+                sent = [*message.get("headers", ()), (b"x-request-id", request_id.encode())]
                 if decision is not None:
-                    extra += decision[1]  # its X-RateLimit-* headers
-                message["headers"] = [*message.get("headers", ()), *extra]
+                    sent += decision[1]  # its X-RateLimit-* headers
+                message["headers"] = sent
             await send(message)
 
         try:
