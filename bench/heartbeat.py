@@ -1,22 +1,27 @@
 """Heartbeat pings under load, against a bare Starlette JSON route in the same run.
 
     .venv/bin/python -m bench.heartbeat [--seconds 5] [--rounds 3]
+                                        [--postgres postgresql+asyncpg://postgres@127.0.0.1/test]
 
 Serves a fresh SQLite database with uvicorn (one worker), drives both targets with wrk
 (apt-get install wrk) at 16 and 64 connections, checks that every 2xx ping is a
 committed row, and prints requests/s, p50, p99 and the ratio. Target: >= 0.5 x the
 bare route at 16 connections. The heartbeat rate limit is raised for the run (the
-limiter itself stays on).
+limiter itself stays on). With --postgres, the same run against a throwaway database
+created on that server (and dropped afterwards) instead of SQLite.
 """
 
 import argparse
 import asyncio
+import contextlib
 import os
-import sqlite3
+import secrets
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+from sqlalchemy import make_url, text
 
 from bench.harness import Result, UvicornServer, median_of, print_table, wrk
 from statusgraph.app import create_app
@@ -50,9 +55,33 @@ async def seed(settings: Settings) -> tuple[str, str]:
     return key, body["data"]["createMonitor"]["monitor"]["id"]
 
 
-def committed_pings(database: Path) -> int:
-    with sqlite3.connect(database) as connection:
-        return int(connection.execute("SELECT count(*) FROM heartbeat_ping").fetchone()[0])
+def committed_pings(database_url: str) -> int:
+    async def count() -> int:
+        engine = create_engine(database_url)
+        async with engine.connect() as connection:
+            rows = await connection.execute(text("SELECT count(*) FROM heartbeat_ping"))
+            counted = int(rows.scalar_one())
+        await engine.dispose()
+        return counted
+
+    return asyncio.run(count())
+
+
+async def _admin(server_url: str, statement: str) -> None:
+    engine = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    async with engine.connect() as connection:
+        await connection.execute(text(statement))
+    await engine.dispose()
+
+
+@contextlib.contextmanager
+def throwaway_postgres(server_url: str) -> Iterator[str]:
+    name = f"statusgraph_bench_{secrets.token_hex(5)}"
+    asyncio.run(_admin(server_url, f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        asyncio.run(_admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def main() -> None:
@@ -61,13 +90,22 @@ def main() -> None:
     parser.add_argument(
         "--rounds", type=int, default=3, help="interleaved rounds; medians are shown"
     )
+    parser.add_argument("--postgres", help="a PostgreSQL server URL to measure instead of SQLite")
     args = parser.parse_args()
+    if args.postgres:
+        with throwaway_postgres(args.postgres) as database_url:
+            run(args, database_url, "PostgreSQL")
+    else:
+        run(args, None, "SQLite")
 
+
+def run(args: argparse.Namespace, database_url: str | None, database: str) -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="statusgraph-bench-"))
     env = {
         "STATUSGRAPH_DATA_DIR": str(data_dir),
         "STATUSGRAPH_RATE_LIMIT_HEARTBEAT": "1000000000/minute",
         "STATUSGRAPH_LOG_LEVEL": "warning",
+        **({"STATUSGRAPH_DATABASE_URL": database_url} if database_url else {}),
     }
     os.environ.update(env)
     settings = Settings()
@@ -88,7 +126,7 @@ def main() -> None:
         for connections in (16, 64):
             runs: dict[str, list[Result]] = {"bare": [], "ping": []}
             ok = 0
-            before = committed_pings(data_dir / "statusgraph.db")
+            before = committed_pings(settings.database_url)
             for _ in range(args.rounds):
                 runs["bare"].append(
                     wrk(
@@ -100,7 +138,7 @@ def main() -> None:
                     )
                 )
                 result = wrk(
-                    f"POST /api/heartbeat (SQLite), c={connections}",
+                    f"POST /api/heartbeat ({database}), c={connections}",
                     pings,
                     f"/api/heartbeat/{monitor}",
                     connections=connections,
@@ -110,7 +148,7 @@ def main() -> None:
                 )
                 runs["ping"].append(result)
                 ok += result.requests - result.non_2xx
-            rows[connections] = (ok, committed_pings(data_dir / "statusgraph.db") - before)
+            rows[connections] = (ok, committed_pings(settings.database_url) - before)
             tables[connections] = [median_of(runs["bare"]), median_of(runs["ping"])]
     finally:
         bare.stop()

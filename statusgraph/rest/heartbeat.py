@@ -30,9 +30,8 @@ MAX_DURATION_MS = 2**31 - 1
 
 
 def _ping_from(body: dict[str, Any]) -> tuple[heartbeats.PingKind, str | None, int | None]:
-    unknown = sorted(set(body) - FIELDS)
-    if unknown:
-        raise BadUserInputError(f"Unknown field: {unknown[0]}")
+    if not FIELDS.issuperset(body):
+        raise BadUserInputError(f"Unknown field: {min(set(body) - FIELDS)}")
     status = body.get("status", "up")
     if status not in STATUSES:
         raise BadUserInputError("status must be one of: up, down, start")
