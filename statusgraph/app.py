@@ -19,6 +19,7 @@ from statusgraph.middleware import RequestGuardMiddleware
 from statusgraph.ratelimit import Limiter
 from statusgraph.resolvers import audit, heartbeats
 from statusgraph.resolvers.credentials import CredentialCache
+from statusgraph.resolvers.ping_batcher import group_writer
 from statusgraph.rest.beacon import BeaconEndpoints
 from statusgraph.rest.heartbeat import HeartbeatEndpoints
 from statusgraph.rest.metrics import MetricsEndpoints
@@ -88,7 +89,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
             sqlite_writer.dispose()
 
     sqlite_writer = create_sqlite_writer(settings.database_url)
-    heartbeat = HeartbeatEndpoints(db, clock, sqlite_writer)
+    heartbeat = HeartbeatEndpoints(db, clock, group_writer(engine, sqlite_writer))
     beacon = BeaconEndpoints(db, clock)
     metrics_api = MetricsEndpoints(db, clock)
     graphql = GraphQLEndpoint(

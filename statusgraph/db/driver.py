@@ -1,8 +1,10 @@
 """SQLAlchemy statements compiled once and run on the driver's own cursor.
 
-For the one hot write path on SQLite (heartbeat pings, resolvers/ping_batcher.py):
-executing even a cached Core statement costs ~35 µs of SQLAlchemy machinery and
-converts parameters row by row, which was half of a ping's database time. Here the SQL
+For the one hot write path (heartbeat pings, resolvers/ping_batcher.py): executing even
+a cached Core statement costs ~35 µs of SQLAlchemy machinery (on asyncpg, greenlet
+switches too) and converts parameters row by row, which was half of a ping's database
+time. executemany() and fetchall() run on a DBAPI cursor (sqlite3); an async driver
+(asyncpg) is called with `sql`, parameters() and read(). Here the SQL
 and the order of its parameters still come from SQLAlchemy's compiler, and every value
 goes through its column type's own processors, so what is stored and read back is what
 SQLAlchemy would store and read back; only the per-execution bookkeeping is skipped.
@@ -58,15 +60,15 @@ class DriverStatement:
             converted[position] = binder(converted[position])
         return converted
 
+    def read(self, row: Sequence[Any]) -> tuple[Any, ...]:
+        """A fetched row, each value through its column type's result processor."""
+        return tuple(
+            value if reader is None else reader(value)
+            for value, reader in zip(row, self.readers, strict=True)
+        )
+
     def executemany(self, cursor: Any, rows: Iterable[Mapping[str, Any]]) -> None:
         cursor.executemany(self.sql, [self.parameters(row) for row in rows])
 
     def fetchall(self, cursor: Any, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-        readers = self.readers
-        return [
-            tuple(
-                value if reader is None else reader(value)
-                for value, reader in zip(row, readers, strict=True)
-            )
-            for row in cursor.execute(self.sql, self.parameters(values)).fetchall()
-        ]
+        return [self.read(row) for row in cursor.execute(self.sql, self.parameters(values))]

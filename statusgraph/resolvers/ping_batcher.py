@@ -8,7 +8,10 @@ so a 2xx still means the ping is durable. Under load the groups grow by themselv
 lone ping is committed at once.
 
 The statements are SQLAlchemy Core on plain rows, not ORM objects: the ORM's identity
-map and unit of work cost more than the rest of a ping together.
+map and unit of work cost more than the rest of a ping together. They are compiled once
+per dialect and run by the driver itself (db/driver.py), on SQLite in a thread of
+their own (SqliteWriter), on PostgreSQL over a connection kept for them
+(PostgresWriter).
 """
 
 import asyncio
@@ -19,10 +22,22 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Executable, PoolProxiedConnection, bindparam, insert, select, update
+from sqlalchemy import (
+    Dialect,
+    Engine,
+    Executable,
+    PoolProxiedConnection,
+    String,
+    any_,
+    bindparam,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from statusgraph.db.driver import DriverStatement
-from statusgraph.db.engine import SessionFactory
 from statusgraph.db.models import HeartbeatPing, Monitor, MonitorStatusChange
 from statusgraph.errors import ConflictError, NotFoundError
 from statusgraph.resolvers import heartbeats
@@ -56,17 +71,29 @@ INSERT_PINGS = insert(HeartbeatPing)
 INSERT_CHANGES = insert(MonitorStatusChange)
 
 
-# Locked, so other processes' pings to the same monitors wait their turn (PostgreSQL;
-# SQLite's write transaction already serializes). Built once: SQLAlchemy caches its SQL.
+# PostgreSQL reads a group's monitors in one statement, locked, so other processes'
+# pings to the same monitors wait their turn.
 LOCKED_MONITORS = (
     select(*STATE_COLUMNS)
-    .where(MONITOR.c.id.in_(bindparam("ids", expanding=True)), MONITOR.c.type == "heartbeat")
+    .where(
+        MONITOR.c.id == any_(bindparam("ids", type_=ARRAY(String))),
+        MONITOR.c.type == "heartbeat",
+    )
     .with_for_update()
 )
-# SQLite reads the group's monitors one by one: an IN list would need new SQL per size.
+# SQLite's write transaction already serializes; it reads the monitors one by one (an IN
+# list would need new SQL for every group size).
 MONITOR_BY_ID = select(*STATE_COLUMNS).where(
     MONITOR.c.id == bindparam("id"), MONITOR.c.type == "heartbeat"
 )
+
+
+def _compiled_writes(dialect: Dialect) -> dict[Executable, DriverStatement]:
+    return {
+        UPDATE_MONITORS: DriverStatement(UPDATE_MONITORS, dialect, [*UPDATED, "updated_at"]),
+        INSERT_PINGS: DriverStatement(INSERT_PINGS, dialect),
+        INSERT_CHANGES: DriverStatement(INSERT_CHANGES, dialect),
+    }
 
 
 @dataclass(slots=True)
@@ -97,11 +124,7 @@ class SqliteWriter:
         self.engine = engine
         dialect = engine.dialect
         self.monitor_by_id = DriverStatement(MONITOR_BY_ID, dialect)
-        self.writes: dict[Executable, DriverStatement] = {
-            UPDATE_MONITORS: DriverStatement(UPDATE_MONITORS, dialect, [*UPDATED, "updated_at"]),
-            INSERT_PINGS: DriverStatement(INSERT_PINGS, dialect),
-            INSERT_CHANGES: DriverStatement(INSERT_CHANGES, dialect),
-        }
+        self.writes = _compiled_writes(dialect)
         self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="heartbeat-writer")
         self.connection: PoolProxiedConnection | None = None  # used on self.thread only
 
@@ -142,13 +165,56 @@ class SqliteWriter:
         self.thread.shutdown()
 
 
+class PostgresWriter:
+    """A group's transaction on PostgreSQL, over one asyncpg connection it keeps (no
+    pool checkout and pre-ping per group), with the statements run by asyncpg itself
+    (db/driver.py): SQLAlchemy's async layer switched greenlets on every statement and
+    cost more CPU than the rest of a ping."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.locked_monitors = DriverStatement(LOCKED_MONITORS, engine.dialect)
+        self.writes = _compiled_writes(engine.dialect)
+        self.connection: AsyncConnection | None = None
+        self.driver: Any = None  # the asyncpg connection under self.connection
+
+    async def commit(self, group: list["PendingPing"], apply: Apply) -> list[Outcome]:
+        if self.driver is None:
+            self.connection = await self.engine.connect()
+            self.driver = (await self.connection.get_raw_connection()).driver_connection
+        driver, read = self.driver, self.locked_monitors
+        try:
+            async with driver.transaction():
+                ids = {"ids": list({ping.monitor_id for ping in group})}
+                found = [
+                    read.read(row) for row in await driver.fetch(read.sql, *read.parameters(ids))
+                ]
+                outcomes, writes = apply(group, found)
+                for statement, rows in writes:
+                    write = self.writes[statement]
+                    await driver.executemany(write.sql, [write.parameters(row) for row in rows])
+        except Exception:
+            await self.close()  # whatever went wrong, the next group starts afresh
+            raise
+        return outcomes
+
+    async def close(self) -> None:
+        if self.connection is not None:
+            connection, self.connection, self.driver = self.connection, None, None
+            await connection.close()
+
+
+GroupWriter = SqliteWriter | PostgresWriter
+
+
+def group_writer(engine: AsyncEngine, sqlite_writer: Engine | None) -> GroupWriter:
+    """SQLite's writer when there is one (db.engine.create_sqlite_writer), else PostgreSQL's."""
+    return SqliteWriter(sqlite_writer) if sqlite_writer is not None else PostgresWriter(engine)
+
+
 class PingBatcher:
-    def __init__(
-        self, db: SessionFactory, describe: Describe, sqlite_writer: Engine | None = None
-    ) -> None:
-        self.db = db
-        self.sqlite_writer = sqlite_writer
-        self.sqlite = SqliteWriter(sqlite_writer) if sqlite_writer is not None else None
+    def __init__(self, writer: GroupWriter, describe: Describe) -> None:
+        self.writer = writer
         self.describe = describe
         self.pending: list[PendingPing] = []
         self.commits = 0  # transactions committed, for tests and a glance at group sizes
@@ -188,7 +254,7 @@ class PingBatcher:
             await asyncio.sleep(0)
             group, self.pending = self.pending[:MAX_GROUP], self.pending[MAX_GROUP:]
             try:
-                outcomes = await self._commit(group)
+                outcomes = await self.writer.commit(group, self._apply)
                 self.commits += 1
             except Exception as error:  # the whole transaction failed: nobody's ping is stored
                 for ping in group:
@@ -202,17 +268,6 @@ class PingBatcher:
                     ping.answer.set_exception(outcome)
                 else:
                     ping.answer.set_result(outcome)
-
-    async def _commit(self, group: list[PendingPing]) -> list[Outcome]:
-        if self.sqlite is not None:
-            return await self.sqlite.commit(group, self._apply)
-        async with self.db.begin() as session:
-            connection = await session.connection()
-            found = (await connection.execute(LOCKED_MONITORS, _ids(group))).all()
-            outcomes, writes = self._apply(group, found)
-            for statement, rows in writes:
-                await connection.execute(statement, rows)
-        return outcomes
 
     def _apply(
         self, group: list[PendingPing], found: Sequence[Sequence[Any]]
@@ -259,12 +314,7 @@ class PingBatcher:
             self.worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self.worker
-        if self.sqlite is not None:
-            await self.sqlite.close()
-
-
-def _ids(group: list[PendingPing]) -> dict[str, list[str]]:
-    return {"ids": list({ping.monitor_id for ping in group})}
+        await self.writer.close()
 
 
 def _monitor_update(monitor: MonitorState, now: datetime) -> dict[str, Any]:

@@ -5,7 +5,6 @@ A 200 means the ping is committed.
 
 from typing import Any
 
-from sqlalchemy import Engine
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import Receive, Send
@@ -15,7 +14,7 @@ from statusgraph.auth.scopes import Scope
 from statusgraph.db.engine import SessionFactory
 from statusgraph.errors import BadUserInputError
 from statusgraph.resolvers import heartbeats
-from statusgraph.resolvers.ping_batcher import PingBatcher
+from statusgraph.resolvers.ping_batcher import GroupWriter, PingBatcher
 from statusgraph.rest.common import json_body, require, send_json
 
 MAX_BODY = 64 * 1024
@@ -63,10 +62,10 @@ def _state(monitor: Any, derived: heartbeats.Derived) -> dict[str, Any]:
 
 
 class HeartbeatEndpoints:
-    def __init__(self, db: SessionFactory, clock: Any, sqlite_writer: Engine | None = None) -> None:
+    def __init__(self, db: SessionFactory, clock: Any, writer: GroupWriter) -> None:
         self.db = db
         self.clock = clock
-        self.batcher = PingBatcher(db, _state, sqlite_writer)
+        self.batcher = PingBatcher(writer, _state)
         self.ping = PingEndpoint(self.batcher, clock)
 
     async def status(self, request: Request) -> JSONResponse:
