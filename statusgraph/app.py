@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -37,6 +38,20 @@ async def healthz(_request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
+def freeze_startup_objects() -> None:
+    """Moves everything alive at startup (modules, the GraphQL schema, SQLAlchemy's
+    metadata: most of the heap) out of the garbage collector's sight.
+
+    Under load, objects of requests in flight survive into the oldest generation fast
+    enough to trigger full collections, and each walked that whole heap: at 64
+    concurrent heartbeat pings, ~3 full collections a second of ~75 ms each, a fifth of
+    the CPU. Frozen, a full collection takes ~2 ms. (The cost: a cycle among startup
+    objects that later becomes garbage is never collected.)
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
     engine = create_engine(settings.database_url)
     db = create_session_factory(engine)
@@ -66,6 +81,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        freeze_startup_objects()
         tasks = [
             asyncio.create_task(purge_audit_log_forever()),
             asyncio.create_task(evaluate_heartbeats_forever()),
