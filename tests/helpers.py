@@ -108,3 +108,9 @@ class StatementCounter:
 
     def __len__(self) -> int:
         return len(self.statements)
+
+
+def tampered(secret: str) -> str:
+    """`secret` with its last character changed (never to itself: a fixed replacement
+    would equal the secret whenever it already ended with it)."""
+    return secret[:-1] + ("1" if secret.endswith("0") else "0")
