@@ -4,6 +4,7 @@ import asyncio
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import text
 from sqlmodel import func, select
 
 from statusgraph.db.models import HeartbeatPing, Monitor, MonitorStatusChange
@@ -335,3 +336,22 @@ async def test_what_a_ping_stores_reads_back_through_the_orm(client, db, clock, 
     assert (row.last_ping_at, row.last_ping_kind, row.recorded_status) == (clock(), "fail", "down")
     assert row.updated_at == clock()
     assert row.paused is False
+
+
+async def test_pings_go_on_after_the_servers_connection_is_killed(client, app, db, people):
+    """PostgreSQL: the batcher keeps one connection; a restart or a failover kills it."""
+    if app.state.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite has no server to lose")
+    key = people.alice.secret
+    monitor = await heartbeat(client, key)
+    assert (await ping(client, key, monitor)).status_code == 200
+    writer = app.state.ping_batcher.writer
+    backend = await writer.driver.fetchval("SELECT pg_backend_pid()")
+    async with db.begin() as session:
+        await session.exec(text(f"SELECT pg_terminate_backend({backend})"))
+    for _ in range(50):  # the loop learns of the closed socket on its next turns
+        if writer.driver.is_closed():
+            break
+        await asyncio.sleep(0.01)
+    assert (await ping(client, key, monitor)).status_code == 200
+    assert await pings_stored(db) == 2

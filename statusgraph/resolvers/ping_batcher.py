@@ -148,7 +148,8 @@ class SqliteWriter:
                 self.writes[statement].executemany(cursor, rows)
             self.connection.commit()
         except Exception:
-            self._disconnect()  # the pool rolls back whatever was left open
+            with contextlib.suppress(Exception):
+                self._disconnect()  # the pool rolls back whatever was left open
             raise
         finally:
             cursor.close()
@@ -179,6 +180,8 @@ class PostgresWriter:
         self.driver: Any = None  # the asyncpg connection under self.connection
 
     async def commit(self, group: list["PendingPing"], apply: Apply) -> list[Outcome]:
+        if self.driver is not None and self.driver.is_closed():  # the server went away
+            await self.close()
         if self.driver is None:
             self.connection = await self.engine.connect()
             self.driver = (await self.connection.get_raw_connection()).driver_connection
@@ -194,7 +197,9 @@ class PostgresWriter:
                     write = self.writes[statement]
                     await driver.executemany(write.sql, [write.parameters(row) for row in rows])
         except Exception:
-            await self.close()  # whatever went wrong, the next group starts afresh
+            # Whatever went wrong, the next group starts on a new connection.
+            with contextlib.suppress(Exception):
+                await self.close()
             raise
         return outcomes
 
