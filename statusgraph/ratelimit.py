@@ -39,6 +39,8 @@ logger = logging.getLogger("statusgraph.ratelimit")
 WARN_EVERY = 30.0
 # A Redis that does not answer must not stall every request for long.
 REDIS_TIMEOUT = 0.5
+# Bound on the per-process caches of storage keys and window ends (cleared when full).
+MAX_KEYS = 4096
 
 
 class SweepingMemoryStorage(MemoryStorage):
@@ -109,11 +111,26 @@ class RedisBackend:
         )
         self.storage = RedisStorage(uri, implementation="redispy", connection_pool=self.pool)  # type: ignore[arg-type]
         self.moving = MovingWindowRateLimiter(self.storage)
+        # When each window seen here ends: a window's end is fixed when its first hit
+        # sets the expiry, so asking Redis for it (a second round trip) once per window
+        # is enough. Kept as epoch seconds by this process's clock, as limits' own
+        # get_expiry reports it.
+        self.window_ends: dict[str, float] = {}
 
     async def fixed_window(self, key: str, expiry: int) -> tuple[int, float]:
         """Count one hit; (hits in this window, window end as epoch seconds)."""
         hits = await self.storage.incr(key, expiry)
-        return hits, await self.storage.get_expiry(key)
+        now = time.time()
+        if hits == 1:  # this hit opened the window, and set its expiry
+            ends_at = now + expiry
+        else:
+            ends_at = self.window_ends.get(key, 0.0)
+            if ends_at <= now:  # opened by another process, or not seen yet
+                ends_at = await self.storage.get_expiry(key)
+        if len(self.window_ends) >= MAX_KEYS:
+            self.window_ends.clear()
+        self.window_ends[key] = ends_at
+        return hits, ends_at
 
     async def moving_window(self, item: RateLimitItem, *ids: str) -> tuple[bool, WindowStats]:
         allowed = await self.moving.hit(item, *ids)
@@ -180,8 +197,6 @@ Decision = tuple[bool, list[Header]]
 
 class Limiter:
     """Charges requests to buckets. Fails open when the storage is unreachable."""
-
-    MAX_KEYS = 4096
 
     def __init__(self, settings: Settings) -> None:
         self.enabled = settings.rate_limits_enabled
@@ -258,7 +273,7 @@ class Limiter:
         return allowed, headers
 
     def _key(self, policy: Policy, identity: str) -> str:
-        if len(policy.keys) >= self.MAX_KEYS:
+        if len(policy.keys) >= MAX_KEYS:
             policy.keys.clear()
         key = policy.keys[identity] = policy.item.key_for(policy.bucket, identity)
         return key

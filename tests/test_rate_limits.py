@@ -293,3 +293,26 @@ async def test_two_server_processes_share_one_limit_through_redis(tmp_path):
                     statuses.append(response.status_code)
     assert statuses.count(200) == 10
     assert statuses.count(429) == 6
+
+
+@pytest.mark.redis
+async def test_redis_is_asked_for_a_windows_end_once_per_window_and_process(
+    limited_app, clock, storage
+):
+    if not storage.startswith("async+redis"):
+        pytest.skip("Redis only")
+    stats = redis.Redis.from_url(redis_test_url())
+
+    def ttl_calls() -> int:
+        return int(stats.info("commandstats").get("cmdstat_ttl", {}).get("calls", 0))
+
+    first_app, first = await limited_app(rate_limit_anonymous="100/minute")
+    second_app, second = await limited_app(rate_limit_anonymous="100/minute")
+    stats.config_resetstat()
+    opened = [headers_of(await gql(first, VIEWER)) for _ in range(3)]
+    assert ttl_calls() == 0  # the first hit opened the window: its end is known here
+    joined = [headers_of(await gql(second, VIEWER)) for _ in range(3)]
+    assert ttl_calls() == 1  # another process asks once, then knows too
+    assert [remaining for _, remaining, _ in opened + joined] == [99, 98, 97, 96, 95, 94]
+    resets = {reset for _, _, reset in opened + joined}
+    assert max(resets) - min(resets) <= 1  # Redis's TTL is in whole seconds
