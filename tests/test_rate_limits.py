@@ -306,8 +306,8 @@ async def test_redis_is_asked_for_a_windows_end_once_per_window_and_process(
     def ttl_calls() -> int:
         return int(stats.info("commandstats").get("cmdstat_ttl", {}).get("calls", 0))
 
-    first_app, first = await limited_app(rate_limit_anonymous="100/minute")
-    second_app, second = await limited_app(rate_limit_anonymous="100/minute")
+    _, first = await limited_app(rate_limit_anonymous="100/minute")
+    _, second = await limited_app(rate_limit_anonymous="100/minute")
     stats.config_resetstat()
     opened = [headers_of(await gql(first, VIEWER)) for _ in range(3)]
     assert ttl_calls() == 0  # the first hit opened the window: its end is known here
