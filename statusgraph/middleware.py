@@ -47,9 +47,16 @@ class RateLimitedError(StatusGraphError):
 
 
 # The request headers the middleware reads, collected in one pass over the raw list:
-# five Headers.get() calls scanned it five times (~3 µs on every request).
+# a Headers.get() per header scanned it once each (~3 µs on every request).
 READ = frozenset(
-    {b"x-request-id", b"x-forwarded-for", b"user-agent", b"x-api-key", b"authorization"}
+    {
+        b"x-request-id",
+        b"x-forwarded-for",
+        b"user-agent",
+        b"x-api-key",
+        b"authorization",
+        b"content-length",
+    }
 )
 
 
@@ -157,7 +164,7 @@ class RequestGuardMiddleware:
             route = route_of(scope["path"])
             graphql_body = None
             if route is Route.graphql and scope["method"] == "POST":
-                graphql_body = await self._read_graphql_body(Headers(scope=scope), receive)
+                graphql_body = await self._read_graphql_body(headers, receive)
                 receive = _replay(graphql_body.body, receive)
             writes = graphql_body.writes if graphql_body else scope["method"] not in ("GET", "HEAD")
             charged = self.limiter.policy_for(route, principal, info.ip, writes=writes)
@@ -192,7 +199,7 @@ class RequestGuardMiddleware:
             cache=self.credential_cache,
         )
 
-    async def _read_graphql_body(self, headers: Headers, receive: Receive) -> GraphQLBody:
+    async def _read_graphql_body(self, headers: dict[str, str], receive: Receive) -> GraphQLBody:
         """Reads at most max_body + 1 bytes, then tells queries from mutations for the
         read/write rate-limit split."""
         declared = headers.get("content-length")
