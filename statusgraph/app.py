@@ -12,6 +12,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from statusgraph.clock import Clock, utcnow
 from statusgraph.config import Settings
@@ -50,6 +51,24 @@ def freeze_startup_objects() -> None:
     """
     gc.collect()
     gc.freeze()
+
+
+class GuardedStarlette(Starlette):
+    """Starlette with the user middleware alone around the router.
+
+    Starlette wraps user middleware in its ServerErrorMiddleware and ExceptionMiddleware.
+    RequestGuardMiddleware already answers every error of an HTTP request: our own, the
+    router's 404 and 405 (as Starlette's default handler would), and anything unexpected
+    as a masked 500. The two only added ~2.5 µs to each request (a Request object and two
+    send wrappers), a tenth of a heartbeat ping's own work. (FastAPI overrides this
+    method too.)
+    """
+
+    def build_middleware_stack(self) -> ASGIApp:
+        app: ASGIApp = self.router
+        for cls, args, kwargs in reversed(self.user_middleware):
+            app = cls(app, *args, **kwargs)
+        return app
 
 
 def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
@@ -126,7 +145,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
         else None,
         credential_cache=credential_cache,
     )
-    app = Starlette(
+    app = GuardedStarlette(
         routes=[
             # Pings first: the router tries routes in order, and pings are the busiest.
             Route("/api/heartbeat/{monitor_id}", heartbeat.ping, methods=["POST"]),

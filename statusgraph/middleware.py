@@ -1,8 +1,11 @@
-"""Pure ASGI middleware: request id, client IP, authentication, rate limits, body limit.
+"""Pure ASGI middleware: request id, client IP, authentication, rate limits, body limit,
+and the answer to every error.
 
 Pure ASGI rather than BaseHTTPMiddleware, which costs about 10x per request
 (STACK.md §2). The outcome is left in `scope["state"]`: `request_info` always,
-`principal` (None for anonymous callers) once the credential checks out.
+`principal` (None for anonymous callers) once the credential checks out. It is the
+app's only middleware (app.GuardedStarlette): it answers our errors, the router's 404
+and 405, and masks anything unexpected as a 500.
 """
 
 import json
@@ -12,7 +15,8 @@ import re
 from dataclasses import dataclass
 
 from starlette.datastructures import Headers
-from starlette.responses import Response
+from starlette.exceptions import HTTPException
+from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from statusgraph.auth.client_ip import client_ip
@@ -179,6 +183,11 @@ class RequestGuardMiddleware:
             if started:
                 raise
             await self._error(scope, error, decision)(scope, receive, send_with_headers)
+        except HTTPException as error:  # the router's 404 and 405, answered as Starlette does
+            if started:
+                raise
+            refusal = PlainTextResponse(error.detail, error.status_code, headers=error.headers)
+            await refusal(scope, receive, send_with_headers)
         except Exception:
             logger.exception("unexpected error (request id %s)", request_id)
             if started:

@@ -224,3 +224,39 @@ async def test_healthz(client):
     response = await client.get("/healthz")
     assert response.json() == {"status": "ok"}
     assert "x-request-id" in response.headers
+
+
+class TestRoutingErrors:
+    """The app's only middleware is ours (app.GuardedStarlette): the router's refusals
+    come out as Starlette's default handler wrote them, with our headers."""
+
+    async def test_an_unknown_path_is_a_plain_404(self, client):
+        response = await client.get("/nowhere", headers={"X-Request-ID": "trace-404"})
+        assert response.status_code == 404
+        assert response.text == "Not Found"
+        assert response.headers["x-request-id"] == "trace-404"
+
+    async def test_a_wrong_method_is_a_405_with_allow(self, client):
+        response = await client.delete("/healthz")
+        assert response.status_code == 405
+        assert response.text == "Method Not Allowed"
+        assert set(response.headers["allow"].split(", ")) == {"GET", "HEAD"}
+        assert "x-request-id" in response.headers
+
+    async def test_a_failure_in_a_rest_route_is_masked(self, settings, clock, monkeypatch, caplog):
+        from statusgraph import app as app_module
+
+        async def broken(_request):
+            raise RuntimeError("secret detail")
+
+        monkeypatch.setattr(app_module, "healthz", broken)
+        app: Starlette = create_app(settings, clock=clock)  # routes bind healthz when built
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        with caplog.at_level(logging.ERROR, logger="statusgraph.http"):
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+                response = await http.get("/healthz", headers={"X-Request-ID": "trace-500"})
+        await app.state.close()
+        assert response.status_code == 500
+        assert response.json() == {"error": "Unexpected error."}
+        assert "secret detail" not in response.text
+        assert "trace-500" in caplog.text

@@ -44,6 +44,12 @@ class TestKeyFormat:
         assert keys.hash_secret(b"a", secret) != keys.hash_secret(b"b", secret)
         assert len(keys.hash_secret(b"a", secret)) == 64
 
+    def test_the_hash_is_hmac_sha256_of_the_pepper_every_time(self):
+        # RFC 4231, test case 2; twice, so copying the keyed HMAC never changes it.
+        expected = "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        assert keys.hash_secret(b"Jefe", "what do ya want for nothing?") == expected
+        assert keys.hash_secret(b"Jefe", "what do ya want for nothing?") == expected
+
 
 class TestClientIp:
     def test_an_untrusted_peer_is_the_client(self):
