@@ -198,7 +198,16 @@ class TestRestErrors:
         assert (await ping(client, pinger.secret, monitor)).status_code == 200
         status = await client.get(f"/api/heartbeat/{monitor}", headers={"X-API-Key": pinger.secret})
         assert status.status_code == 200
-        assert status.json()["status"] == "up"
+        assert status.headers["content-type"] == "application/json"
+        assert status.json() == {
+            "monitor_id": monitor,
+            "name": "nightly backup",
+            "status": "up",
+            "last_ping_at": clock().isoformat(),
+            "next_deadline_at": (clock() + timedelta(seconds=600)).isoformat(),
+            "period_seconds": 600,
+            "grace_seconds": 300,
+        }
 
     async def test_status_needs_heartbeat_write_or_monitors_read(self, client, db, clock, people):
         monitor = await heartbeat(client, people.alice.secret)

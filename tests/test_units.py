@@ -1,12 +1,16 @@
 """Pure functions: key format and checksum, client IP through trusted proxies, ids."""
 
 import ipaddress
+from datetime import UTC, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy.dialects import postgresql, sqlite
 
 from statusgraph import ids
 from statusgraph.auth import keys
 from statusgraph.auth.client_ip import client_ip
+from statusgraph.db.types import UtcDateTime
 
 TRUSTED = (ipaddress.ip_network("127.0.0.1/32"), ipaddress.ip_network("10.0.0.0/8"))
 
@@ -94,3 +98,47 @@ class TestIds:
         assert earlier[:12] != later[:12]
         assert earlier[12:] != later[12:]
         assert len(later) == len("png_") + 22
+
+
+class TestOrderedIdBatches:
+    def test_a_batch_shares_the_millisecond_and_nothing_else(self):
+        batch = ids.new_ordered_ids("png", 40)
+        assert len(batch) == 40
+        assert len({pid[:12] for pid in batch}) == 1
+        assert len(set(batch)) == 40
+        assert all(
+            len(pid) == len("png_") + 22 and set(pid[4:]) <= set(ids.BASE62) for pid in batch
+        )
+
+
+class TestUtcDateTimeOnSqlite:
+    """The fused binder of the ping path writes exactly what SQLAlchemy's own would."""
+
+    @pytest.mark.parametrize(
+        "value",
+        [
+            datetime(2026, 11, 25, 10, 0, tzinfo=UTC),
+            datetime(2026, 11, 25, 10, 0, 1, 5, tzinfo=UTC),
+            datetime(999, 1, 2, 3, 4, 5, 999999, tzinfo=UTC),
+            datetime(2026, 3, 29, 1, 30, tzinfo=ZoneInfo("Europe/Berlin")),
+            datetime(2026, 3, 29, 1, 30, tzinfo=timezone(timedelta(hours=-7))),
+            None,
+        ],
+    )
+    def test_it_matches_the_generic_processors(self, value):
+        dialect = sqlite.dialect()
+        column = UtcDateTime()
+        generic = column.dialect_impl(dialect).bind_processor(dialect)
+        fused = column.driver_bind_processor(dialect)
+        assert generic is not None
+        assert fused is not None
+        assert fused(value) == generic(value)
+
+    def test_it_refuses_naive_values_like_the_generic_one(self):
+        fused = UtcDateTime().driver_bind_processor(sqlite.dialect())
+        assert fused is not None
+        with pytest.raises(ValueError, match="naive datetime"):
+            fused(datetime(2026, 1, 1))
+
+    def test_other_dialects_keep_the_generic_processors(self):
+        assert UtcDateTime().driver_bind_processor(postgresql.dialect()) is None

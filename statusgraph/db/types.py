@@ -1,6 +1,8 @@
 """Column types that behave the same on SQLite and PostgreSQL."""
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import DateTime
 from sqlalchemy.engine import Dialect
@@ -26,7 +28,24 @@ class UtcDateTime(TypeDecorator[datetime]):
         # SQLite compares datetimes as text, so every stored value must use one offset.
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
+    def driver_bind_processor(self, dialect: Dialect) -> Callable[[datetime | None], Any] | None:
+        """For db/driver.py's hot path: on SQLite, process_bind_param() and the dialect's
+        DATETIME formatting in one call. The same text (a test compares them) for a third
+        of the cost: SQLAlchemy formats through a dict of seven fields. None elsewhere."""
+        return _sqlite_text if dialect.name == "sqlite" else None
+
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _sqlite_text(value: datetime | None) -> str | None:
+    """What UtcDateTime stores on SQLite: UTC, as SQLAlchemy's default DATETIME text."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to a UTC column")
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")

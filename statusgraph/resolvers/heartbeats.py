@@ -19,7 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from statusgraph.db.models import Monitor, MonitorStatusChange
 from statusgraph.db.scoping import for_org
 from statusgraph.errors import NotFoundError
-from statusgraph.ids import new_id, new_ordered_id
+from statusgraph.ids import new_id
 
 MAX_STORED_MESSAGE = 10_000  # characters kept of a ping's message
 EVALUATE_BATCH = 500
@@ -150,6 +150,7 @@ PING_REASONS = {
 def apply_ping(
     monitor: HeartbeatState,
     *,
+    ping_id: str,
     kind: PingKind,
     message: str | None,
     duration_ms: int | None,
@@ -157,9 +158,10 @@ def apply_ping(
     now: datetime,
 ) -> tuple[Derived, dict[str, Any], dict[str, Any] | None]:
     """Applies a ping to the monitor: (new status, the ping's row, the transition's row or
-    None). The caller writes the rows, many pings' at once (ping_batcher.py)."""
+    None). The caller writes the rows, many pings' at once (ping_batcher.py), and gives
+    the ids (ids.new_ordered_ids: one draw of randomness for the group)."""
     ping = {
-        "id": new_ordered_id("png"),
+        "id": ping_id,
         "monitor_id": monitor.id,
         "kind": kind.value,
         "message": message[:MAX_STORED_MESSAGE] if message is not None else None,

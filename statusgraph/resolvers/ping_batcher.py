@@ -40,6 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from statusgraph.db.driver import DriverStatement
 from statusgraph.db.models import HeartbeatPing, Monitor, MonitorStatusChange
 from statusgraph.errors import ConflictError, NotFoundError
+from statusgraph.ids import new_ordered_ids
 from statusgraph.resolvers import heartbeats
 
 MAX_GROUP = 500
@@ -280,6 +281,7 @@ class PingBatcher:
         """Each ping's outcome, and the statements that store the pings that succeeded."""
         states = (MonitorState(*row) for row in found)  # columns in field order
         monitors = {monitor.id: monitor for monitor in states}
+        ping_ids = iter(new_ordered_ids("png", len(group)))
         outcomes: list[Outcome] = []
         pings: list[dict[str, Any]] = []
         changes: list[dict[str, Any]] = []
@@ -294,6 +296,7 @@ class PingBatcher:
                 continue
             derived, row, change = heartbeats.apply_ping(
                 monitor,
+                ping_id=next(ping_ids),
                 kind=ping.kind,
                 message=ping.message,
                 duration_ms=ping.duration_ms,
