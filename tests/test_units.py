@@ -142,3 +142,33 @@ class TestUtcDateTimeOnSqlite:
 
     def test_other_dialects_keep_the_generic_processors(self):
         assert UtcDateTime().driver_bind_processor(postgresql.dialect()) is None
+
+
+class TestDriverStatement:
+    """db/driver.py binds what the statement names, in its order, through the column types."""
+
+    def test_literal_values_come_from_the_statement_and_the_rest_from_the_row(self):
+        from statusgraph.db.driver import DriverStatement
+        from statusgraph.resolvers.ping_batcher import MONITOR_BY_ID
+
+        statement = DriverStatement(MONITOR_BY_ID, sqlite.dialect())
+        assert list(statement.parameters({"id": "mon_1"})) == ["mon_1", "heartbeat"]
+
+    def test_a_missing_value_is_an_error_not_a_null(self):
+        from statusgraph.db.driver import DriverStatement
+        from statusgraph.resolvers.ping_batcher import INSERT_PINGS
+
+        statement = DriverStatement(INSERT_PINGS, sqlite.dialect())
+        row = {
+            "id": "png_1",
+            "monitor_id": "mon_1",
+            "kind": "success",
+            "message": None,
+            "duration_ms": None,
+            "ip": None,
+            "created_at": datetime(2026, 11, 25, 10, 0, tzinfo=UTC),
+        }
+        assert list(statement.parameters(row))[-1] == "2026-11-25 10:00:00.000000"
+        del row["kind"]
+        with pytest.raises(KeyError, match="kind"):
+            statement.parameters(row)

@@ -37,7 +37,13 @@ class DriverStatement:
             raise TypeError("a SQL statement for a dialect with positional parameters is needed")
         self.sql = compiled.string
         names = list(compiled.positiontup)
-        self.defaults = compiled.params  # literal values the statement binds itself
+        # Literal values the statement binds itself (`type = 'heartbeat'`); every other
+        # parameter must come with the row (itemgetter raises KeyError if one is missing).
+        self.defaults = {
+            name: value
+            for name, value in compiled.params.items()
+            if not compiled.binds[name].required
+        }
         self.values_of = operator.itemgetter(*names)
         self.single = len(names) == 1  # itemgetter of one name returns the bare value
         # (position, processor) for the parameters whose type converts them.

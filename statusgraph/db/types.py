@@ -48,4 +48,6 @@ def _sqlite_text(value: datetime | None) -> str | None:
         raise ValueError("naive datetime given to a UTC column")
     if value.tzinfo is not UTC:
         value = value.astimezone(UTC)
-    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+    # "YYYY-MM-DD HH:MM:SS.ffffff+00:00" less its offset; replace(tzinfo=None) costs as
+    # much again as the slice.
+    return value.isoformat(" ", "microseconds")[:26]
