@@ -364,3 +364,26 @@ async def test_pings_go_on_after_the_servers_connection_is_killed(client, app, d
         await asyncio.sleep(0.01)
     assert (await ping(client, key, monitor)).status_code == 200
     assert await pings_stored(db) == 2
+
+
+async def test_a_group_whose_commit_fails_answers_500_to_all_and_the_next_one_works(
+    client, app, db, people, caplog
+):
+    """A failure inside the writer's transaction (here a real one: the table is gone)
+    reaches every ping of the group as a masked 500, stores nothing, and the writer
+    starts the next group afresh."""
+    key = people.alice.secret
+    monitor = await heartbeat(client, key)
+    assert (await ping(client, key, monitor)).status_code == 200
+    async with db.begin() as session:
+        await session.exec(text("ALTER TABLE heartbeat_ping RENAME TO heartbeat_ping_away"))
+    with caplog.at_level("ERROR", logger="statusgraph.http"):
+        failed = await asyncio.gather(*(ping(client, key, monitor) for _ in range(5)))
+    assert [(r.status_code, r.json()) for r in failed] == [
+        (500, {"error": "Unexpected error."})
+    ] * 5
+    assert "heartbeat_ping" in caplog.text  # the operator sees the cause
+    async with db.begin() as session:
+        await session.exec(text("ALTER TABLE heartbeat_ping_away RENAME TO heartbeat_ping"))
+    assert (await ping(client, key, monitor)).status_code == 200
+    assert await pings_stored(db) == 2

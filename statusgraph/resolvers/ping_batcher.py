@@ -16,8 +16,9 @@ their own (SqliteWriter), on PostgreSQL over a connection kept for them
 
 import asyncio
 import contextlib
+import queue
+import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
@@ -113,6 +114,8 @@ Describe = Callable[[MonitorState, heartbeats.Derived], dict[str, Any]]
 Outcome = dict[str, Any] | Exception
 Writes = list[tuple[Executable, list[dict[str, Any]]]]
 Apply = Callable[[list["PendingPing"], Sequence[Sequence[Any]]], tuple[list[Outcome], Writes]]
+# A group for SqliteWriter's thread: the loop and future to answer on, the pings, apply().
+Job = tuple[asyncio.AbstractEventLoop, "asyncio.Future[list[Outcome]]", list["PendingPing"], Apply]
 
 
 class SqliteWriter:
@@ -126,12 +129,33 @@ class SqliteWriter:
         dialect = engine.dialect
         self.monitor_by_id = DriverStatement(MONITOR_BY_ID, dialect)
         self.writes = _compiled_writes(dialect)
-        self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="heartbeat-writer")
+        # Jobs for the thread; None tells it to disconnect and end. A queue and a thread
+        # of our own rather than an executor: run_in_executor() wraps each job in two
+        # futures chained by callbacks, ~10 µs more per group on one core.
+        self.jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        self.thread: threading.Thread | None = None  # started by the first group
         self.connection: PoolProxiedConnection | None = None  # used on self.thread only
 
     async def commit(self, group: list["PendingPing"], apply: Apply) -> list[Outcome]:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.thread, self._transaction, group, apply)
+        if self.thread is None:
+            self.thread = threading.Thread(target=self._serve, name="heartbeat-writer", daemon=True)
+            self.thread.start()
+        done: asyncio.Future[list[Outcome]] = loop.create_future()
+        self.jobs.put((loop, done, group, apply))
+        return await done
+
+    def _serve(self) -> None:
+        while (job := self.jobs.get()) is not None:
+            loop, done, group, apply = job
+            result: list[Outcome] | Exception
+            try:
+                result = self._transaction(group, apply)
+            except Exception as error:
+                result = error
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+                loop.call_soon_threadsafe(_settle, done, result)
+        self._disconnect()
 
     def _transaction(self, group: list["PendingPing"], apply: Apply) -> list[Outcome]:
         if self.connection is None:
@@ -162,9 +186,21 @@ class SqliteWriter:
             self.connection = None
 
     async def close(self) -> None:
-        # Queued behind any transaction still running on the thread.
-        await asyncio.get_running_loop().run_in_executor(self.thread, self._disconnect)
-        self.thread.shutdown()
+        if self.thread is None:
+            return
+        self.jobs.put(None)  # after any group still queued
+        await asyncio.to_thread(self.thread.join)
+        self.thread = None
+
+
+def _settle(done: asyncio.Future[list[Outcome]], result: list[Outcome] | Exception) -> None:
+    """On the event loop: hands a group's outcome to the batcher, if it still waits."""
+    if done.cancelled():
+        return
+    if isinstance(result, Exception):
+        done.set_exception(result)
+    else:
+        done.set_result(result)
 
 
 class PostgresWriter:
