@@ -387,3 +387,24 @@ async def test_a_group_whose_commit_fails_answers_500_to_all_and_the_next_one_wo
         await session.exec(text("ALTER TABLE heartbeat_ping_away RENAME TO heartbeat_ping"))
     assert (await ping(client, key, monitor)).status_code == 200
     assert await pings_stored(db) == 2
+
+
+async def test_deleting_a_monitor_deletes_its_pings(client, db, people):
+    """The database cascades the delete (the ping writer's own connection, which skips
+    the foreign-key check on insert, deletes nothing)."""
+    key = people.alice.secret
+    monitor = await heartbeat(client, key)
+    kept = await heartbeat(client, key, name="kept")
+    for target in (monitor, monitor, kept):
+        assert (await ping(client, key, target)).status_code == 200
+    deleted = await mutate(
+        client,
+        key,
+        "mutation($id: ID!) { deleteMonitor(id: $id) { userErrors { code } } }",
+        {"id": monitor},
+        "deleteMonitor",
+    )
+    assert deleted["userErrors"] == []
+    async with db() as session:
+        left = (await session.exec(select(HeartbeatPing.monitor_id))).all()
+    assert left == [kept]
