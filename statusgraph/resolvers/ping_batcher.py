@@ -158,17 +158,9 @@ class SqliteWriter:
         self._disconnect()
 
     def _transaction(self, group: list["PendingPing"], apply: Apply) -> list[Outcome]:
-        connecting = self.connection is None
         if self.connection is None:
-            self.connection = self.engine.raw_connection()
+            self.connection = self._connect()
         cursor = self.connection.cursor()
-        if connecting:
-            # Every ping's monitor is read in the same write transaction before its row is
-            # inserted, so SQLite's own check of heartbeat_ping.monitor_id cannot fail
-            # here; it cost ~1 µs a ping (6 % of this thread's work). This connection
-            # only inserts pings and updates monitors, and deletes nothing, so no cascade
-            # is skipped; every other connection keeps foreign_keys=ON.
-            cursor.execute("PRAGMA foreign_keys=OFF")
         try:
             cursor.execute("BEGIN IMMEDIATE")  # the write lock up front, as engine.py does
             found = [
@@ -187,6 +179,18 @@ class SqliteWriter:
         finally:
             cursor.close()
         return outcomes
+
+    def _connect(self) -> PoolProxiedConnection:
+        connection = self.engine.raw_connection()
+        # Every ping's monitor is read in the same write transaction before its row is
+        # inserted, so SQLite's own check of heartbeat_ping.monitor_id cannot fail here;
+        # it cost ~1 µs a ping (6 % of this thread's work). This connection only inserts
+        # pings and updates monitors, and deletes nothing, so no cascade is skipped; every
+        # other connection keeps foreign_keys=ON.
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=OFF")
+        cursor.close()
+        return connection
 
     def _disconnect(self) -> None:
         if self.connection is not None:
