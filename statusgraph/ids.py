@@ -38,19 +38,15 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{random_base62(ID_LENGTH)}"
 
 
-def new_ordered_id(prefix: str) -> str:
-    """An id that sorts by creation time: 8 characters of milliseconds, 14 random ones.
+def new_ordered_ids(prefix: str, count: int) -> list[str]:
+    """`count` ids that sort by creation time: 8 characters of milliseconds, 14 random
+    ones, from one draw of OS randomness (for a group of heartbeat pings, one system call
+    instead of one per ping).
 
     For append-heavy tables (heartbeat pings): a random key puts every insert on another
     page of the primary-key index, so a group commit of 16 pings wrote ~30 pages; ordered
     keys append to the same few. Still ~83 random bits: not guessable, not enumerable.
     """
-    return new_ordered_ids(prefix, 1)[0]
-
-
-def new_ordered_ids(prefix: str, count: int) -> list[str]:
-    """`count` ordered ids of this millisecond from one draw of OS randomness: for a
-    group of heartbeat pings, one system call instead of one per ping."""
     stamped = f"{prefix}_{_stamp(time.time_ns() // 1_000_000)}"
     length = ID_LENGTH - TIME_LENGTH
     drawn = random_base62(length * count)

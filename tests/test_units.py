@@ -91,9 +91,9 @@ class TestIds:
     def test_ordered_ids_sort_by_creation_time(self, monkeypatch):
         now = [1_800_000_000_000_000_000]
         monkeypatch.setattr(ids.time, "time_ns", lambda: now[0])
-        earlier = ids.new_ordered_id("png")
+        earlier = ids.new_ordered_ids("png", 1)[0]
         now[0] += 1_000_000  # one millisecond later
-        later = ids.new_ordered_id("png")
+        later = ids.new_ordered_ids("png", 1)[0]
         assert earlier < later
         assert earlier[:12] != later[:12]
         assert earlier[12:] != later[12:]
