@@ -35,6 +35,7 @@ from statusgraph.errors import (
 from statusgraph.ratelimit import Decision, Limiter, Route, route_of
 from statusgraph.resolvers import credentials
 from statusgraph.responses import graphql_errors, rest_error, www_authenticate
+from statusgraph.rest.common import read_body
 from statusgraph.schema.limits import is_mutation
 
 logger = logging.getLogger("statusgraph.http")
@@ -214,20 +215,9 @@ class RequestGuardMiddleware:
         declared = headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body:
             return GraphQLBody(body=b"", too_large=True, writes=False)
-        chunks: list[bytes] = []
-        size = 0
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] != "http.request":
-                break
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body:
-                return GraphQLBody(body=b"", too_large=True, writes=False)
-            chunks.append(chunk)
-            more = message.get("more_body", False)
-        body = b"".join(chunks)
+        body = await read_body(receive, max_bytes=self.max_body)
+        if body is None:
+            return GraphQLBody(body=b"", too_large=True, writes=False)
         return GraphQLBody(body=body, too_large=False, writes=self._is_mutation(body))
 
     def _is_mutation(self, body: bytes) -> bool:

@@ -25,8 +25,8 @@ def require(principal: Principal | None, *scopes: str) -> Principal:
     raise ForbiddenError(f"Insufficient scope: {scopes[0]} required")
 
 
-async def json_body(receive: Receive, *, max_bytes: int) -> dict[str, Any]:
-    """The body, read from the ASGI channel, as a JSON object; an empty body is {}."""
+async def read_body(receive: Receive, *, max_bytes: int) -> bytes | None:
+    """The body, read from the ASGI channel; None as soon as it exceeds `max_bytes`."""
     chunks: list[bytes] = []
     size = 0
     more = True
@@ -37,10 +37,17 @@ async def json_body(receive: Receive, *, max_bytes: int) -> dict[str, Any]:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > max_bytes:
-            raise PayloadTooLargeError(f"Request body exceeds {max_bytes} bytes")
+            return None
         chunks.append(chunk)
         more = message.get("more_body", False)
-    raw = b"".join(chunks)
+    return b"".join(chunks)
+
+
+async def json_body(receive: Receive, *, max_bytes: int) -> dict[str, Any]:
+    """The body, read from the ASGI channel, as a JSON object; an empty body is {}."""
+    raw = await read_body(receive, max_bytes=max_bytes)
+    if raw is None:
+        raise PayloadTooLargeError(f"Request body exceeds {max_bytes} bytes")
     if not raw.strip():
         return {}
     try:
