@@ -8,6 +8,7 @@ evaluator (evaluate_due) only *records* transitions, using the indexed
 `next_deadline_at` so it looks at overdue monitors alone.
 """
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -39,7 +40,9 @@ class PingKind(StrEnum):
     START = "start"
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass sets each field through object.__setattr__, which
+# doubled the cost of making one, and one is made for every ping.
+@dataclass(slots=True)
 class Derived:
     status: MonitorStatus
     next_deadline: datetime | None  # when the status next changes without a ping
@@ -64,8 +67,8 @@ def derive(monitor: HeartbeatState, now: datetime) -> Derived:
         return Derived(MonitorStatus.PAUSED, None)
     if monitor.last_ping_at is None and monitor.last_start_at is None:
         return Derived(MonitorStatus.PENDING, None)
-    period = timedelta(seconds=monitor.period_seconds or 0)
-    grace = timedelta(seconds=monitor.grace_seconds or 0)
+    period = _seconds(monitor.period_seconds or 0)
+    grace = _seconds(monitor.grace_seconds or 0)
     started = monitor.last_start_at
     if started is not None and (monitor.last_ping_at is None or started > monitor.last_ping_at):
         run_deadline = started + grace
@@ -80,6 +83,13 @@ def derive(monitor: HeartbeatState, now: datetime) -> Derived:
         deadlines = [d for d in (schedule.next_deadline, run_deadline) if d is not None]
         return Derived(schedule.status, min(deadlines))
     return _from_ping(monitor, now, period, grace)
+
+
+@functools.lru_cache(maxsize=1024)
+def _seconds(seconds: int) -> timedelta:
+    """timedelta(seconds=...), remembered: building one costs more than the rest of a
+    derive(), and monitors share a few periods and grace times."""
+    return timedelta(seconds=seconds)
 
 
 def _from_ping(
@@ -160,10 +170,11 @@ def apply_ping(
     """Applies a ping to the monitor: (new status, the ping's row, the transition's row or
     None). The caller writes the rows, many pings' at once (ping_batcher.py), and gives
     the ids (ids.new_ordered_ids: one draw of randomness for the group)."""
+    kind_value = kind.value  # an enum property, computed in Python: read it once
     ping = {
         "id": ping_id,
         "monitor_id": monitor.id,
-        "kind": kind.value,
+        "kind": kind_value,
         "message": message[:MAX_STORED_MESSAGE] if message is not None else None,
         "duration_ms": duration_ms,
         "ip": ip,
@@ -173,7 +184,7 @@ def apply_ping(
         monitor.last_start_at = now
     else:
         monitor.last_ping_at = now
-        monitor.last_ping_kind = kind.value
+        monitor.last_ping_kind = kind_value
     derived, change = settle(monitor, reason=PING_REASONS[kind], now=now)
     return derived, ping, change
 
