@@ -39,9 +39,17 @@ def cpu_seconds(pid: int) -> float:
 
 
 class UvicornServer:
-    """`uvicorn <factory> --factory` on a free port, one worker, until stopped."""
+    """`uvicorn <factory> --factory` on a free port, one worker, until stopped; under
+    `wrapper` (a command prefix such as valgrind's) when one is given."""
 
-    def __init__(self, factory: str, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        factory: str,
+        env: dict[str, str] | None = None,
+        *,
+        wrapper: list[str] | None = None,
+        start_seconds: float = 30,
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         command = [
@@ -61,11 +69,11 @@ class UvicornServer:
             "warning",
         ]
         self.process = subprocess.Popen(
-            pinned(0, command),
+            pinned(0, [*(wrapper or []), *command]),
             cwd=ROOT,
             env={**os.environ, **(env or {})},
         )
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + start_seconds
         while time.monotonic() < deadline:
             try:
                 httpx.get(self.url + "/", timeout=1)
@@ -141,6 +149,49 @@ def wrk(
         requests=total,
         non_2xx=int(non_2xx_match.group(1)) if non_2xx_match else 0,
     )
+
+
+CALLGRIND = ["valgrind", "--quiet", "--tool=callgrind", "--dump-instr=no"]
+
+
+def callgrind_server(
+    factory: str, out_dir: Path, env: dict[str, str] | None = None
+) -> UvicornServer:
+    """A server whose instructions callgrind counts (valgrind runs it ~50x slower, so it
+    is given minutes to start)."""
+    wrapper = [*CALLGRIND, f"--callgrind-out-file={out_dir}/callgrind.%p"]
+    return UvicornServer(factory, env, wrapper=wrapper, start_seconds=600)
+
+
+def instructions_per_request(
+    server: UvicornServer,
+    out_dir: Path,
+    path: str,
+    *,
+    connections: int,
+    seconds: float,
+    script: Path | None = None,
+) -> tuple[int, float]:
+    """(requests answered, instructions executed per request) over one wrk run, counted
+    by callgrind: user-space instructions of every thread of the server, the same for the
+    same code and load whatever else the machine is doing, unlike seconds."""
+    if shutil.which("callgrind_control") is None:
+        raise SystemExit("valgrind is needed for --instructions: apt-get install valgrind")
+    base = ["wrk", "-t1", f"-c{connections}"] + (["-s", str(script)] if script else [])
+    pid = str(server.process.pid)
+    subprocess.run(pinned(1, [*base, "-d5s", server.url + path]), capture_output=True, check=True)
+    subprocess.run(["callgrind_control", "-z", pid], capture_output=True, check=True)
+    output = subprocess.run(
+        pinned(1, [*base, f"-d{max(int(seconds), 1)}s", server.url + path]),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    subprocess.run(["callgrind_control", "-d", pid], capture_output=True, check=True)
+    total = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
+    dumps = sorted(out_dir.glob(f"callgrind.{pid}.*"), key=lambda f: f.stat().st_mtime)
+    summary = re.search(r"^summary: (\d+)", dumps[-1].read_text(), re.MULTILINE)
+    return total, int(summary.group(1)) / max(total, 1)  # type: ignore[union-attr]
 
 
 def median_of(runs: list[Result]) -> Result:

@@ -9,6 +9,13 @@ committed row, and prints requests/s, p50, p99 and the ratio. Target: >= 0.5 x t
 bare route at 16 connections. The heartbeat rate limit is raised for the run (the
 limiter itself stays on). With --postgres, the same run against a throwaway database
 created on that server (and dropped afterwards) instead of SQLite.
+
+With --instructions (needs valgrind), both servers run under callgrind instead and the
+table gives the instructions each executes per request at 16 connections: a figure
+that, unlike requests per second, does not move with the machine's load. Work done per
+unit of time rather than per request (the credential cache's refresh, the heartbeat
+evaluator) is spaced out for that run, since valgrind's ~50x slowdown would otherwise
+charge it to 50x fewer requests.
 """
 
 import argparse
@@ -23,7 +30,15 @@ from pathlib import Path
 import httpx
 from sqlalchemy import make_url, text
 
-from bench.harness import Result, UvicornServer, median_of, print_table, wrk
+from bench.harness import (
+    Result,
+    UvicornServer,
+    callgrind_server,
+    instructions_per_request,
+    median_of,
+    print_table,
+    wrk,
+)
 from statusgraph.app import create_app
 from statusgraph.clock import utcnow
 from statusgraph.config import Settings
@@ -91,6 +106,11 @@ def main() -> None:
         "--rounds", type=int, default=3, help="interleaved rounds; medians are shown"
     )
     parser.add_argument("--postgres", help="a PostgreSQL server URL to measure instead of SQLite")
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="count instructions per request under callgrind instead of timing",
+    )
     args = parser.parse_args()
     if args.postgres:
         with throwaway_postgres(args.postgres) as database_url:
@@ -118,6 +138,9 @@ def run(args: argparse.Namespace, database_url: str | None, database: str) -> No
         f'wrk.headers["X-API-Key"] = "{key}"\n'
         'wrk.body = \'{"status": "up", "duration_ms": 12}\'\n'
     )
+    if args.instructions:
+        count_instructions(args, settings.database_url, data_dir, env, script, monitor)
+        return
     bare = UvicornServer("bench.apps:bare")
     pings = UvicornServer("statusgraph.app:create_app_from_environment", env)
     rows: dict[int, tuple[int, int]] = {}
@@ -168,6 +191,45 @@ def run(args: argparse.Namespace, database_url: str | None, database: str) -> No
         print(
             f"2xx pings answered: {ok}; rows committed: {committed} ({'every 2xx is a row' if committed >= ok else 'ROWS MISSING'})"
         )
+
+
+def count_instructions(
+    args: argparse.Namespace,
+    database_url: str,
+    data_dir: Path,
+    env: dict[str, str],
+    script: Path,
+    monitor: str,
+) -> None:
+    spaced = {
+        "STATUSGRAPH_CREDENTIAL_CACHE_SECONDS": "86400",
+        "STATUSGRAPH_HEARTBEAT_EVALUATE_SECONDS": "86400",
+    }
+    out_dir = data_dir / "callgrind"
+    out_dir.mkdir()
+    rows = []
+    before = committed_pings(database_url)
+    for name, factory, server_env, path, lua in (
+        ("bare Starlette JSON route", "bench.apps:bare", None, "/ping", None),
+        (
+            "POST /api/heartbeat (SQLite)",
+            "statusgraph.app:create_app_from_environment",
+            {**env, **spaced},
+            f"/api/heartbeat/{monitor}",
+            script,
+        ),
+    ):
+        with callgrind_server(factory, out_dir, server_env) as server:
+            requests, per_request = instructions_per_request(
+                server, out_dir, path, connections=16, seconds=max(args.seconds, 20), script=lua
+            )
+        rows.append((name, requests, per_request))
+    committed = committed_pings(database_url) - before
+    print("\n16 connections, instructions counted by callgrind (user space, all threads)\n")
+    print(f"{'target':<34} {'requests':>9} {'instructions/req':>17} {'vs bare':>8}")
+    for name, requests, per_request in rows:
+        print(f"{name:<34} {requests:>9} {per_request:>17,.0f} {rows[0][2] / per_request:>7.2f}x")
+    print(f"rows committed in the run, warm-up included: {committed}")
 
 
 if __name__ == "__main__":
