@@ -20,7 +20,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from statusgraph.auth.client_ip import client_ip
-from statusgraph.auth.principal import Principal, RequestInfo
+from statusgraph.auth.principal import RequestInfo
 from statusgraph.clock import Clock
 from statusgraph.config import Settings
 from statusgraph.db.engine import SessionFactory
@@ -157,7 +157,20 @@ class RequestGuardMiddleware:
 
         try:
             try:
-                principal = await self._authenticate(headers, info)
+                # Inline rather than a method of its own: one coroutine less per request.
+                presented = presented_credential(headers)
+                principal = (
+                    None
+                    if presented is None
+                    else await credentials.authenticate(
+                        self.db,
+                        presented,
+                        pepper=self.pepper,
+                        request=info,
+                        now=self.clock(),
+                        cache=self.credential_cache,
+                    )
+                )
             except StatusGraphError as refused:
                 # Failed attempts are charged to the address, never to a key.
                 decision = await self.limiter.hit(*self.limiter.failed_auth_policy(info.ip))
@@ -195,19 +208,6 @@ class RequestGuardMiddleware:
                 raise
             failure = InternalError(UNEXPECTED)
             await self._error(scope, failure, decision)(scope, receive, send_with_headers)
-
-    async def _authenticate(self, headers: dict[str, str], info: RequestInfo) -> Principal | None:
-        presented = presented_credential(headers)
-        if presented is None:
-            return None
-        return await credentials.authenticate(
-            self.db,
-            presented,
-            pepper=self.pepper,
-            request=info,
-            now=self.clock(),
-            cache=self.credential_cache,
-        )
 
     async def _read_graphql_body(self, headers: dict[str, str], receive: Receive) -> GraphQLBody:
         """Reads at most max_body + 1 bytes, then tells queries from mutations for the

@@ -1,4 +1,5 @@
-"""Pure functions: key format and checksum, client IP through trusted proxies, ids."""
+"""Pure functions: key format and checksum, client IP through trusted proxies, ids,
+the SQLite datetime binder, the bounded body reader."""
 
 import ipaddress
 from datetime import UTC, datetime, timedelta, timezone
@@ -11,6 +12,7 @@ from statusgraph import ids
 from statusgraph.auth import keys
 from statusgraph.auth.client_ip import client_ip
 from statusgraph.db.types import UtcDateTime
+from statusgraph.rest.common import read_body
 
 TRUSTED = (ipaddress.ip_network("127.0.0.1/32"), ipaddress.ip_network("10.0.0.0/8"))
 
@@ -172,3 +174,45 @@ class TestDriverStatement:
         del row["kind"]
         with pytest.raises(KeyError, match="kind"):
             statement.parameters(row)
+
+
+class TestReadBody:
+    """rest.common.read_body: a body in one message or many, bounded, cut short by a
+    disconnect."""
+
+    @staticmethod
+    def channel(*messages):
+        queue = list(messages)
+
+        async def receive():
+            return queue.pop(0)
+
+        return receive
+
+    @staticmethod
+    def part(body, more=False):
+        return {"type": "http.request", "body": body, "more_body": more}
+
+    async def test_a_body_in_one_message(self):
+        assert await read_body(self.channel(self.part(b"abc")), max_bytes=3) == b"abc"
+
+    async def test_a_body_in_several_messages_is_joined(self):
+        receive = self.channel(self.part(b"ab", True), self.part(b"", True), self.part(b"c"))
+        assert await read_body(receive, max_bytes=3) == b"abc"
+
+    @pytest.mark.parametrize(
+        "messages",
+        [[(b"abcd", False)], [(b"ab", True), (b"cd", False)], [(b"abcd", True)]],
+    )
+    async def test_a_body_over_the_limit_is_none_whether_whole_or_in_parts(self, messages):
+        receive = self.channel(*(self.part(body, more) for body, more in messages))
+        assert await read_body(receive, max_bytes=3) is None
+
+    async def test_a_disconnect_ends_the_body(self):
+        disconnect = {"type": "http.disconnect"}
+        assert await read_body(self.channel(disconnect), max_bytes=3) == b""
+        receive = self.channel(self.part(b"ab", True), disconnect)
+        assert await read_body(receive, max_bytes=3) == b"ab"
+
+    async def test_a_missing_body_key_is_an_empty_body(self):
+        assert await read_body(self.channel({"type": "http.request"}), max_bytes=3) == b""

@@ -27,19 +27,23 @@ def require(principal: Principal | None, *scopes: str) -> Principal:
 
 async def read_body(receive: Receive, *, max_bytes: int) -> bytes | None:
     """The body, read from the ASGI channel; None as soon as it exceeds `max_bytes`."""
+    message = await receive()
+    if message["type"] == "http.request" and not message.get("more_body", False):
+        # Nearly every body arrives whole, in one message (every ping does).
+        body: bytes = message.get("body", b"")
+        return body if len(body) <= max_bytes else None
     chunks: list[bytes] = []
     size = 0
-    more = True
-    while more:
-        message = await receive()
-        if message["type"] != "http.request":
-            break  # the client went away; what arrived is all there is
+    # A message of another type means the client went away: what arrived is all there is.
+    while message["type"] == "http.request":
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > max_bytes:
             return None
         chunks.append(chunk)
-        more = message.get("more_body", False)
+        if not message.get("more_body", False):
+            break
+        message = await receive()
     return b"".join(chunks)
 
 
