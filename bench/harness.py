@@ -110,6 +110,20 @@ def _ms(value: str) -> float:
     return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
+def run_wrk(command: list[str], url: str, seconds: float) -> str:
+    """wrk's report of one run of `seconds` (at least 1) from the load generator's core."""
+    return subprocess.run(
+        pinned(1, [*command, f"-d{max(int(seconds), 1)}s", url]),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+
+def requests_in(report: str) -> int:
+    return int(re.search(r"(\d+) requests in", report).group(1))  # type: ignore[union-attr]
+
+
 def wrk(
     name: str,
     server: UvicornServer,
@@ -125,20 +139,11 @@ def wrk(
     base = ["wrk", "-t1", f"-c{connections}", "--latency"]
     if script is not None:
         base += ["-s", str(script)]
-    subprocess.run(
-        pinned(1, [*base, f"-d{max(int(warmup), 1)}s", server.url + path]),
-        capture_output=True,
-        check=True,
-    )
+    run_wrk(base, server.url + path, warmup)
     before = cpu_seconds(server.process.pid)
-    output = subprocess.run(
-        pinned(1, [*base, f"-d{max(int(seconds), 1)}s", server.url + path]),
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    output = run_wrk(base, server.url + path, seconds)
     used = cpu_seconds(server.process.pid) - before
-    total = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
+    total = requests_in(output)
     non_2xx_match = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     return Result(
         name=name,
@@ -179,16 +184,11 @@ def instructions_per_request(
         raise SystemExit("valgrind is needed for --instructions: apt-get install valgrind")
     base = ["wrk", "-t1", f"-c{connections}"] + (["-s", str(script)] if script else [])
     pid = str(server.process.pid)
-    subprocess.run(pinned(1, [*base, "-d5s", server.url + path]), capture_output=True, check=True)
+    run_wrk(base, server.url + path, 5)
     subprocess.run(["callgrind_control", "-z", pid], capture_output=True, check=True)
-    output = subprocess.run(
-        pinned(1, [*base, f"-d{max(int(seconds), 1)}s", server.url + path]),
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    output = run_wrk(base, server.url + path, seconds)
     subprocess.run(["callgrind_control", "-d", pid], capture_output=True, check=True)
-    total = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
+    total = requests_in(output)
     dumps = sorted(out_dir.glob(f"callgrind.{pid}.*"), key=lambda f: f.stat().st_mtime)
     summary = re.search(r"^summary: (\d+)", dumps[-1].read_text(), re.MULTILINE)
     return total, int(summary.group(1)) / max(total, 1)  # type: ignore[union-attr]
