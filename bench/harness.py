@@ -178,8 +178,9 @@ def instructions_per_request(
     script: Path | None = None,
 ) -> tuple[int, float]:
     """(requests answered, instructions executed per request) over one wrk run, counted
-    by callgrind: user-space instructions of every thread of the server, the same for the
-    same code and load whatever else the machine is doing, unlike seconds."""
+    by callgrind: user-space instructions of every thread of the server. Unlike seconds,
+    they do not depend on what else the machine is doing (within ~2 % from run to run of
+    the same code, as timing still shapes the ping batcher's groups)."""
     if shutil.which("callgrind_control") is None:
         raise SystemExit("valgrind is needed for --instructions: apt-get install valgrind")
     base = ["wrk", "-t1", f"-c{connections}"] + (["-s", str(script)] if script else [])
