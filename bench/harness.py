@@ -110,6 +110,11 @@ def _ms(value: str) -> float:
     return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
+def wrk_command(connections: int, script: Path | None) -> list[str]:
+    """wrk on one thread at `connections`, with the latency distribution, and `script`."""
+    return ["wrk", "-t1", f"-c{connections}", "--latency", *(["-s", str(script)] if script else [])]
+
+
 def run_wrk(command: list[str], url: str, seconds: float) -> str:
     """wrk's report of one run of `seconds` (at least 1) from the load generator's core."""
     return subprocess.run(
@@ -136,9 +141,7 @@ def wrk(
 ) -> Result:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install wrk")
-    base = ["wrk", "-t1", f"-c{connections}", "--latency"]
-    if script is not None:
-        base += ["-s", str(script)]
+    base = wrk_command(connections, script)
     run_wrk(base, server.url + path, warmup)
     before = cpu_seconds(server.process.pid)
     output = run_wrk(base, server.url + path, seconds)
@@ -183,7 +186,7 @@ def instructions_per_request(
     the same code, as timing still shapes the ping batcher's groups)."""
     if shutil.which("callgrind_control") is None:
         raise SystemExit("valgrind is needed for --instructions: apt-get install valgrind")
-    base = ["wrk", "-t1", f"-c{connections}"] + (["-s", str(script)] if script else [])
+    base = wrk_command(connections, script)
     pid = str(server.process.pid)
     run_wrk(base, server.url + path, 5)
     subprocess.run(["callgrind_control", "-z", pid], capture_output=True, check=True)

@@ -139,7 +139,7 @@ def run(args: argparse.Namespace, database_url: str | None, database: str) -> No
         'wrk.body = \'{"status": "up", "duration_ms": 12}\'\n'
     )
     if args.instructions:
-        count_instructions(args, settings.database_url, data_dir, env, script, monitor)
+        count_instructions(args.seconds, settings.database_url, data_dir, env, script, monitor)
         return
     bare = UvicornServer("bench.apps:bare")
     pings = UvicornServer("statusgraph.app:create_app_from_environment", env)
@@ -194,7 +194,7 @@ def run(args: argparse.Namespace, database_url: str | None, database: str) -> No
 
 
 def count_instructions(
-    args: argparse.Namespace,
+    seconds: float,
     database_url: str,
     data_dir: Path,
     env: dict[str, str],
@@ -221,7 +221,7 @@ def count_instructions(
     ):
         with callgrind_server(factory, out_dir, server_env) as server:
             requests, per_request = instructions_per_request(
-                server, out_dir, path, connections=16, seconds=max(args.seconds, 20), script=lua
+                server, out_dir, path, connections=16, seconds=max(seconds, 20), script=lua
             )
         rows.append((name, requests, per_request))
     committed = committed_pings(database_url) - before
