@@ -1,6 +1,7 @@
 """Heartbeat monitors: the state machine over time, the REST endpoints and their errors."""
 
 import asyncio
+import os
 from datetime import timedelta
 
 import pytest
@@ -409,3 +410,16 @@ async def test_deleting_a_monitor_deletes_its_pings(client, db, people):
     async with db() as session:
         left = (await session.exec(select(HeartbeatPing.monitor_id))).all()
     assert left == [kept]
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="SCHED_BATCH is Linux's")
+async def test_the_sqlite_writer_thread_alone_runs_under_sched_batch(client, app, people):
+    """The writer must not preempt the event loop when woken (ping_batcher._yield_on_wakeup);
+    the loop's own thread keeps the default policy."""
+    if app.state.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite only: PostgreSQL's writer runs on the event loop")
+    key = people.alice.secret
+    assert (await ping(client, key, await heartbeat(client, key))).status_code == 200
+    writer = app.state.ping_batcher.writer
+    assert os.sched_getscheduler(writer.thread.native_id) == os.SCHED_BATCH
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER
