@@ -289,6 +289,7 @@ class PingBatcher:
         self.pending: list[PendingPing] = []
         self.commits = 0  # transactions committed, for tests and a glance at group sizes
         self.worker: asyncio.Task[None] | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None  # the worker's, set with it
 
     def submit(
         self,
@@ -304,14 +305,18 @@ class PingBatcher:
         """Queue a ping; the future gets describe()'s answer once the ping is committed.
         (A plain method returning the future, not a coroutine: one frame less on every
         ping, there and back.)"""
-        answer: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        # The worker drains `pending` until it is empty, then ends; on one event loop
+        # it cannot end between this check and our append (its first step runs later).
+        loop = self.loop
+        if loop is None or self.worker is None or self.worker.done():
+            # The loop is looked up once per worker, not per ping: on Python 3.11
+            # get_running_loop() makes a getpid() system call every time.
+            self.loop = loop = asyncio.get_running_loop()
+            self.worker = loop.create_task(self._run())
+        answer: asyncio.Future[dict[str, Any]] = loop.create_future()
         self.pending.append(
             PendingPing(organization_id, monitor_id, kind, message, duration_ms, ip, now, answer)
         )
-        # The worker drains `pending` until it is empty, then ends; on one event loop
-        # it cannot end between our append and this check.
-        if self.worker is None or self.worker.done():
-            self.worker = asyncio.create_task(self._run())
         # A caller that goes away (client disconnect) cancels `answer`; the worker skips it.
         return answer
 
