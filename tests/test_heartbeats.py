@@ -1,11 +1,14 @@
 """Heartbeat monitors: the state machine over time, the REST endpoints and their errors."""
 
 import asyncio
+import contextlib
 import os
+import shutil
+import sqlite3
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 from sqlmodel import func, select
 
 from statusgraph.db.models import HeartbeatPing, Monitor, MonitorStatusChange
@@ -423,3 +426,34 @@ async def test_the_sqlite_writer_thread_alone_runs_under_sched_batch(client, app
     writer = app.state.ping_batcher.writer
     assert os.sched_getscheduler(writer.thread.native_id) == os.SCHED_BATCH
     assert os.sched_getscheduler(0) == os.SCHED_OTHER
+
+
+def _pings_in_database_file(database_url: str, tmp_path) -> int:
+    """Pings in the main database file alone, without its WAL: what checkpoints copied."""
+    copy = tmp_path / "main-file-only.db"
+    shutil.copyfile(make_url(database_url).database, copy)
+    with contextlib.closing(sqlite3.connect(copy)) as connection:
+        return connection.execute("SELECT count(*) FROM heartbeat_ping").fetchone()[0]
+
+
+async def test_the_sqlite_writer_checkpoints_the_wal_itself_after_answering(
+    client, app, db, settings, people, tmp_path
+):
+    """The writer's connection has SQLite's automatic checkpoint off and checkpoints
+    once ~1,000 pages went to the WAL (ping_batcher.SqliteWriter._checkpoint)."""
+    if app.state.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite only: PostgreSQL has no WAL file to checkpoint")
+    key = people.alice.secret
+    monitor = await heartbeat(client, key)
+    writer = app.state.ping_batcher.writer
+    assert (await ping(client, key, monitor)).status_code == 200
+    assert writer.checkpoints == 0
+    assert _pings_in_database_file(settings.database_url, tmp_path) == 0  # still in the WAL
+    writer.checkpoint_pages = 1  # the next group crosses it
+    assert (await ping(client, key, monitor)).status_code == 200
+    # The writer checkpoints after answering; its next group starts once that is done.
+    assert (await ping(client, key, monitor)).status_code == 200
+    assert writer.checkpoints >= 1
+    assert _pings_in_database_file(settings.database_url, tmp_path) >= 2
+    async with db() as session:  # every other connection keeps SQLite's own
+        assert (await session.exec(text("PRAGMA wal_autocheckpoint"))).one()[0] == 1000
