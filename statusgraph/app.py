@@ -6,13 +6,14 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
-from starlette.types import ASGIApp
+from starlette.routing import Route, Router
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from statusgraph.clock import Clock, utcnow
 from statusgraph.config import Settings
@@ -53,8 +54,43 @@ def freeze_startup_objects() -> None:
     gc.freeze()
 
 
+class DirectRoute:
+    """The router, with one route matched first and by hand: the heartbeat ping, by far
+    the busiest. The router tries each route's regular expression and builds the
+    route's scope in several calls, ~1.2 µs of our ~10 µs of Python a ping (~2.5 % of
+    pings a second). This matches exactly what the route does: its methods, and its one
+    parameter as one non-empty path segment. Everything else goes to the router as
+    before: other paths and methods (404, 405), and any request under a root path."""
+
+    def __init__(self, router: Router, route: Route) -> None:
+        prefix, _, parameter = route.path.partition("{")
+        if not parameter.endswith("}") or ":" in parameter or "/" in parameter:
+            raise ValueError(f"{route.path}: one plain parameter at the end is needed")
+        self.router = router
+        self.route = route
+        self.prefix = prefix
+        self.parameter = parameter[:-1]
+        self.methods = route.methods or set()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["method"] in self.methods
+            and not scope.get("root_path")
+            and scope["path"].startswith(self.prefix)
+        ):
+            value = scope["path"][len(self.prefix) :]
+            if value and "/" not in value:
+                scope["path_params"] = {self.parameter: value}
+                scope["route"] = self.route
+                await self.route.app(scope, receive, send)
+                return
+        await self.router(scope, receive, send)
+
+
 class GuardedStarlette(Starlette):
-    """Starlette with the user middleware alone around the router.
+    """Starlette with the user middleware alone around the router (and `direct`, the
+    route it takes first: DirectRoute).
 
     Starlette wraps user middleware in its ServerErrorMiddleware and ExceptionMiddleware.
     RequestGuardMiddleware already answers every error of an HTTP request: our own, the
@@ -63,8 +99,12 @@ class GuardedStarlette(Starlette):
     two send wrappers. (FastAPI overrides this method too.)
     """
 
+    def __init__(self, *args: Any, direct: Route | None = None, **kwargs: Any) -> None:
+        self.direct = direct
+        super().__init__(*args, **kwargs)
+
     def build_middleware_stack(self) -> ASGIApp:
-        app: ASGIApp = self.router
+        app: ASGIApp = self.router if self.direct is None else DirectRoute(self.router, self.direct)
         for cls, args, kwargs in reversed(self.user_middleware):
             app = cls(app, *args, **kwargs)
         return app
@@ -144,10 +184,10 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
         else None,
         credential_cache=credential_cache,
     )
+    ping_route = Route("/api/heartbeat/{monitor_id}", heartbeat.ping, methods=["POST"])
     app = GuardedStarlette(
         routes=[
-            # Pings first: the router tries routes in order, and pings are the busiest.
-            Route("/api/heartbeat/{monitor_id}", heartbeat.ping, methods=["POST"]),
+            ping_route,
             Route("/api/heartbeat/{monitor_id}", heartbeat.status, methods=["GET"]),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/healthz", healthz, methods=["GET"]),
@@ -167,6 +207,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
             )
         ],
         lifespan=lifespan,
+        direct=ping_route,
     )
     app.state.settings = settings
     app.state.engine = engine

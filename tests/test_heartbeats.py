@@ -7,10 +7,13 @@ import shutil
 import sqlite3
 from datetime import timedelta
 
+import httpx
 import pytest
 from sqlalchemy import make_url, text
 from sqlmodel import func, select
+from starlette.routing import Route, Router
 
+from statusgraph.app import DirectRoute
 from statusgraph.db.models import HeartbeatPing, Monitor, MonitorStatusChange
 from statusgraph.resolvers import heartbeats
 from tests.helpers import create_key, gql
@@ -457,3 +460,48 @@ async def test_the_sqlite_writer_checkpoints_the_wal_itself_after_answering(
     assert _pings_in_database_file(settings.database_url, tmp_path) >= 2
     async with db() as session:  # every other connection keeps SQLite's own
         assert (await session.exec(text("PRAGMA wal_autocheckpoint"))).one()[0] == 1000
+
+
+class TestDirectRoute:
+    """The ping route is matched ahead of the router (app.DirectRoute), exactly as the
+    router would match it; everything else still goes to the router."""
+
+    async def test_a_ping_does_not_go_through_the_router(self, client, app, people):
+        key = people.alice.secret
+        monitor = await heartbeat(client, key)
+        app.router.routes = []  # the router now answers 404 to everything
+        assert (await ping(client, key, monitor)).status_code == 200
+        status = await client.get(f"/api/heartbeat/{monitor}", headers={"X-API-Key": key})
+        assert status.status_code == 404
+
+    @pytest.mark.parametrize("path", ["/api/heartbeat/", "/api/heartbeat/a/b", "/api/heartbeats/a"])
+    async def test_what_is_not_the_ping_route_is_the_routers_404(self, client, people, path):
+        response = await client.post(path, headers={"X-API-Key": people.alice.secret})
+        assert (response.status_code, response.text) == (404, "Not Found")
+        assert "x-request-id" in response.headers
+
+    async def test_another_method_is_the_routers_405(self, client, people):
+        response = await client.put(
+            "/api/heartbeat/mon_x", headers={"X-API-Key": people.alice.secret}
+        )
+        assert (response.status_code, response.text) == (405, "Method Not Allowed")
+
+    async def test_under_a_root_path_the_router_matches_the_ping(self, app, people):
+        key = people.alice.secret
+        transport = httpx.ASGITransport(app=app, root_path="/status")
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            monitor = await heartbeat(client, key)
+            response = await ping(client, key, monitor)
+        assert response.status_code == 200
+        assert response.json()["monitor_id"] == monitor
+
+    def test_a_route_it_cannot_match_by_hand_is_refused(self):
+        router = Router()
+        with pytest.raises(ValueError, match="one plain parameter at the end"):
+            DirectRoute(router, Route("/api/{kind}/ping", _endpoint, methods=["POST"]))
+        with pytest.raises(ValueError, match="one plain parameter at the end"):
+            DirectRoute(router, Route("/api/heartbeat/{id:int}", _endpoint, methods=["POST"]))
+
+
+async def _endpoint(_request):
+    raise AssertionError("never called")
