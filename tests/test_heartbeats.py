@@ -443,7 +443,7 @@ async def test_the_sqlite_writer_checkpoints_the_wal_itself_after_answering(
     client, app, db, settings, people, tmp_path
 ):
     """The writer's connection has SQLite's automatic checkpoint off and checkpoints
-    once ~4,000 pages went to the WAL (ping_batcher.SqliteWriter._checkpoint)."""
+    once ~1,000 pages went to the WAL (ping_batcher.SqliteWriter._checkpoint)."""
     if app.state.engine.dialect.name != "sqlite":
         pytest.skip("SQLite only: PostgreSQL has no WAL file to checkpoint")
     key = people.alice.secret

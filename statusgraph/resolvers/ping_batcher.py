@@ -49,12 +49,9 @@ from statusgraph.resolvers import heartbeats
 logger = logging.getLogger("statusgraph.heartbeats")
 
 MAX_GROUP = 500
-# The writer checkpoints the WAL itself once about this many pages (16 MB) were written
-# since its last checkpoint: four times SQLite's default for wal_autocheckpoint. Each
-# checkpoint stalls the writer for two fsyncs (1-3 ms here), and with them the next
-# group; a page rewritten by many groups (the monitor's, the indexes' last ones) is
-# copied once. 3-6 % more pings a second at 16 connections than at 1,000 pages.
-CHECKPOINT_PAGES = 4000
+# The writer checkpoints the WAL itself once about this many pages were written since
+# its last checkpoint: SQLite's own default for wal_autocheckpoint.
+CHECKPOINT_PAGES = 1000
 
 
 @dataclass(slots=True)
