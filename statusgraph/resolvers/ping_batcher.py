@@ -3,9 +3,9 @@
 Pings that arrive while a transaction is committing wait for the next one, and that
 one carries them all: one BEGIN, one locked read of the monitors, one UPDATE per
 monitor touched, one INSERT of the group's pings run by the driver's executemany (and
-of transitions), one COMMIT for the whole group. Each caller is answered only after the commit that holds its ping,
-so a 2xx still means the ping is durable. Under load the groups grow by themselves; a
-lone ping is committed at once.
+of transitions), one COMMIT for the whole group. Each caller is answered only after
+the commit that holds its ping, so a 2xx still means the ping is durable. Under load
+the groups grow by themselves; a lone ping is committed at once.
 
 The statements are SQLAlchemy Core on plain rows, not ORM objects: the ORM's identity
 map and unit of work cost more than the rest of a ping together. They are compiled once
