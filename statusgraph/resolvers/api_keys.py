@@ -23,6 +23,9 @@ MAX_ALLOWLIST_ENTRIES = 100
 STALE_AFTER = timedelta(days=60)
 DEFAULT_OVERLAP_SECONDS = 24 * 3600
 MAX_OVERLAP_SECONDS = 7 * 24 * 3600
+# A sandbox key hands out sandbox keys only: a live one would escape its rate limit.
+SANDBOX_CREATE = "A sandbox key can only create sandbox keys"
+SANDBOX_ROTATE = "A sandbox key can only rotate sandbox keys"
 
 
 class KeyStatus(StrEnum):
@@ -101,6 +104,13 @@ def _validate_scopes(
     return wanted
 
 
+def _check_sandbox(
+    granter: Principal | None, sandbox: bool, problems: Problems, field: str, message: str
+) -> None:
+    if granter is not None and granter.sandbox and not sandbox:
+        problems.add(field, "SANDBOX_ESCALATION", message)
+
+
 def _issue(
     organization_id: str, actor: Actor, *, template: ApiKey | KeyDraft, now: datetime, pepper: bytes
 ) -> IssuedKey:
@@ -147,6 +157,7 @@ async def create_key(
     if draft.expires_at is not None and draft.expires_at <= now:
         problems.add("expiresAt", "INVALID", "expiresAt must be in the future")
     allowlist = _validate_allowlist(draft.ip_allowlist, organization.plan, problems)
+    _check_sandbox(granter, draft.sandbox, problems, "sandbox", SANDBOX_CREATE)
     problems.raise_if_any()
 
     clean = KeyDraft(
@@ -254,6 +265,7 @@ async def rotate_key(
     for name in old.scopes:
         if not scopes.covers(principal.scopes, name):
             problems.add("id", "SCOPE_ESCALATION", f"Cannot grant a scope you do not hold: {name}")
+    _check_sandbox(principal, old.sandbox, problems, "id", SANDBOX_ROTATE)
     problems.raise_if_any()
 
     issued = _issue(old.organization_id, principal.actor, template=old, now=now, pepper=pepper)
