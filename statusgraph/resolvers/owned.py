@@ -11,7 +11,7 @@ from sqlmodel import SQLModel, col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from statusgraph.auth.principal import Principal, RequestInfo
-from statusgraph.db.scoping import for_org
+from statusgraph.db.scoping import for_org, for_org_via
 from statusgraph.errors import NotFoundError
 from statusgraph.resolvers import audit
 from statusgraph.resolvers.user_errors import Problems
@@ -26,6 +26,24 @@ async def owned_by_ids(
     if not ids:
         return {}
     statement = for_org(model, organization_id).where(col(model.id).in_(set(ids)))  # type: ignore[attr-defined]
+    return {row.id: row for row in (await session.exec(statement)).all()}  # type: ignore[attr-defined]
+
+
+async def owned_children_by_ids(
+    session: AsyncSession,
+    model: type[Owned],
+    parent: type[SQLModel],
+    foreign_key: str,
+    organization_id: str,
+    ids: Sequence[str],
+) -> dict[str, Owned]:
+    """`owned_by_ids` for a table without an organization of its own (incident updates,
+    heartbeat pings, status changes): a row belongs to its parent's organization."""
+    if not ids:
+        return {}
+    statement = for_org_via(model, parent, foreign_key, organization_id).where(
+        col(model.id).in_(set(ids))  # type: ignore[attr-defined]
+    )
     return {row.id: row for row in (await session.exec(statement)).all()}  # type: ignore[attr-defined]
 
 

@@ -11,13 +11,13 @@ from statusgraph.auth.scopes import Scope
 from statusgraph.db import models
 from statusgraph.errors import ForbiddenError, NotFoundError
 from statusgraph.ids import id_prefix
-from statusgraph.resolvers.owned import owned_by_ids
+from statusgraph.resolvers.owned import owned_by_ids, owned_children_by_ids
 from statusgraph.schema.api_keys import ApiKey
 from statusgraph.schema.audit import AuditEvent
-from statusgraph.schema.incidents import Incident
+from statusgraph.schema.incidents import Incident, IncidentUpdate
 from statusgraph.schema.ingest import BeaconEvent, BeaconKey, Metric
 from statusgraph.schema.maintenance import MaintenanceWindow
-from statusgraph.schema.monitors import Monitor
+from statusgraph.schema.monitors import HeartbeatPing, Monitor, MonitorStatusChange
 from statusgraph.schema.organizations import Organization
 from statusgraph.schema.permissions import PUBLIC
 from statusgraph.schema.relay import Node
@@ -42,6 +42,19 @@ NODE_TYPES: dict[str, tuple[str, Any, Callable[[Any, datetime], Node]]] = {
     "bkey": (Scope.config_read, models.BeaconKey, lambda row, _now: BeaconKey.of(row)),
     "bev": (Scope.monitors_read, models.BeaconEvent, lambda row, _now: BeaconEvent.of(row)),
     "met": (Scope.metrics_read, models.Metric, lambda row, _now: Metric.of(row)),
+    "upd": (Scope.incidents_read, models.IncidentUpdate, lambda row, _now: IncidentUpdate.of(row)),
+    "png": (Scope.monitors_read, models.HeartbeatPing, lambda row, _now: HeartbeatPing.of(row)),
+    "chg": (
+        Scope.monitors_read,
+        models.MonitorStatusChange,
+        lambda row, _now: MonitorStatusChange.of(row),
+    ),
+}
+# Tables without an organization of their own: a row is its parent's organization's.
+PARENTS: dict[str, tuple[Any, str]] = {
+    "upd": (models.Incident, "incident_id"),
+    "png": (models.Monitor, "monitor_id"),
+    "chg": (models.Monitor, "monitor_id"),
 }
 
 
@@ -68,7 +81,13 @@ class NodeQueries:
         if not ctx.principal.can(scope):
             raise ForbiddenError(f"Insufficient scope: {scope} required", requiredScope=scope)
         async with ctx.read() as session:
-            found = await owned_by_ids(session, model, organization_id, [id])
+            if prefix in PARENTS:
+                parent, foreign_key = PARENTS[prefix]
+                found = await owned_children_by_ids(
+                    session, model, parent, foreign_key, organization_id, [id]
+                )
+            else:
+                found = await owned_by_ids(session, model, organization_id, [id])
         if id not in found:
             raise NotFoundError.of("Node")
         return convert(found[id], ctx.now)
