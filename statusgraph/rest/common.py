@@ -5,6 +5,7 @@ from typing import Any
 import orjson
 from starlette.types import Receive, Send
 
+from statusgraph import json_input
 from statusgraph.auth.principal import Principal
 from statusgraph.errors import (
     AUTHENTICATION_REQUIRED,
@@ -55,9 +56,9 @@ async def json_body(receive: Receive, *, max_bytes: int) -> dict[str, Any]:
     if not raw.strip():
         return {}
     try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise BadUserInputError("Request body is not valid JSON") from None
+        data = json_input.loads(raw)
+    except json_input.JSONInputError as error:
+        raise BadUserInputError(error.message("Request body")) from None
     if not isinstance(data, dict):
         raise BadUserInputError("Request body must be a JSON object")
     return data

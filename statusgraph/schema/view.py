@@ -18,6 +18,7 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
+from statusgraph import json_input
 from statusgraph.auth.principal import RequestInfo
 from statusgraph.clock import Clock
 from statusgraph.db.engine import SessionFactory
@@ -165,17 +166,19 @@ class GraphQLEndpoint:
             data: Any = dict(request.query_params)
             if "variables" in data:
                 try:
-                    data["variables"] = json.loads(data["variables"])
-                except ValueError:
-                    return bad("variables must be a JSON object")
+                    data["variables"] = json_input.loads(data["variables"])
+                except json_input.JSONInputError as error:
+                    if error.problem == json_input.NOT_JSON:
+                        return bad("variables must be a JSON object")
+                    return _bad_json(error, ("variables", *error.path), accept)
         elif request.method == "POST":
             content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
             if content_type != "application/json":
                 return bad("Content-Type must be application/json", 415)
             try:
-                data = json.loads(await request.body())
-            except ValueError:
-                return bad("Request body is not valid JSON")
+                data = json_input.loads(await request.body())
+            except json_input.JSONInputError as error:
+                return _bad_json(error, error.path, accept)
             if not isinstance(data, dict):
                 return bad("Request body must be a JSON object (batching is not supported)")
         else:
@@ -248,6 +251,20 @@ class GraphQLEndpoint:
             extensions.setdefault("code", _request_error_code(error))
             formatted["extensions"] = extensions
         return formatted
+
+
+def _bad_json(
+    error: json_input.JSONInputError, path: json_input.Path, accept: str | None
+) -> Response:
+    """A body or `variables` json_input refused: a string inside a variable is the
+    caller's input (BAD_USER_INPUT, naming the variable like graphql-core does), the
+    rest is a malformed request (BAD_REQUEST)."""
+    if len(path) >= 2 and path[0] == "variables":
+        name = json_input.format_path(path[1:])
+        message = f"Variable '${name}' {error.problem}"
+        return graphql_errors(400, message, "BAD_USER_INPUT", accept=accept)
+    message = f"{json_input.format_path(path) or 'Request body'} {error.problem}"
+    return graphql_errors(400, message, "BAD_REQUEST", accept=accept)
 
 
 def _request_error_code(error: GraphQLError) -> str:
