@@ -178,6 +178,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
             max_tokens=settings.graphql_max_tokens,
             max_page_size=settings.graphql_max_page_size,
             max_cost=settings.graphql_max_cost,
+            max_selections=settings.graphql_max_selections,
         ),
         cache=ResponseCache(settings.public_cache_seconds)
         if settings.public_cache_seconds

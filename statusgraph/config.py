@@ -59,6 +59,7 @@ class Settings(BaseSettings):
     graphql_max_body_bytes: int = Field(default=64 * 1024, ge=1)
     graphql_max_page_size: int = Field(default=100, ge=1, le=100)
     graphql_max_cost: int = Field(default=1000, ge=1)
+    graphql_max_selections: int = Field(default=1000, ge=1)
     graphiql: bool = True
     # How long a response to an anonymous GraphQL request (a public status page) may be
     # served from memory; 0 turns the cache off. Writes in this process invalidate it.

@@ -8,7 +8,6 @@ app's only middleware (app.GuardedStarlette): it answers our errors, the router'
 and 405, and masks anything unexpected as a 500.
 """
 
-import json
 import logging
 import random
 import re
@@ -19,6 +18,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from statusgraph import json_input
 from statusgraph.auth.client_ip import client_ip
 from statusgraph.auth.principal import RequestInfo
 from statusgraph.clock import Clock
@@ -36,7 +36,7 @@ from statusgraph.ratelimit import Decision, Limiter, Route, route_of
 from statusgraph.resolvers import credentials
 from statusgraph.responses import graphql_errors, rest_error, www_authenticate
 from statusgraph.rest.common import read_body
-from statusgraph.schema.limits import is_mutation
+from statusgraph.schema.limits import mutation_fields
 
 logger = logging.getLogger("statusgraph.http")
 
@@ -103,7 +103,7 @@ def presented_credential(headers: dict[str, str]) -> str | None:
 class GraphQLBody:
     body: bytes
     too_large: bool
-    writes: bool
+    mutations: int  # root mutation fields, each charged to the write bucket
 
 
 class RequestGuardMiddleware:
@@ -184,10 +184,11 @@ class RequestGuardMiddleware:
             if route is Route.graphql and scope["method"] == "POST":
                 graphql_body = await self._read_graphql_body(headers, receive)
                 receive = _replay(graphql_body.body, receive)
-            writes = graphql_body.writes if graphql_body else scope["method"] not in ("GET", "HEAD")
+            mutations = graphql_body.mutations if graphql_body else 0
+            writes = mutations > 0 if graphql_body else scope["method"] not in ("GET", "HEAD")
             charged = self.limiter.policy_for(route, principal, info.ip, writes=writes)
             if charged is not None:
-                decision = await self.limiter.hit(*charged)
+                decision = await self.limiter.hit(*charged, max(mutations, 1))
                 if _refused(decision):
                     raise RateLimitedError(RATE_LIMITED)
             if graphql_body is not None and graphql_body.too_large:
@@ -214,21 +215,23 @@ class RequestGuardMiddleware:
         read/write rate-limit split."""
         declared = headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body:
-            return GraphQLBody(body=b"", too_large=True, writes=False)
+            return GraphQLBody(body=b"", too_large=True, mutations=0)
         body = await read_body(receive, max_bytes=self.max_body)
         if body is None:
-            return GraphQLBody(body=b"", too_large=True, writes=False)
-        return GraphQLBody(body=body, too_large=False, writes=self._is_mutation(body))
+            return GraphQLBody(body=b"", too_large=True, mutations=0)
+        return GraphQLBody(body=body, too_large=False, mutations=self._mutations(body))
 
-    def _is_mutation(self, body: bytes) -> bool:
+    def _mutations(self, body: bytes) -> int:
         try:
-            data = json.loads(body)
-        except ValueError:
-            return False
+            data = json_input.loads(body)
+        except json_input.JSONInputError:
+            return 0  # refused by the endpoint, with the reason
         if not isinstance(data, dict) or not isinstance(data.get("query"), str):
-            return False
+            return 0
         name = data.get("operationName")
-        return is_mutation(data["query"], name if isinstance(name, str) else None, self.max_tokens)
+        return mutation_fields(
+            data["query"], name if isinstance(name, str) else None, self.max_tokens
+        )
 
     @staticmethod
     def _error(scope: Scope, error: StatusGraphError, decision: Decision | None) -> Response:

@@ -66,7 +66,7 @@ class SweepingMemoryStorage(MemoryStorage):
             self._next_sweep = now + self.SWEEP_EVERY
             super()._MemoryStorage__schedule_expiry()  # type: ignore[misc]
 
-    def hit_fixed_window(self, key: str, expiry: int) -> tuple[int, float]:
+    def hit_fixed_window(self, key: str, expiry: int, cost: int = 1) -> tuple[int, float]:
         """`incr` and `get_expiry` in one step, on the same counters.
 
         Without the per-key RLock the stock methods take: every caller runs on the
@@ -79,10 +79,10 @@ class SweepingMemoryStorage(MemoryStorage):
         ends_at = self.expirations.get(key, 0.0)
         if ends_at <= now:  # first hit of a new window
             self._MemoryStorage__schedule_expiry()
-            self.storage[key] = 1
+            self.storage[key] = cost
             self.expirations[key] = ends_at = now + expiry
-            return 1, ends_at
-        hits = self.storage[key] + 1
+            return cost, ends_at
+        hits = self.storage[key] + cost
         self.storage[key] = hits
         return hits, ends_at
 
@@ -117,11 +117,11 @@ class RedisBackend:
         # get_expiry reports it.
         self.window_ends: dict[str, float] = {}
 
-    async def fixed_window(self, key: str, expiry: int) -> tuple[int, float]:
-        """Count one hit; (hits in this window, window end as epoch seconds)."""
-        hits = await self.storage.incr(key, expiry)
+    async def fixed_window(self, key: str, expiry: int, cost: int = 1) -> tuple[int, float]:
+        """Count `cost` hits; (hits in this window, window end as epoch seconds)."""
+        hits = await self.storage.incr(key, expiry, amount=cost)
         now = time.time()
-        if hits == 1:  # this hit opened the window, and set its expiry
+        if hits == cost:  # this hit opened the window, and set its expiry
             ends_at = now + expiry
         else:
             ends_at = self.window_ends.get(key, 0.0)
@@ -240,8 +240,10 @@ class Limiter:
     def failed_auth_policy(self, client_ip: str | None) -> tuple[Policy, str]:
         return self.failed_auth, client_ip or "unknown"
 
-    async def hit(self, policy: Policy, identity: str) -> Decision | None:
-        """Charge one request; None when limits are off or the storage is down (fail open)."""
+    async def hit(self, policy: Policy, identity: str, cost: int = 1) -> Decision | None:
+        """Charge a request `cost` hits (its mutations, for a GraphQL mutation: DESIGN §6);
+        refused whole when the bucket cannot pay them all, and a refusal still counts, as
+        in `limits`. None when limits are off or the storage is down (fail open)."""
         if not self.enabled:
             return None
         try:
@@ -254,9 +256,9 @@ class Limiter:
                 key = policy.keys.get(identity) or self._key(policy, identity)
                 backend = self.backend
                 if isinstance(backend, MemoryBackend):  # answers without awaiting anything
-                    hits, reset_at = backend.storage.hit_fixed_window(key, policy.expiry)
+                    hits, reset_at = backend.storage.hit_fixed_window(key, policy.expiry, cost)
                 else:
-                    hits, reset_at = await backend.fixed_window(key, policy.expiry)
+                    hits, reset_at = await backend.fixed_window(key, policy.expiry, cost)
                 remaining = policy.item.amount - hits
                 allowed = remaining >= 0
         except Exception as error:

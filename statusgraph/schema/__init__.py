@@ -7,7 +7,6 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
@@ -16,7 +15,7 @@ from statusgraph.schema.audit import AuditEvent, AuditQueries
 from statusgraph.schema.incidents import IncidentMutations, IncidentQueries
 from statusgraph.schema.ingest import IngestMutations, IngestQueries
 from statusgraph.schema.introspection import AnonymousIntrospectionGuard
-from statusgraph.schema.limits import CachedParser, QueryLimitsGuard
+from statusgraph.schema.limits import BoundedValidation, CachedParser, QueryLimitsGuard
 from statusgraph.schema.maintenance import MaintenanceMutations, MaintenanceQueries
 from statusgraph.schema.monitors import MonitorMutations, MonitorQueries
 from statusgraph.schema.node import NodeQueries
@@ -25,8 +24,6 @@ from statusgraph.schema.public import PublicQueries
 from statusgraph.schema.services import ServiceMutations, ServiceQueries
 from statusgraph.schema.status_pages import StatusPageMutations, StatusPageQueries
 from statusgraph.schema.viewer import ViewerQueries
-
-CACHE_SIZE = 1024
 
 
 @strawberry.type
@@ -71,7 +68,7 @@ class StatusGraphSchema(strawberry.Schema):
 def build_schema() -> StatusGraphSchema:
     extensions: list[Any] = [
         CachedParser,
-        lambda: ValidationCache(maxsize=CACHE_SIZE),
+        BoundedValidation,
         AnonymousIntrospectionGuard,
         QueryLimitsGuard,
     ]

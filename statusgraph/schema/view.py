@@ -49,6 +49,7 @@ REQUEST_ERROR_CODES = frozenset(
         "MAX_DEPTH_EXCEEDED",
         "MAX_ALIASES_EXCEEDED",
         "MAX_COST_EXCEEDED",
+        "MAX_SELECTIONS_EXCEEDED",
         "EXCESSIVE_PAGINATION",
     }
 )
