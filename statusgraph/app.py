@@ -15,8 +15,10 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from statusgraph.access_log import AccessLogMiddleware
 from statusgraph.clock import Clock, utcnow
 from statusgraph.config import Settings
+from statusgraph.cors import GraphQLCORSMiddleware
 from statusgraph.db.engine import create_engine, create_session_factory, create_sqlite_writer
 from statusgraph.middleware import RequestGuardMiddleware
 from statusgraph.ratelimit import Limiter
@@ -197,6 +199,13 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
             Route("/api/metrics/ingest", metrics_api.ingest, methods=["POST"]),
         ],
         middleware=[
+            # Outermost first; each only when switched on, so that it costs nothing when off.
+            *([Middleware(AccessLogMiddleware)] if settings.access_log else []),
+            *(
+                [Middleware(GraphQLCORSMiddleware, origins=settings.cors_origins)]
+                if settings.cors_origins
+                else []
+            ),
             Middleware(
                 RequestGuardMiddleware,
                 settings=settings,

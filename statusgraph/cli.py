@@ -6,12 +6,15 @@ so `KEY=$(statusgraph keys create ...)` captures only the key.
 
 import argparse
 import asyncio
+import re
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from statusgraph.auth.principal import CLI, RequestInfo
@@ -23,6 +26,7 @@ from statusgraph.resolvers import api_keys, audit, organizations
 from statusgraph.resolvers.user_errors import UserInputError
 
 Result = TypeVar("Result")
+ENV_PREFIX = Settings.model_config.get("env_prefix", "")
 
 
 def _say(message: str) -> None:
@@ -100,6 +104,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         port=port,
         workers=workers,
         log_level=settings.log_level,
+        # It prints whole URLs, query values included; ours (statusgraph.access) does not.
+        access_log=False,
         # Our middleware already knows the trusted proxies; uvicorn must not rewrite the peer.
         proxy_headers=False,
     )
@@ -254,8 +260,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _settings_errors(error: ValidationError | SettingsError) -> list[str]:
+    """One line per bad variable, named as the operator wrote it, never its value (it
+    may be a secret)."""
+    if isinstance(error, SettingsError):  # a complex field's value is not JSON
+        named = re.search(r'field "(\w+)"', str(error))
+        name = ENV_PREFIX + named.group(1).upper() if named else "environment"
+        return [f"error: {name}: not valid JSON ({error.__cause__ or error})"]
+    by_variable: dict[str, list[str]] = {}
+    for problem in error.errors(include_url=False):
+        field, *inside = [str(part) for part in problem["loc"]] or [""]
+        name = ENV_PREFIX + field.upper() if field else "environment"
+        where = ".".join(inside) + ": " if inside else ""
+        by_variable.setdefault(name, []).append(where + problem["msg"])
+    return [f"error: {name}: {'; '.join(found)}" for name, found in by_variable.items()]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    settings = Settings()
+    try:
+        settings = Settings()
+    except (ValidationError, SettingsError) as error:
+        for line in _settings_errors(error):
+            _say(line)
+        return 2
     code: int = args.run(settings, args)
     return code

@@ -2,6 +2,7 @@
 
 import ipaddress
 import os
+import re
 import secrets
 from functools import cached_property
 from pathlib import Path
@@ -13,6 +14,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SECRET_FILE_NAME = "secret.key"  # noqa: S105  (a file name, not a secret)
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+ORIGIN = re.compile(r"https?://[^/\s?#]+")
 
 
 def _check_limit(value: str) -> str:
@@ -75,10 +77,16 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1)
     log_level: str = "info"
+    # A line per request on the `statusgraph.access` logger (names of query parameters,
+    # never their values); uvicorn's own access log is always off.
+    access_log: bool = True
+    # Comma-separated origins allowed to call /graphql from a browser, or `*`; empty: no
+    # CORS headers at all. `*` is safe: credentials travel in headers, never in cookies.
+    cors_origins: Annotated[list[str], NoDecode] = []
 
-    @field_validator("trusted_proxies", mode="before")
+    @field_validator("trusted_proxies", "cors_origins", mode="before")
     @classmethod
-    def _split_proxies(cls, value: object) -> object:
+    def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
@@ -88,6 +96,16 @@ class Settings(BaseSettings):
     def _check_proxies(cls, value: list[str]) -> list[str]:
         for entry in value:
             ipaddress.ip_network(entry, strict=False)  # raises ValueError on garbage
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _check_origins(cls, value: list[str]) -> list[str]:
+        # Browsers send `scheme://host[:port]`, nothing more: a trailing slash or a path
+        # would never match, silently.
+        for origin in value:
+            if origin != "*" and not ORIGIN.fullmatch(origin):
+                raise ValueError(f"{origin!r} is not an origin like https://example.com or *")
         return value
 
     @field_validator("rate_limit_storage")

@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from statusgraph import json_input
 from statusgraph.auth.client_ip import client_ip
 from statusgraph.auth.principal import RequestInfo
+from statusgraph.auth.url_credentials import refuse_credential_in_url
 from statusgraph.clock import Clock
 from statusgraph.config import Settings
 from statusgraph.db.engine import SessionFactory
@@ -156,6 +157,10 @@ class RequestGuardMiddleware:
             await send(message)
 
         try:
+            if scope["query_string"]:
+                # Before the credential is looked up or anything is charged: a secret in
+                # a URL is refused the same way whatever it is.
+                refuse_credential_in_url(scope["path"], scope["query_string"])
             try:
                 # Inline rather than a method of its own: one coroutine less per request.
                 presented = presented_credential(headers)

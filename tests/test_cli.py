@@ -1,6 +1,9 @@
 """The command line: secrets alone on stdout, messages on stderr, clear errors."""
 
 import asyncio
+import os
+import subprocess
+import sys
 
 import pytest
 from sqlalchemy import inspect
@@ -146,3 +149,44 @@ def test_migrate_creates_the_tables_on_an_empty_database(monkeypatch, tmp_path, 
         return set(names)
 
     assert {"organization", "api_key", "audit_event", "alembic_version"} <= asyncio.run(tables())
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "line"),
+    [
+        ("STATUSGRAPH_PORT", "abc", "error: STATUSGRAPH_PORT: Input should be a valid integer, unable to parse string as an integer"),
+        ("STATUSGRAPH_PORT", "0", "error: STATUSGRAPH_PORT: Input should be greater than or equal to 1"),
+        ("STATUSGRAPH_GRAPHIQL", "maybe", "error: STATUSGRAPH_GRAPHIQL: Input should be a valid boolean, unable to interpret input"),
+        ("STATUSGRAPH_RATE_LIMIT_STANDARD", "10 per fortnight", "error: STATUSGRAPH_RATE_LIMIT_STANDARD: Value error, no granularity matched for fortnight"),
+        ("STATUSGRAPH_RATE_LIMIT_PLANS", "{team: 1}", "error: STATUSGRAPH_RATE_LIMIT_PLANS: not valid JSON (Expecting property name enclosed in double quotes: line 1 column 2 (char 1))"),
+        ("STATUSGRAPH_RATE_LIMIT_PLANS", '{"team": {"read": "x"}}', "error: STATUSGRAPH_RATE_LIMIT_PLANS: team.read: Value error, couldn't parse rate limit string 'x'; team.write: Field required"),
+        ("STATUSGRAPH_CORS_ORIGINS", "https://app.example.com/", "error: STATUSGRAPH_CORS_ORIGINS: Value error, 'https://app.example.com/' is not an origin like https://example.com or *"),
+    ],
+)  # fmt: skip
+def test_a_bad_environment_variable_is_one_line_naming_it(
+    monkeypatch, capsys, variable, value, line
+):
+    monkeypatch.setenv(variable, value)
+    assert main(["migrate"]) == 2
+    out, err = capsys.readouterr()
+    assert (out, err) == ("", line + "\n")
+
+
+def test_each_bad_variable_gets_its_line_and_no_traceback(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STATUSGRAPH_")}
+    env |= {"STATUSGRAPH_PORT": "abc", "STATUSGRAPH_ACCESS_LOG": "sometimes"}
+    done = subprocess.run(
+        [sys.executable, "-m", "statusgraph", "serve"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr.splitlines() == [
+        "error: STATUSGRAPH_PORT: Input should be a valid integer, unable to parse string as an integer",
+        "error: STATUSGRAPH_ACCESS_LOG: Input should be a valid boolean, unable to interpret input",
+    ]
