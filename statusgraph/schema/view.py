@@ -7,6 +7,7 @@ the status mapping of DESIGN §5, none of which that view offers.
 
 import json
 import logging
+import re
 from typing import Any
 
 from graphql import GraphQLError
@@ -39,6 +40,13 @@ from statusgraph.schema.response_cache import ResponseCache
 logger = logging.getLogger("statusgraph.graphql")
 
 UNEXPECTED = "Unexpected error."
+# graphql-core's " Did you mean 'x'?" (or "… 'x', 'y', or 'z'?"): disable_field_suggestions
+# only silences fields; enum values, arguments, types, input fields and leaf selections
+# still suggest. Every graphql-core error passes through _format, so they all go there.
+SUGGESTION = re.compile(r" Did you mean [^?]*\?")
+ENUM_VALUE_ERROR = re.compile(
+    r"Value '.*' does not exist in '\w+' enum\.|Enum '\w+' cannot represent non-", re.DOTALL
+)
 # Errors raised before execution starts: the request itself is wrong (HTTP 400).
 REQUEST_ERROR_CODES = frozenset(
     {
@@ -251,6 +259,7 @@ class GraphQLEndpoint:
             extensions = dict(formatted.get("extensions") or {})
             extensions.setdefault("code", _request_error_code(error))
             formatted["extensions"] = extensions
+            formatted["message"] = SUGGESTION.sub("", error.message)
         return formatted
 
 
@@ -269,6 +278,8 @@ def _bad_json(
 
 
 def _request_error_code(error: GraphQLError) -> str:
+    if ENUM_VALUE_ERROR.match(error.message):
+        return "BAD_USER_INPUT"  # a literal enum value the type does not have
     if error.message.startswith("Syntax Error: Document contains more than"):
         return "MAX_TOKENS_EXCEEDED"
     if error.message.startswith("Syntax Error"):
