@@ -13,6 +13,7 @@ from strawberry.extensions.field_extension import FieldExtension
 from strawberry.permission import BasePermission, PermissionExtension
 from strawberry.schema_directive import Location
 from strawberry.types import Info
+from strawberry.types.field import StrawberryField
 
 from statusgraph.errors import AUTHENTICATION_REQUIRED
 
@@ -60,5 +61,26 @@ class HasScope(BasePermission):
         return bool(principal.can(self.scope))
 
 
+def scope_sentence(scope: str) -> str:
+    return f"Requires scope: `{scope}`."
+
+
+class ScopePermissionExtension(PermissionExtension):
+    """Also ends the field's description with one `Requires scope: `x:y`.` per scope:
+    applied directives are not visible through introspection (only in the SDL), and
+    GraphiQL and codegen users should see the contract too (DESIGN §5)."""
+
+    def apply(self, field: StrawberryField) -> None:
+        super().apply(field)
+        scopes = [d.scope for d in field.directives if isinstance(d, RequiresScope)]
+        sentences = [scope_sentence(scope) for scope in scopes]
+        # Idempotent: a field shared by several schemas (tests build more than one)
+        # gets the sentences once.
+        text = field.description or ""
+        for sentence in sentences:
+            text = text.replace(sentence, "")
+        field.description = " ".join([text.strip(), *sentences]).strip()
+
+
 def requires(scope: str) -> list[FieldExtension]:
-    return [PermissionExtension(permissions=[HasScope(scope)])]
+    return [ScopePermissionExtension(permissions=[HasScope(scope)])]
