@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from statusgraph.access_log import AccessLogMiddleware
+from statusgraph import access_log
 from statusgraph.clock import Clock, utcnow
 from statusgraph.config import Settings
 from statusgraph.cors import GraphQLCORSMiddleware
@@ -200,7 +200,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
         ],
         middleware=[
             # Outermost first; each only when switched on, so that it costs nothing when off.
-            *([Middleware(AccessLogMiddleware)] if settings.access_log else []),
+            *([Middleware(access_log.AccessLogMiddleware)] if access_log.wanted(settings) else []),
             *(
                 [Middleware(GraphQLCORSMiddleware, origins=settings.cors_origins)]
                 if settings.cors_origins
@@ -214,7 +214,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
                 clock=clock,
                 limiter=limiter,
                 credential_cache=credential_cache,
-            )
+            ),
         ],
         lifespan=lifespan,
         direct=ping_route,

@@ -120,8 +120,10 @@ async def test_it_never_reads_a_key_from_the_query_string(client, people):
     response = await client.get(
         "/graphql", params={"query": "{ apiKeys { totalCount } }", "api_key": people.alice.secret}
     )
-    assert response.status_code == 401
-    assert response.json()["errors"][0]["message"] == "Authentication required"
+    # Refused outright (DESIGN §5; tests/test_url_credentials.py), not read as a key.
+    assert_graphql_error(
+        response, 400, "BAD_REQUEST", "Credentials must be sent in a header, not in the URL"
+    )
 
 
 class TestIpAllowlist:

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from sqlmodel import func, select
 
-from statusgraph.access_log import query_names
+from statusgraph.access_log import AccessLogMiddleware, query_names
 from statusgraph.app import create_app
 from statusgraph.auth.url_credentials import EXEMPT_PATHS
 from statusgraph.db.models import HeartbeatPing, Service
@@ -102,15 +102,26 @@ def test_no_route_takes_a_token_in_its_url_yet():
     assert not EXEMPT_PATHS
 
 
+@pytest.fixture
+async def logged_client(settings, clock, caplog):
+    """A client of an app built while statusgraph's loggers print at INFO: the access log
+    middleware is installed only then (access_log.wanted)."""
+    caplog.set_level(logging.INFO, logger="statusgraph")
+    app = create_app(settings, clock=clock)
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
+    await app.state.close()
+
+
 async def test_the_access_log_names_parameters_and_never_prints_their_values(
-    client, people, caplog
+    logged_client, people, caplog
 ):
     secret = people.alice.secret
-    with caplog.at_level(logging.INFO, logger="statusgraph"):
-        refused = await client.get(f"/graphql?api_key={secret}&query={{__typename}}")
-        answered = await client.get(
-            "/graphql?query={__typename}&variables={}", headers={"X-Request-ID": "trace-7"}
-        )
+    refused = await logged_client.get(f"/graphql?api_key={secret}&query={{__typename}}")
+    answered = await logged_client.get(
+        "/graphql?query={__typename}&variables={}", headers={"X-Request-ID": "trace-7"}
+    )
     assert secret not in caplog.text
     assert "__typename" not in caplog.text
     refused_line, answered_line = (LINE.match(line) for line in access_lines(caplog))
@@ -132,14 +143,21 @@ def test_only_names_that_cannot_be_values_are_printed():
     assert query_names(b"bad name=1&" + b"n" * 41 + b"=2") == "?-&-"
 
 
-async def test_the_access_log_can_be_switched_off(settings, clock, caplog):
-    app = create_app(settings.model_copy(update={"access_log": False}), clock=clock)
+@pytest.mark.parametrize(
+    ("access_log", "level", "installed"),
+    [(True, logging.INFO, True), (False, logging.INFO, False), (True, logging.WARNING, False)],
+)
+async def test_the_access_log_is_there_only_when_on_and_printed(
+    settings, clock, caplog, access_log, level, installed
+):
+    caplog.set_level(level, logger="statusgraph")
+    app = create_app(settings.model_copy(update={"access_log": access_log}), clock=clock)
+    assert isinstance(app.build_middleware_stack(), AccessLogMiddleware) is installed
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://testserver"
     ) as http:
-        with caplog.at_level(logging.INFO):
-            assert (await http.get("/healthz")).status_code == 200
-    assert access_lines(caplog) == []
+        assert (await http.get("/healthz")).status_code == 200
+    assert len(access_lines(caplog)) == installed
     await app.state.close()
 
 
