@@ -15,6 +15,7 @@ from statusgraph.db.scoping import for_org
 from statusgraph.errors import NotFoundError
 from statusgraph.ids import new_id
 from statusgraph.resolvers import audit
+from statusgraph.resolvers.locks import Lock, locking
 from statusgraph.resolvers.pagination import Page, PageArgs, paginate
 from statusgraph.resolvers.user_errors import Problems
 
@@ -198,7 +199,11 @@ async def get_key(session: AsyncSession, organization_id: str, key_id: str) -> A
 
 
 async def _owned_key(session: AsyncSession, principal: Principal, key_id: str) -> ApiKey:
-    key = await get_key(session, principal.organization_id, key_id)
+    # Locked (locks.py): of concurrent revocations or rotations of one key, each waits
+    # for the one before and checks its result, so a key is revoked once and rotated
+    # once, with one audit entry.
+    statement = for_org(ApiKey, principal.organization_id).where(ApiKey.id == key_id)
+    key = (await session.exec(locking(statement, Lock.UPDATE))).first()
     if key is None:
         raise NotFoundError.of("ApiKey")
     return key

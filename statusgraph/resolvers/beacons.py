@@ -15,6 +15,7 @@ from statusgraph.db.scoping import for_org
 from statusgraph.errors import AuthenticationError, BadUserInputError, ForbiddenError
 from statusgraph.ids import new_id, random_base62
 from statusgraph.resolvers import audit
+from statusgraph.resolvers.locks import Lock
 from statusgraph.resolvers.owned import require_owned
 from statusgraph.resolvers.pagination import Page, PageArgs, paginate
 from statusgraph.resolvers.user_errors import Problems
@@ -109,7 +110,9 @@ async def update_key(
     request: RequestInfo,
     now: datetime,
 ) -> BeaconKey:
-    key = await require_owned(session, BeaconKey, principal.organization_id, key_id, "BeaconKey")
+    key = await require_owned(
+        session, BeaconKey, principal.organization_id, key_id, "BeaconKey", lock=Lock.UPDATE
+    )
     problems = Problems()
     if "name" in changes and changes["name"] is None:
         problems.add("name", "INVALID", "Name must be 1 to 200 characters")
@@ -128,7 +131,9 @@ async def update_key(
 async def revoke_key(
     session: AsyncSession, principal: Principal, *, key_id: str, request: RequestInfo, now: datetime
 ) -> BeaconKey:
-    key = await require_owned(session, BeaconKey, principal.organization_id, key_id, "BeaconKey")
+    key = await require_owned(
+        session, BeaconKey, principal.organization_id, key_id, "BeaconKey", lock=Lock.UPDATE
+    )
     problems = Problems()
     if key.revoked_at is not None:
         problems.add("id", "ALREADY_REVOKED", "Beacon key is already revoked")

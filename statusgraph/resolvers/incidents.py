@@ -16,6 +16,7 @@ from statusgraph.db.models import Incident, IncidentService, IncidentUpdate, Ser
 from statusgraph.db.scoping import for_org
 from statusgraph.ids import new_id
 from statusgraph.resolvers import audit
+from statusgraph.resolvers.locks import Lock
 from statusgraph.resolvers.owned import (
     check_references,
     delete_owned,
@@ -55,7 +56,9 @@ async def _check_effects(
     problems: Problems,
 ) -> None:
     ids = [effect.service_id for effect in effects]
-    found = await owned_by_ids(session, Service, principal.organization_id, ids)
+    found = await owned_by_ids(
+        session, Service, principal.organization_id, ids, lock=Lock.REFERENCE
+    )
     check_references(problems, "services", ids, found, "Service")
 
 
@@ -150,9 +153,11 @@ async def post_update(
     request: RequestInfo,
     now: datetime,
 ) -> tuple[Incident, IncidentUpdate]:
-    """Appends to the timeline; `effects` set (or add) what the incident holds services at."""
+    """Appends to the timeline; `effects` set (or add) what the incident holds services at.
+    The incident is locked: concurrent updates append one after another, and of
+    concurrent resolutions the first wins and the others find it resolved."""
     incident = await require_owned(
-        session, Incident, principal.organization_id, incident_id, "Incident"
+        session, Incident, principal.organization_id, incident_id, "Incident", lock=Lock.UPDATE
     )
     problems = Problems()
     if incident.resolved_at is not None:
@@ -205,7 +210,7 @@ async def edit_incident(
 ) -> Incident:
     """Title, impact and start time; the timeline itself is never rewritten."""
     incident = await require_owned(
-        session, Incident, principal.organization_id, incident_id, "Incident"
+        session, Incident, principal.organization_id, incident_id, "Incident", lock=Lock.UPDATE
     )
     problems = Problems()
     if "title" in changes:

@@ -15,6 +15,7 @@ from statusgraph.db.models import MaintenanceService, MaintenanceWindow, Service
 from statusgraph.db.scoping import for_org
 from statusgraph.ids import new_id
 from statusgraph.resolvers import audit
+from statusgraph.resolvers.locks import Lock
 from statusgraph.resolvers.owned import (
     check_references,
     delete_owned,
@@ -47,7 +48,9 @@ async def _validate(
         )
     if "service_ids" in fields:
         ids = fields["service_ids"] or []
-        found = await owned_by_ids(session, Service, principal.organization_id, ids)
+        found = await owned_by_ids(
+            session, Service, principal.organization_id, ids, lock=Lock.REFERENCE
+        )
         check_references(problems, "serviceIds", ids, found, "Service")
 
 
@@ -122,7 +125,12 @@ async def update_window(
     now: datetime,
 ) -> MaintenanceWindow:
     window = await require_owned(
-        session, MaintenanceWindow, principal.organization_id, window_id, "MaintenanceWindow"
+        session,
+        MaintenanceWindow,
+        principal.organization_id,
+        window_id,
+        "MaintenanceWindow",
+        lock=Lock.UPDATE,
     )
     problems = Problems()
     if window.cancelled_at is not None:
@@ -164,7 +172,12 @@ async def cancel_window(
     now: datetime,
 ) -> MaintenanceWindow:
     window = await require_owned(
-        session, MaintenanceWindow, principal.organization_id, window_id, "MaintenanceWindow"
+        session,
+        MaintenanceWindow,
+        principal.organization_id,
+        window_id,
+        "MaintenanceWindow",
+        lock=Lock.UPDATE,
     )
     problems = Problems()
     current = maintenance_status(window, now)

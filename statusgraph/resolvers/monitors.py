@@ -20,6 +20,7 @@ from statusgraph.db.models import HeartbeatPing, Monitor, MonitorStatusChange, S
 from statusgraph.db.scoping import for_org
 from statusgraph.ids import new_id
 from statusgraph.resolvers import audit, heartbeats
+from statusgraph.resolvers.locks import Lock
 from statusgraph.resolvers.owned import check_references, delete_owned, owned_by_ids, require_owned
 from statusgraph.resolvers.pagination import Page, PageArgs, paginate
 from statusgraph.resolvers.user_errors import Problems
@@ -216,7 +217,7 @@ async def _check_common(
         problems.add("name", "INVALID", "Name must be 1 to 200 characters")
     if fields.get("service_id") is not None:
         found = await owned_by_ids(
-            session, Service, principal.organization_id, [fields["service_id"]]
+            session, Service, principal.organization_id, [fields["service_id"]], lock=Lock.REFERENCE
         )
         check_references(problems, "serviceId", [fields["service_id"]], found, "Service")
 
@@ -273,8 +274,10 @@ async def update_monitor(
     request: RequestInfo,
     now: datetime,
 ) -> Monitor:
+    # Locked: settings are read, merged and written back whole (a lost update
+    # otherwise), and pause/resume check the current flag; the ping writer locks too.
     monitor = await require_owned(
-        session, Monitor, principal.organization_id, monitor_id, "Monitor"
+        session, Monitor, principal.organization_id, monitor_id, "Monitor", lock=Lock.UPDATE
     )
     kind = MonitorType(monitor.type)
     problems = Problems()
@@ -315,8 +318,10 @@ async def set_paused(
     request: RequestInfo,
     now: datetime,
 ) -> Monitor:
+    # Locked: settings are read, merged and written back whole (a lost update
+    # otherwise), and pause/resume check the current flag; the ping writer locks too.
     monitor = await require_owned(
-        session, Monitor, principal.organization_id, monitor_id, "Monitor"
+        session, Monitor, principal.organization_id, monitor_id, "Monitor", lock=Lock.UPDATE
     )
     problems = Problems()
     if monitor.paused == paused:

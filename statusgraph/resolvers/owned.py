@@ -14,18 +14,29 @@ from statusgraph.auth.principal import Principal, RequestInfo
 from statusgraph.db.scoping import for_org, for_org_via
 from statusgraph.errors import NotFoundError
 from statusgraph.resolvers import audit
+from statusgraph.resolvers.locks import Lock, locking
 from statusgraph.resolvers.user_errors import Problems
 
 Owned = TypeVar("Owned", bound=SQLModel)
 
 
 async def owned_by_ids(
-    session: AsyncSession, model: type[Owned], organization_id: str, ids: Sequence[str]
+    session: AsyncSession,
+    model: type[Owned],
+    organization_id: str,
+    ids: Sequence[str],
+    *,
+    lock: Lock = Lock.NONE,
 ) -> dict[str, Owned]:
-    """The rows of `ids` that belong to the organization; others are simply absent."""
+    """The rows of `ids` that belong to the organization; others are simply absent.
+    Mutations pass a `lock` (locks.py): what they check must hold until they commit."""
     if not ids:
         return {}
-    statement = for_org(model, organization_id).where(col(model.id).in_(set(ids)))  # type: ignore[attr-defined]
+    identity = col(model.id)  # type: ignore[attr-defined]
+    statement = for_org(model, organization_id).where(identity.in_(set(ids)))
+    if lock is not Lock.NONE:
+        # Locked in ID order: two transactions locking overlapping sets cannot deadlock.
+        statement = locking(statement.order_by(identity), lock)
     return {row.id: row for row in (await session.exec(statement)).all()}  # type: ignore[attr-defined]
 
 
@@ -48,9 +59,15 @@ async def owned_children_by_ids(
 
 
 async def require_owned(
-    session: AsyncSession, model: type[Owned], organization_id: str, object_id: str, type_name: str
+    session: AsyncSession,
+    model: type[Owned],
+    organization_id: str,
+    object_id: str,
+    type_name: str,
+    *,
+    lock: Lock = Lock.NONE,
 ) -> Owned:
-    found = await owned_by_ids(session, model, organization_id, [object_id])
+    found = await owned_by_ids(session, model, organization_id, [object_id], lock=lock)
     if object_id not in found:
         raise NotFoundError.of(type_name)
     return found[object_id]
@@ -111,8 +128,11 @@ async def delete_owned(
     request: RequestInfo,
     now: datetime,
 ) -> str:
-    """Deletes one of the organization's rows and records it; returns its ID."""
-    row = await require_owned(session, model, principal.organization_id, object_id, type_name)
+    """Deletes one of the organization's rows and records it; returns its ID. Of
+    concurrent deletes of one row, one wins; the others wait for it and find nothing."""
+    row = await require_owned(
+        session, model, principal.organization_id, object_id, type_name, lock=Lock.DELETE
+    )
     await session.delete(row)
     await audit.record_change(
         session,

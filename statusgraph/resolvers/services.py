@@ -15,6 +15,7 @@ from statusgraph.db.models import Service, ServiceGroup
 from statusgraph.db.scoping import for_org
 from statusgraph.ids import new_id
 from statusgraph.resolvers import audit
+from statusgraph.resolvers.locks import Lock, lock_organization, locking
 from statusgraph.resolvers.owned import (
     check_references,
     delete_owned,
@@ -42,6 +43,7 @@ def _check_text(problems: Problems, field: str, value: Any, limit: int, *, requi
 
 
 async def _next_position(session: AsyncSession, model: Any, organization_id: str) -> int:
+    """The caller holds the organization's lock: two creates cannot both take max + 1."""
     statement = select(func.max(model.position)).where(model.organization_id == organization_id)
     highest = (await session.exec(statement)).one()
     return 0 if highest is None else int(highest) + 1
@@ -61,9 +63,12 @@ async def create_service(
     problems = Problems()
     _check_text(problems, "name", fields.get("name"), MAX_NAME, required=True)
     _check_text(problems, "description", fields.get("description"), MAX_DESCRIPTION, required=False)
+    await lock_organization(session, principal.organization_id)
     group_id = fields.get("group_id")
     if group_id is not None:
-        groups = await owned_by_ids(session, ServiceGroup, principal.organization_id, [group_id])
+        groups = await owned_by_ids(
+            session, ServiceGroup, principal.organization_id, [group_id], lock=Lock.REFERENCE
+        )
         check_references(problems, "groupId", [group_id], groups, "ServiceGroup")
     problems.raise_if_any()
     service = Service(
@@ -101,7 +106,7 @@ async def update_service(
     now: datetime,
 ) -> Service:
     service = await require_owned(
-        session, Service, principal.organization_id, service_id, "Service"
+        session, Service, principal.organization_id, service_id, "Service", lock=Lock.UPDATE
     )
     problems = Problems()
     if "name" in changes:
@@ -112,7 +117,11 @@ async def update_service(
         )
     if changes.get("group_id") is not None:
         groups = await owned_by_ids(
-            session, ServiceGroup, principal.organization_id, [changes["group_id"]]
+            session,
+            ServiceGroup,
+            principal.organization_id,
+            [changes["group_id"]],
+            lock=Lock.REFERENCE,
         )
         check_references(problems, "groupId", [changes["group_id"]], groups, "ServiceGroup")
     if "status" in changes and changes["status"] is None:
@@ -163,22 +172,28 @@ async def reorder_services(
     now: datetime,
 ) -> list[Service]:
     """Positions follow the given order; services not listed keep their relative order
-    after the listed ones."""
+    after the listed ones. Holds the organization's lock, like creates: positions are
+    computed from all of the organization's services."""
     problems = Problems()
-    found = await owned_by_ids(session, Service, principal.organization_id, service_ids)
+    await lock_organization(session, principal.organization_id)
+    # Every service is locked, not just the listed ones: positions are rewritten from
+    # what is committed, after any update or delete of one of them has finished.
+    every = (
+        await session.exec(
+            locking(
+                for_org(Service, principal.organization_id).order_by(col(Service.id)),
+                Lock.UPDATE,
+            )
+        )
+    ).all()
+    wanted = set(service_ids)
+    found = {service.id: service for service in every if service.id in wanted}
     check_references(problems, "serviceIds", service_ids, found, "Service")
     problems.raise_if_any()
-    rest = [
-        service
-        for service in (
-            await session.exec(
-                for_org(Service, principal.organization_id).order_by(
-                    col(Service.position), col(Service.id)
-                )
-            )
-        ).all()
-        if service.id not in found
-    ]
+    rest = sorted(
+        (service for service in every if service.id not in found),
+        key=lambda service: (service.position, service.id),
+    )
     ordered = [found[service_id] for service_id in service_ids] + rest
     for position, service in enumerate(ordered):
         if service.position != position:
@@ -220,6 +235,7 @@ async def create_group(
     problems = Problems()
     _check_text(problems, "name", name, MAX_NAME, required=True)
     problems.raise_if_any()
+    await lock_organization(session, principal.organization_id)
     group = ServiceGroup(
         id=new_id("grp"),
         organization_id=principal.organization_id,
@@ -252,7 +268,7 @@ async def update_group(
     now: datetime,
 ) -> ServiceGroup:
     group = await require_owned(
-        session, ServiceGroup, principal.organization_id, group_id, "ServiceGroup"
+        session, ServiceGroup, principal.organization_id, group_id, "ServiceGroup", lock=Lock.UPDATE
     )
     problems = Problems()
     if "name" in changes:

@@ -21,6 +21,7 @@ from statusgraph.db.scoping import for_org
 from statusgraph.errors import NotFoundError
 from statusgraph.ids import new_id
 from statusgraph.resolvers import audit
+from statusgraph.resolvers.locks import Lock, lock_organization
 from statusgraph.resolvers.owned import check_references, owned_by_ids, require_owned
 from statusgraph.resolvers.pagination import Page, PageArgs, paginate
 from statusgraph.resolvers.user_errors import Problems, UserInputError
@@ -71,7 +72,9 @@ def _validate(fields: dict[str, Any], plan: str, problems: Problems) -> None:
 async def _check_services(
     session: AsyncSession, principal: Principal, service_ids: Sequence[str], problems: Problems
 ) -> None:
-    found = await owned_by_ids(session, Service, principal.organization_id, service_ids)
+    found = await owned_by_ids(
+        session, Service, principal.organization_id, service_ids, lock=Lock.REFERENCE
+    )
     check_references(problems, "serviceIds", service_ids, found, "Service")
 
 
@@ -129,6 +132,9 @@ async def create_page(
     problems = Problems()
     _validate(fields, principal.plan, problems)
     service_ids = fields.pop("service_ids", None) or []
+    # The organization's lock makes the slot and default-page choice below see every
+    # page committed before; the unique indexes stay as the last line of defence.
+    await lock_organization(session, principal.organization_id)
     await _check_services(session, principal, service_ids, problems)
     problems.raise_if_any()
 
@@ -184,8 +190,9 @@ async def update_page(
     request: RequestInfo,
     now: datetime,
 ) -> StatusPage:
+    # Locked: concurrent updates replace the page's service list one after another.
     page = await require_owned(
-        session, StatusPage, principal.organization_id, page_id, "StatusPage"
+        session, StatusPage, principal.organization_id, page_id, "StatusPage", lock=Lock.UPDATE
     )
     changes = dict(changes)
     problems = Problems()
@@ -241,9 +248,11 @@ async def delete_page(
     request: RequestInfo,
     now: datetime,
 ) -> str:
-    """Deleting the default page makes the oldest remaining page the default."""
+    """Deleting the default page makes the oldest remaining page the default. Holds the
+    organization's lock: the successor must not be deleted meanwhile."""
+    await lock_organization(session, principal.organization_id)
     page = await require_owned(
-        session, StatusPage, principal.organization_id, page_id, "StatusPage"
+        session, StatusPage, principal.organization_id, page_id, "StatusPage", lock=Lock.DELETE
     )
     was_default = page.is_default
     await session.delete(page)

@@ -17,6 +17,7 @@ from statusgraph.db.models import StatusPage, StatusPageViewerToken
 from statusgraph.db.scoping import for_org
 from statusgraph.ids import new_id
 from statusgraph.resolvers import audit
+from statusgraph.resolvers.locks import Lock
 from statusgraph.resolvers.owned import require_owned
 from statusgraph.resolvers.status_pages import VIEWER_TOKEN_PREFIX
 from statusgraph.resolvers.user_errors import Problems, UserInputError
@@ -35,7 +36,7 @@ async def create_viewer_token(
     now: datetime,
 ) -> tuple[StatusPageViewerToken, str]:
     page = await require_owned(
-        session, StatusPage, principal.organization_id, page_id, "StatusPage"
+        session, StatusPage, principal.organization_id, page_id, "StatusPage", lock=Lock.REFERENCE
     )
     problems = Problems()
     if not name.strip() or len(name) > 200:
@@ -74,7 +75,12 @@ async def revoke_viewer_token(
     now: datetime,
 ) -> StatusPageViewerToken:
     token = await require_owned(
-        session, StatusPageViewerToken, principal.organization_id, token_id, "StatusPageViewerToken"
+        session,
+        StatusPageViewerToken,
+        principal.organization_id,
+        token_id,
+        "StatusPageViewerToken",
+        lock=Lock.UPDATE,
     )
     if token.revoked_at is not None:
         raise UserInputError.single("id", "ALREADY_REVOKED", "Viewer token is already revoked")
