@@ -32,6 +32,8 @@ DELETE_SERVICE = (
 CREATE_SERVICE = "mutation($i: CreateServiceInput!) { createService(input: $i) { service { id } userErrors { field code message } } }"
 CREATE_GROUP = "mutation($name: String!) { createServiceGroup(name: $name) { serviceGroup { id position } userErrors { field code message } } }"
 DELETE_GROUP = "mutation($id: ID!) { deleteServiceGroup(id: $id) { deletedId userErrors { field code message } } }"
+UPDATE_SERVICE = "mutation($id: ID!, $name: String!) { updateService(id: $id, input: {name: $name}) { service { id } userErrors { field code message } } }"
+UPDATE_GROUP = "mutation($id: ID!, $name: String!) { updateServiceGroup(id: $id, name: $name) { serviceGroup { id } userErrors { field code message } } }"
 REORDER = "mutation($ids: [ID!]!) { reorderServices(serviceIds: $ids) { services { id } userErrors { field code message } } }"
 
 
@@ -68,6 +70,29 @@ class TestApiKeys:
             named_bob = (await session.exec(select(ApiKey.id).where(ApiKey.name == "bob"))).all()
         assert sorted(named_bob) == sorted([people.bob.key_id, won["apiKey"]["id"]])
         assert await audit_entries(db, "api_key.rotated", people.bob.key_id) == 1
+
+    async def test_rotations_racing_revocations_answer_as_in_some_order(self, client, db, people):
+        calls = [(ROTATE, {"id": people.bob.key_id}), (REVOKE, {"id": people.bob.key_id})] * (
+            N // 2
+        )
+        bodies = await burst_mixed(client, db, people.alice.secret, calls)
+        answers = [(document, body) for (document, _), body in zip(calls, bodies, strict=True)]
+        rotated, not_rotated = outcomes([b for d, b in answers if d is ROTATE], "rotateApiKey")
+        revoked, not_revoked = outcomes([b for d, b in answers if d is REVOKE], "revokeApiKey")
+        assert len(revoked) == 1
+        assert not_revoked == [
+            user_error("id", "ALREADY_REVOKED", "API key is already revoked")
+        ] * (N // 2 - 1)
+        # At most one rotation, and only before the revocation; later ones find the key
+        # rotated or revoked.
+        assert len(rotated) <= 1
+        for answer in not_rotated:
+            assert answer in (
+                user_error("id", "ALREADY_ROTATED", "API key has already been rotated"),
+                user_error("id", "REVOKED", "A revoked API key cannot be rotated"),
+            )
+        assert await audit_entries(db, "api_key.rotated", people.bob.key_id) == len(rotated)
+        assert await audit_entries(db, "api_key.revoked", people.bob.key_id) == 1
 
 
 class TestBeaconKeys:
@@ -124,6 +149,15 @@ class TestServices:
         assert one_wins(bodies, "deleteService", not_found("Service"))["deletedId"] == service
         assert await audit_entries(db, "service.deleted", service) == 1
 
+    async def test_concurrent_updates_all_apply_and_each_is_audited(self, client, db, people):
+        service = await create_service(client, people.alice.secret, "API")
+        names = [{"id": service, "name": f"API {i}"} for i in range(N)]
+        won, lost = outcomes(
+            await burst(client, db, people.alice.secret, UPDATE_SERVICE, names), "updateService"
+        )
+        assert (len(won), lost) == (N, [])
+        assert await audit_entries(db, "service.updated", service) == N
+
     async def test_concurrent_creates_take_distinct_positions(self, client, db, people):
         names = [{"i": {"name": f"svc {i}"}} for i in range(N)]
         won, lost = outcomes(
@@ -173,3 +207,15 @@ class TestServiceGroups:
         bodies = await burst(client, db, people.alice.secret, DELETE_GROUP, [{"id": group}] * N)
         one_wins(bodies, "deleteServiceGroup", not_found("ServiceGroup"))
         assert await audit_entries(db, "service_group.deleted", group) == 1
+
+    async def test_concurrent_updates_all_apply_and_each_is_audited(self, client, db, people):
+        created = await mutate(
+            client, people.alice.secret, CREATE_GROUP, {"name": "Core"}, "createServiceGroup"
+        )
+        group = created["serviceGroup"]["id"]
+        names = [{"id": group, "name": f"Core {i}"} for i in range(N)]
+        won, lost = outcomes(
+            await burst(client, db, people.alice.secret, UPDATE_GROUP, names), "updateServiceGroup"
+        )
+        assert (len(won), lost) == (N, [])
+        assert await audit_entries(db, "service_group.updated", group) == N

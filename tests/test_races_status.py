@@ -29,6 +29,7 @@ DELETE_PAGE = "mutation($id: ID!) { deleteStatusPage(id: $id) { deletedId userEr
 CREATE_INCIDENT = "mutation($i: CreateIncidentInput!) { createIncident(input: $i) { incident { id } userErrors { field code message } } }"
 POST_UPDATE = "mutation($id: ID!, $i: PostIncidentUpdateInput!) { postIncidentUpdate(id: $id, input: $i) { update { id } userErrors { field code message } } }"
 RESOLVE = "mutation($id: ID!) { resolveIncident(id: $id) { incident { status } userErrors { field code message } } }"
+EDIT_INCIDENT = "mutation($id: ID!, $title: String!) { updateIncident(id: $id, input: {title: $title}) { incident { id } userErrors { field code message } } }"
 DELETE_INCIDENT = (
     "mutation($id: ID!) { deleteIncident(id: $id) { deletedId userErrors { field code message } } }"
 )
@@ -125,6 +126,15 @@ class TestIncidents:
         held = await services_of(db, IncidentService, IncidentService.incident_id, incident)
         assert [(row.service_id, row.status) for row in held] == [(service, "major_outage")]
         assert await audit_entries(db, "incident.updated", incident) == N
+
+    async def test_concurrent_edits_all_apply_and_each_is_audited(self, client, db, people):
+        incident = await create_incident(client, people.alice.secret, "Outage")
+        titles = [{"id": incident, "title": f"Outage {i}"} for i in range(N)]
+        won, lost = outcomes(
+            await burst(client, db, people.alice.secret, EDIT_INCIDENT, titles), "updateIncident"
+        )
+        assert (len(won), lost) == (N, [])
+        assert await audit_entries(db, "incident.edited", incident) == N
 
     async def test_concurrent_deletes_delete_once(self, client, db, people):
         incident = await create_incident(client, people.alice.secret, "Outage")
