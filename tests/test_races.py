@@ -33,6 +33,7 @@ CREATE_SERVICE = "mutation($i: CreateServiceInput!) { createService(input: $i) {
 CREATE_GROUP = "mutation($name: String!) { createServiceGroup(name: $name) { serviceGroup { id position } userErrors { field code message } } }"
 DELETE_GROUP = "mutation($id: ID!) { deleteServiceGroup(id: $id) { deletedId userErrors { field code message } } }"
 UPDATE_SERVICE = "mutation($id: ID!, $name: String!) { updateService(id: $id, input: {name: $name}) { service { id } userErrors { field code message } } }"
+MOVE_SERVICE = "mutation($id: ID!, $group: ID) { updateService(id: $id, input: {groupId: $group}) { service { id } userErrors { field code message } } }"
 UPDATE_GROUP = "mutation($id: ID!, $name: String!) { updateServiceGroup(id: $id, name: $name) { serviceGroup { id } userErrors { field code message } } }"
 REORDER = "mutation($ids: [ID!]!) { reorderServices(serviceIds: $ids) { services { id } userErrors { field code message } } }"
 
@@ -219,3 +220,29 @@ class TestServiceGroups:
         )
         assert (len(won), lost) == (N, [])
         assert await audit_entries(db, "service_group.updated", group) == N
+
+    async def test_moving_a_service_into_a_group_being_deleted_never_deadlocks(
+        self, client, db, people
+    ):
+        # deleteServiceGroup locks the group, then (ON DELETE SET NULL) its services;
+        # updateService takes the same order, so neither waits for the other in a cycle.
+        key = people.alice.secret
+        group = (await mutate(client, key, CREATE_GROUP, {"name": "Core"}, "createServiceGroup"))[
+            "serviceGroup"
+        ]["id"]
+        service = await create_service(client, key, "API", groupId=group)
+        calls = [(MOVE_SERVICE, {"id": service, "group": group}), (DELETE_GROUP, {"id": group})]
+        bodies = await burst_mixed(client, db, key, calls * (N // 2))
+        answers = [
+            (document, body) for (document, _), body in zip(calls * (N // 2), bodies, strict=True)
+        ]
+        moves = outcomes([b for d, b in answers if d is MOVE_SERVICE], "updateService")[1]
+        assert all(
+            lost == user_error("groupId", "NOT_FOUND", f"ServiceGroup not found: {group}")
+            for lost in moves
+        )
+        one_wins(
+            [b for d, b in answers if d is DELETE_GROUP],
+            "deleteServiceGroup",
+            not_found("ServiceGroup"),
+        )

@@ -14,12 +14,15 @@ from tests.races import (
     outcomes,
     user_error,
 )
-from tests.status_api import mutate
+from tests.status_api import create_service, mutate
 
 CREATE = "mutation($i: CreateMonitorInput!) { createMonitor(input: $i) { monitor { id } userErrors { field code message } } }"
 UPDATE = "mutation($id: ID!, $i: UpdateMonitorInput!) { updateMonitor(id: $id, input: $i) { monitor { id } userErrors { field code message } } }"
 PAUSE = "mutation($id: ID!) { pauseMonitor(id: $id) { monitor { status } userErrors { field code message } } }"
 RESUME = "mutation($id: ID!) { resumeMonitor(id: $id) { monitor { status } userErrors { field code message } } }"
+DELETE_SERVICE = (
+    "mutation($id: ID!) { deleteService(id: $id) { deletedId userErrors { field code message } } }"
+)
 DELETE = (
     "mutation($id: ID!) { deleteMonitor(id: $id) { deletedId userErrors { field code message } } }"
 )
@@ -130,3 +133,25 @@ async def test_concurrent_deletes_delete_once(client, db, people):
     bodies = await burst(client, db, people.alice.secret, DELETE, [{"id": monitor}] * N)
     one_wins(bodies, "deleteMonitor", not_found("Monitor"))
     assert await audit_entries(db, "monitor.deleted", monitor) == 1
+
+
+async def test_linking_a_service_being_deleted_never_deadlocks(client, db, people):
+    # deleteService locks the service, then (ON DELETE SET NULL) its monitors;
+    # updateMonitor takes the same order, so neither waits for the other in a cycle.
+    key = people.alice.secret
+    service = await create_service(client, key, "API")
+    monitor = await create(
+        client, key, name="site", type="HTTP", url="https://example.com/", serviceId=service
+    )
+    calls = [
+        (UPDATE, {"id": monitor, "i": {"serviceId": service}}),
+        (DELETE_SERVICE, {"id": service}),
+    ]
+    bodies = await burst_mixed(client, db, key, calls * (N // 2))
+    answers = [
+        (document, body) for (document, _), body in zip(calls * (N // 2), bodies, strict=True)
+    ]
+    updates = outcomes([b for d, b in answers if d is UPDATE], "updateMonitor")[1]
+    gone = user_error("serviceId", "NOT_FOUND", f"Service not found: {service}")
+    assert all(lost == gone for lost in updates)
+    one_wins([b for d, b in answers if d is DELETE_SERVICE], "deleteService", not_found("Service"))

@@ -274,14 +274,16 @@ async def update_monitor(
     request: RequestInfo,
     now: datetime,
 ) -> Monitor:
+    problems = Problems()
+    # The service before the monitor: deleteService locks the service, then (ON DELETE
+    # SET NULL) its monitors; locking in the other order could deadlock with it.
+    await _check_common(session, principal, changes, problems)
     # Locked: settings are read, merged and written back whole (a lost update
     # otherwise), and pause/resume check the current flag; the ping writer locks too.
     monitor = await require_owned(
         session, Monitor, principal.organization_id, monitor_id, "Monitor", lock=Lock.UPDATE
     )
     kind = MonitorType(monitor.type)
-    problems = Problems()
-    await _check_common(session, principal, changes, problems)
     values = current_values(monitor) | {
         key: changes[key] for key in (*SETTINGS_KEYS, *COLUMNS) if key in changes
     }

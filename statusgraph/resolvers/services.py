@@ -105,6 +105,12 @@ async def update_service(
     request: RequestInfo,
     now: datetime,
 ) -> Service:
+    group_ids = [changes["group_id"]] if changes.get("group_id") is not None else []
+    # The group before the service: deleteServiceGroup locks the group, then (ON DELETE
+    # SET NULL) its services; locking in the other order could deadlock with it.
+    groups = await owned_by_ids(
+        session, ServiceGroup, principal.organization_id, group_ids, lock=Lock.REFERENCE
+    )
     service = await require_owned(
         session, Service, principal.organization_id, service_id, "Service", lock=Lock.UPDATE
     )
@@ -115,15 +121,7 @@ async def update_service(
         _check_text(
             problems, "description", changes["description"], MAX_DESCRIPTION, required=False
         )
-    if changes.get("group_id") is not None:
-        groups = await owned_by_ids(
-            session,
-            ServiceGroup,
-            principal.organization_id,
-            [changes["group_id"]],
-            lock=Lock.REFERENCE,
-        )
-        check_references(problems, "groupId", [changes["group_id"]], groups, "ServiceGroup")
+    check_references(problems, "groupId", group_ids, groups, "ServiceGroup")
     if "status" in changes and changes["status"] is None:
         problems.add("status", "INVALID", "status must not be null")
     problems.raise_if_any()
