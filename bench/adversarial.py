@@ -104,6 +104,36 @@ def abstract_parents(count: int) -> str:
     return "{ " + " ".join([f'node(id: "x") {{ id {inline} }}'] * count) + " }"
 
 
+NODE_TYPES = [
+    "Service",
+    "Monitor",
+    "Incident",
+    "StatusPage",
+    "ApiKey",
+    "ServiceGroup",
+    "Organization",
+    "MaintenanceWindow",
+    "Metric",
+    "AuditEvent",
+    "BeaconKey",
+    "HeartbeatPing",
+]
+
+
+def nested_abstract(levels: int, kinds: int = 12) -> str:
+    """At every level, a field under an abstract parent next to the same field under
+    `kinds` object types: merging groups naively checks the abstract field's subtree
+    once per object type per level (kinds^levels), while it selects ~50 fields."""
+
+    def level(depth: int) -> str:
+        if depth == 0:
+            return "id"
+        objects = " ".join(f"... on {name} {{ id }}" for name in NODE_TYPES[:kinds])
+        return f"... on Node {{ id {{ {level(depth - 1)} }} }} {objects}"
+
+    return f'{{ node(id: "x") {{ {level(levels)} }} }}'
+
+
 def wide_and_deep(width: int) -> str:
     """`width` leaves in one selection set, next to repeated parents."""
     leaves = " ".join(["name"] * width)
@@ -166,6 +196,7 @@ DOCUMENTS: dict[str, Callable[[], str]] = {
     "operations": lambda: largest(many_operations),
     "conflicting arguments": lambda: largest(conflicting_arguments),
     "interface + 8 object types": lambda: largest(abstract_parents),
+    "interface + 12 object types, nested": lambda: largest(nested_abstract),
     "leaves under one field (past the bound)": lambda: largest(wide_and_deep),
     "15 aliases": at_the_alias_limit,
     "introspection through fragments": lambda: largest(deep_introspection),

@@ -12,11 +12,11 @@ from graphql import OverlappingFieldsCanBeMergedRule, parse, specified_rules, va
 from sqlmodel import func, select
 from strawberry.schema.schema import validate_document as strawberry_validate_document
 
-from bench.adversarial import DOCUMENTS, doubling_fragments, repeated_field, tokens
+from bench.adversarial import DOCUMENTS, doubling_fragments, nested_abstract, repeated_field, tokens
 from statusgraph.app import create_app
 from statusgraph.config import PlanLimits
 from statusgraph.db.models import Service
-from statusgraph.schema import schema
+from statusgraph.schema import field_merging, schema
 from statusgraph.schema.field_merging import FieldMergingRule
 from statusgraph.schema.fragments import expanded_selections
 from statusgraph.schema.limits import (
@@ -187,6 +187,14 @@ CORPUS = [
     "fragment O on Organization { x: name } fragment P on Organization { x: slug }",
     'mutation { a: revokeApiKey(id: "k") { userErrors { code } } a: revokeApiKey(id: "k") { userErrors { code } } }',
     'mutation { a: revokeApiKey(id: "k") { userErrors { code } } a: revokeApiKey(id: "l") { userErrors { code } } }',
+    # __typename has no type to conflict with, in graphql-core's rule as in ours.
+    '{ node(id: "x") { ... on Service { x: __typename } ... on Monitor { x: id } } }',
+    '{ node(id: "x") { ... on Service { x: __typename } ... on Monitor { x: paused } } }',
+    # Input objects are equal whatever the order of their fields.
+    'mutation { a: createService(input: {name: "x", description: "y"}) { __typename } a: createService(input: {description: "y", name: "x"}) { __typename } }',
+    'mutation { a: createService(input: {name: "x", description: "y"}) { __typename } a: createService(input: {description: "z", name: "x"}) { __typename } }',
+    # A cycle is NoFragmentCyclesRule's to report; the merging check must not loop.
+    "{ ...F } fragment F on Query { viewer { ...G } } fragment G on Viewer { organization { id } }",
 ]
 
 
@@ -199,6 +207,26 @@ class TestFieldMerging:
         assert bool(ours) == bool(theirs)
         if len(theirs) == 1:
             assert [error.message for error in ours] == [theirs[0].message]
+
+    def test_a_fragment_cycle_through_a_field_is_left_to_the_cycle_rule(self):
+        document = parse("{ ...F } fragment F on Query { viewer { ...F } }")
+        assert validate(schema._schema, document, [FieldMergingRule]) == []
+
+    def test_fields_meeting_again_through_many_object_types_are_checked_once(self):
+        # 12 object types next to an interface, 9 levels deep: 12^9 parts for a naive
+        # grouping; each set of fields is checked once, within a budget.
+        document = parse(nested_abstract(9))
+        started = time.perf_counter()
+        errors = validate(schema._schema, document, [FieldMergingRule])
+        assert time.perf_counter() - started < 0.5
+        assert [error.message for error in errors] == []
+
+    def test_work_past_the_budget_is_refused_with_a_clear_message(self, monkeypatch):
+        monkeypatch.setattr(field_merging, "MIN_WORK", 10)
+        monkeypatch.setattr(field_merging, "WORK_PER_FIELD", 1)
+        document = parse(nested_abstract(3))
+        errors = validate(schema._schema, document, [FieldMergingRule])
+        assert [error.message for error in errors] == [field_merging.TOO_COMPLEX]
 
     def test_it_replaces_graphql_cores_rule_and_keeps_every_other(self):
         assert OverlappingFieldsCanBeMergedRule not in VALIDATION_RULES

@@ -19,9 +19,16 @@ Sangria do:
 A group with one field is still descended into, so conflicts deeper in one field's
 selection are found too. Each operation is checked from its root with fragments
 expanded once per place they are spread; the expanded size is bounded before validation
-(`max_selections`), which bounds this rule's work. Messages follow graphql-core's.
+(`max_selections`). The fields of abstract parents join every part, so a document can
+make the same sub-fields meet again and again (one nested under an interface next to k
+object types, d levels deep, is k^d parts): a set of fields already checked is not
+checked twice, and a work budget proportional to the document refuses what is left.
+Messages follow graphql-core's, and so does what it compares: the meta field
+`__typename` has no type to conflict, and input objects compare whatever the order of
+their fields.
 """
 
+from collections.abc import Hashable
 from typing import Any, NamedTuple
 
 from graphql import (
@@ -37,12 +44,12 @@ from graphql import (
     GraphQLOutputType,
     GraphQLSchema,
     InlineFragmentNode,
+    ListValueNode,
+    ObjectValueNode,
     OperationDefinitionNode,
-    SchemaMetaFieldDef,
     SelectionSetNode,
-    TypeMetaFieldDef,
-    TypeNameMetaFieldDef,
     ValidationRule,
+    ValueNode,
     get_named_type,
     is_composite_type,
     is_interface_type,
@@ -53,7 +60,16 @@ from graphql import (
 from graphql.language import VisitorAction
 from graphql.language.visitor import SKIP
 
+from statusgraph.schema.fragments import expanded_size, has_cycle
+
 ADVICE = "Use different aliases on the fields to fetch both if this was intentional."
+TOO_COMPLEX = "The document is too complex to check that its fields can be merged."
+# Fields checked allowed per field the operation selects once expanded: a document
+# without abstract parents needs one per check (each field is checked once for names
+# and once for shapes); only fields under interfaces next to many object types, nested
+# deep, come near it.
+WORK_PER_FIELD = 8
+MIN_WORK = 2000
 
 
 class FieldRef(NamedTuple):
@@ -87,10 +103,16 @@ class FieldMergingRule(ValidationRule):
             for definition in self.context.document.definitions
             if isinstance(definition, FragmentDefinitionNode)
         }
-        merger = _Merger(schema, fragments)
+        if has_cycle(fragments):
+            return SKIP  # NoFragmentCyclesRule refuses it; expanding it would not end
+        budget = max(MIN_WORK, WORK_PER_FIELD * expanded_size(node.selection_set, fragments))
+        merger = _Merger(schema, fragments, budget)
         for response_name, group in merger.collect([(root, node.selection_set)]).items():
             try:
                 merger.check(response_name, group)
+            except OutOfWork:
+                self.report_error(GraphQLError(TOO_COMPLEX, node))
+                return SKIP
             except Conflict as conflict:
                 self.report_error(
                     GraphQLError(
@@ -105,10 +127,32 @@ class FieldMergingRule(ValidationRule):
         return SKIP
 
 
+class OutOfWork(Exception):
+    pass
+
+
 class _Merger:
-    def __init__(self, schema: GraphQLSchema, fragments: dict[str, FragmentDefinitionNode]):
+    def __init__(
+        self, schema: GraphQLSchema, fragments: dict[str, FragmentDefinitionNode], budget: int
+    ) -> None:
         self.schema = schema
         self.fragments = fragments
+        self.budget = budget
+        # Sets of fields already checked, by check: the same set met again (through
+        # another part) has the same answer.
+        self.shapes_checked: set[frozenset[int]] = set()
+        self.parents_checked: set[frozenset[int]] = set()
+
+    def spend(self, group: list[FieldRef], checked: set[frozenset[int]]) -> bool:
+        """False when this set of fields was checked already; charges the budget."""
+        key = frozenset(id(ref.node) for ref in group)
+        if key in checked:
+            return False
+        checked.add(key)
+        self.budget -= len(group)
+        if self.budget < 0:
+            raise OutOfWork
+        return True
 
     def collect(
         self, sets: list[tuple[GraphQLNamedType | None, SelectionSetNode]]
@@ -148,6 +192,8 @@ class _Merger:
 
     def _same_shape(self, name: str, group: list[FieldRef]) -> None:
         """Across the whole group, whatever the parents: the response must have one shape."""
+        if not self.spend(group, self.shapes_checked):
+            return
         self._same_shape_here(name, group)
         for sub_name, subgroup in self._sub_fields(group).items():
             try:
@@ -156,6 +202,8 @@ class _Merger:
                 raise _nested(name, conflict, group) from None
 
     def _same_for_common_parents(self, name: str, group: list[FieldRef]) -> None:
+        if not self.spend(group, self.parents_checked):
+            return
         abstract = [ref for ref in group if not is_object_type(ref.parent)]
         by_object: dict[str, list[FieldRef]] = {}
         for ref in group:
@@ -205,11 +253,9 @@ class _Merger:
         return self.collect(sets) if sets else {}
 
     def _definition(self, parent: GraphQLNamedType | None, node: FieldNode) -> GraphQLField | None:
+        """As graphql-core's rule: none for meta fields (`__typename` conflicts with no
+        type) and for fields the parent does not have."""
         name = node.name.value
-        if name == "__typename":
-            return TypeNameMetaFieldDef
-        if parent is self.schema.query_type and name in ("__schema", "__type"):
-            return SchemaMetaFieldDef if name == "__schema" else TypeMetaFieldDef
         if is_object_type(parent) or is_interface_type(parent):
             fields: dict[str, GraphQLField] = parent.fields
             return fields.get(name)
@@ -234,10 +280,19 @@ def _nested(name: str, conflict: Conflict, group: list[FieldRef]) -> Conflict:
     return Conflict(name, reason, [ref.node for ref in group[:2]] + conflict.nodes)
 
 
-def _arguments(node: FieldNode) -> list[tuple[str, str]]:
-    return sorted(
-        (argument.name.value, print_ast(argument.value)) for argument in node.arguments or ()
+def _arguments(node: FieldNode) -> frozenset[tuple[str, Hashable]]:
+    return frozenset(
+        (argument.name.value, _value(argument.value)) for argument in node.arguments or ()
     )
+
+
+def _value(node: ValueNode) -> Hashable:
+    """A value to compare: input objects are equal whatever the order of their fields."""
+    if isinstance(node, ObjectValueNode):
+        return frozenset((field.name.value, _value(field.value)) for field in node.fields)
+    if isinstance(node, ListValueNode):
+        return tuple(_value(item) for item in node.values)
+    return print_ast(node)
 
 
 def _types_conflict(first: GraphQLOutputType, second: GraphQLOutputType) -> bool:

@@ -46,6 +46,15 @@ def spreads_in(selection_set: SelectionSetNode) -> Iterator[str]:
 def dependency_order(fragments: dict[str, FragmentDefinitionNode]) -> list[str]:
     """Every fragment after the fragments it spreads (a spread of an undefined fragment,
     and the edge that closes a cycle, are left out: validation reports both)."""
+    return _visit(fragments)[0]
+
+
+def has_cycle(fragments: dict[str, FragmentDefinitionNode]) -> bool:
+    return _visit(fragments)[1]
+
+
+def _visit(fragments: dict[str, FragmentDefinitionNode]) -> tuple[list[str], bool]:
+    cyclic = False
     order: list[str] = []
     state: dict[str, bool] = {}  # False while being visited, True once placed
     for start in fragments:
@@ -63,22 +72,36 @@ def dependency_order(fragments: dict[str, FragmentDefinitionNode]) -> list[str]:
             elif child in fragments and child not in state:
                 state[child] = False
                 stack.append((child, iter(list(spreads_in(fragments[child].selection_set)))))
-    return order
+            elif state.get(child) is False:
+                cyclic = True  # a spread of a fragment still being visited: a cycle
+    return order, cyclic
 
 
 def expanded_selections(document: DocumentNode) -> int:
     """How many fields the document's operations select once every fragment spread is
     replaced by its fragment: what validation and execution would walk."""
     fragments = fragment_definitions(document)
-    sizes: dict[str, int] = {}
-    for name in dependency_order(fragments):
-        # Capped: nested spreads multiply, and only "over the limit" matters.
-        sizes[name] = min(_size(fragments[name].selection_set, sizes), SIZE_CAP)
+    sizes = _fragment_sizes(fragments)
     return sum(
         _size(definition.selection_set, sizes)
         for definition in document.definitions
         if isinstance(definition, OperationDefinitionNode)
     )
+
+
+def expanded_size(
+    selection_set: SelectionSetNode, fragments: dict[str, FragmentDefinitionNode]
+) -> int:
+    """The fields of one selection set, fragments expanded."""
+    return _size(selection_set, _fragment_sizes(fragments))
+
+
+def _fragment_sizes(fragments: dict[str, FragmentDefinitionNode]) -> dict[str, int]:
+    sizes: dict[str, int] = {}
+    for name in dependency_order(fragments):
+        # Capped: nested spreads multiply, and only "over the limit" matters.
+        sizes[name] = min(_size(fragments[name].selection_set, sizes), SIZE_CAP)
+    return sizes
 
 
 def _size(selection_set: SelectionSetNode, sizes: dict[str, int]) -> int:
