@@ -60,8 +60,9 @@ async def burst_mixed(
         )
     for response in responses:
         assert response.status_code == 200, response.text
-    # One connection at a time would mean the calls ran one after another: no race tested.
-    assert peak[0] > 1
+    # Connections checked out one or two at a time would mean the calls ran one after
+    # another (a request may hold two: a read and a write session): no race tested.
+    assert peak[0] >= len(calls) // 2, peak[0]
     return [response.json() for response in responses]
 
 

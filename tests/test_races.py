@@ -221,6 +221,32 @@ class TestServiceGroups:
         assert (len(won), lost) == (N, [])
         assert await audit_entries(db, "service_group.updated", group) == N
 
+    async def test_reordering_services_while_their_group_is_deleted_never_deadlocks(
+        self, client, db, people
+    ):
+        # reorderServices locks the organization, then every service by id; the group's
+        # delete (ON DELETE SET NULL) updates its services in scan order. Both take the
+        # organization's lock first, so they cannot hold one service each and wait.
+        key = people.alice.secret
+        group = (await mutate(client, key, CREATE_GROUP, {"name": "Core"}, "createServiceGroup"))[
+            "serviceGroup"
+        ]["id"]
+        services = [await create_service(client, key, f"S{i}", groupId=group) for i in range(4)]
+        calls = [(REORDER, {"ids": list(reversed(services))}), (DELETE_GROUP, {"id": group})]
+        bodies = await burst_mixed(client, db, key, calls * (N // 2))
+        answers = list(zip(calls * (N // 2), bodies, strict=True))
+        reorders = [body for (document, _), body in answers if document is REORDER]
+        won, lost = outcomes(reorders, "reorderServices")
+        assert lost == []
+        assert [payload["services"] for payload in won] == [
+            [{"id": service} for service in reversed(services)]
+        ] * (N // 2)
+        one_wins(
+            [body for (document, _), body in answers if document is DELETE_GROUP],
+            "deleteServiceGroup",
+            not_found("ServiceGroup"),
+        )
+
     async def test_moving_a_service_into_a_group_being_deleted_never_deadlocks(
         self, client, db, people
     ):

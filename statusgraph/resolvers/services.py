@@ -296,7 +296,11 @@ async def delete_group(
     request: RequestInfo,
     now: datetime,
 ) -> str:
-    """Its services stay, ungrouped (the foreign key is ON DELETE SET NULL)."""
+    """Its services stay, ungrouped (the foreign key is ON DELETE SET NULL). The delete
+    updates those services in whatever order PostgreSQL scans them, while a reorder
+    locks every service by id: both take the organization's lock first, so neither
+    can hold one service and wait for another the other holds."""
+    await lock_organization(session, principal.organization_id)
     return await delete_owned(
         session,
         principal,
