@@ -1,7 +1,7 @@
 """Beacon keys (managed over GraphQL) and the events browsers post with them."""
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -210,6 +210,10 @@ def _event(item: Any, index: int, now: datetime) -> dict[str, Any]:
             raise BadUserInputError(f"{where}.timestamp must be an ISO 8601 time") from None
         if occurred.tzinfo is None:
             raise BadUserInputError(f"{where}.timestamp must include a time zone")
+        try:
+            occurred = occurred.astimezone(UTC)  # what the column stores
+        except OverflowError:  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+            raise BadUserInputError(f"{where}.timestamp is out of range") from None
     return {
         "type": kind,
         "name": item.get("name"),

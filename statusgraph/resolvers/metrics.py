@@ -92,6 +92,10 @@ def _point(item: Any, index: int, now: datetime) -> PointIn:
             ) from None
         if stamp.tzinfo is None:
             raise BadUserInputError(f"{where}.timestamp must include a time zone")
+        try:
+            stamp = stamp.astimezone(UTC)  # what the column stores
+        except OverflowError:  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+            raise BadUserInputError(f"{where}.timestamp is out of range") from None
     tags = item.get("tags", {})
     if (
         not isinstance(tags, dict)

@@ -33,7 +33,7 @@ def _ping_from(body: dict[str, Any]) -> tuple[heartbeats.PingKind, str | None, i
     if not FIELDS.issuperset(body):
         raise BadUserInputError(f"Unknown field: {min(set(body) - FIELDS)}")
     status = body.get("status", "up")
-    if status not in STATUSES:
+    if not isinstance(status, str) or status not in STATUSES:  # [] and {} are unhashable
         raise BadUserInputError("status must be one of: up, down, start")
     message = body.get("message")
     if message is not None and not isinstance(message, str):

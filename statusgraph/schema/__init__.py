@@ -21,6 +21,7 @@ from statusgraph.schema.monitors import MonitorMutations, MonitorQueries
 from statusgraph.schema.node import NodeQueries
 from statusgraph.schema.organizations import Organization
 from statusgraph.schema.public import PublicQueries
+from statusgraph.schema.scalars import SCALAR_MAP, StringLiteralsGuard
 from statusgraph.schema.services import ServiceMutations, ServiceQueries
 from statusgraph.schema.status_pages import StatusPageMutations, StatusPageQueries
 from statusgraph.schema.viewer import ViewerQueries
@@ -71,13 +72,14 @@ def build_schema() -> StatusGraphSchema:
         BoundedValidation,
         AnonymousIntrospectionGuard,
         QueryLimitsGuard,
+        StringLiteralsGuard,
     ]
     return StatusGraphSchema(
         query=Query,
         mutation=Mutation,
         types=[Organization, AuditEvent],
         extensions=extensions,
-        config=StrawberryConfig(disable_field_suggestions=True),
+        config=StrawberryConfig(disable_field_suggestions=True, scalar_map=SCALAR_MAP),
     )
 
 
