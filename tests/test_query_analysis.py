@@ -24,7 +24,9 @@ from statusgraph.schema.limits import (
     QueryLimits,
     analyze,
     mutation_fields,
+    parse_document,
     select_operation,
+    validate_document,
 )
 from tests.helpers import gql
 
@@ -62,9 +64,11 @@ class TestWorstCases:
     ):
         query = DOCUMENTS[name]()
         assert tokens(query) <= 2000
+        # Emptied, as a new alias would: documents differing only in a comment are equal.
+        parse_document.cache_clear()
+        validate_document.cache_clear()
         started = time.perf_counter()
-        # A comment that no cache has seen: the parse and validation caches do not help.
-        response = await client.post("/graphql", json={"query": f"{query}\n# {name}"})
+        response = await client.post("/graphql", json={"query": query})
         elapsed = time.perf_counter() - started
         assert response.status_code < 500, response.text
         assert elapsed < GENEROUS_SECONDS, f"{name}: {elapsed:.2f} s"
