@@ -53,7 +53,7 @@ def report_count(request: pytest.FixtureRequest) -> Iterator[None]:
     reporter, capture = plugins.get_plugin("terminalreporter"), plugins.get_plugin("capturemanager")
     if reporter is not None and capture is not None:
         with capture.global_and_fixture_disabled():  # teardown output is captured otherwise
-            reporter.ensure_newline()
+            reporter.write_line("")
             reporter.write_line(f"fuzz: {SENT['requests']} requests, none answered >= 500")
 
 
