@@ -11,8 +11,9 @@ import asyncio
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -125,6 +126,27 @@ async def app(settings: Settings, clock: FrozenClock) -> AsyncIterator[Starlette
     application = create_app(settings, clock=clock)
     yield application
     await application.state.close()
+
+
+@pytest.fixture
+async def app_with(
+    settings: Settings, clock: FrozenClock
+) -> AsyncIterator[Callable[..., Awaitable[tuple[Starlette, httpx.AsyncClient]]]]:
+    """Builds apps with settings overridden (`await app_with(graphql_max_cost=10)`), each
+    with its in-process client; closes them all after the test."""
+    built: list[tuple[Starlette, httpx.AsyncClient]] = []
+
+    async def build(**overrides: Any) -> tuple[Starlette, httpx.AsyncClient]:
+        application = create_app(settings.model_copy(update=overrides), clock=clock)
+        transport = httpx.ASGITransport(app=application, client=("203.0.113.7", 50000))
+        http = httpx.AsyncClient(transport=transport, base_url="http://testserver")
+        built.append((application, http))
+        return application, http
+
+    yield build
+    for application, http in built:
+        await http.aclose()
+        await application.state.close()
 
 
 @pytest.fixture

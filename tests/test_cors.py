@@ -1,10 +1,8 @@
 """CORS on /graphql (DESIGN §5): preflights answered for listed origins without a
 credential or a charge, and headers a browser can read on every answer, errors included."""
 
-import httpx
 import pytest
 
-from statusgraph.app import create_app
 from statusgraph.cors import ALLOW_HEADERS, EXPOSE_HEADERS
 
 APP_ORIGIN = "https://app.example.com"
@@ -25,21 +23,13 @@ def cors_headers(response):
 
 
 @pytest.fixture
-async def cors_client(settings, clock):
+def cors_client(app_with):
     """A client for an app built with setting overrides (cors_origins, rate limits)."""
-    built = []
 
     async def build(**overrides):
-        app = create_app(settings.model_copy(update=overrides), clock=clock)
-        transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
-        http = httpx.AsyncClient(transport=transport, base_url="http://testserver")
-        built.append((app, http))
-        return http
+        return (await app_with(**overrides))[1]
 
-    yield build
-    for app, http in built:
-        await http.aclose()
-        await app.state.close()
+    return build
 
 
 async def test_without_the_setting_no_answer_carries_cors_headers(client, people):

@@ -6,14 +6,12 @@ stay far inside a generous time bound."""
 import inspect
 import time
 
-import httpx
 import pytest
 from graphql import OverlappingFieldsCanBeMergedRule, parse, specified_rules, validate
 from sqlmodel import func, select
 from strawberry.schema.schema import validate_document as strawberry_validate_document
 
 from bench.adversarial import DOCUMENTS, doubling_fragments, nested_abstract, repeated_field, tokens
-from statusgraph.app import create_app
 from statusgraph.config import PlanLimits
 from statusgraph.db.models import Service
 from statusgraph.schema import field_merging, schema
@@ -31,23 +29,6 @@ from statusgraph.schema.limits import (
 from tests.helpers import gql
 
 GENEROUS_SECONDS = 1.0
-
-
-@pytest.fixture
-async def bounded(settings, clock):
-    built = []
-
-    async def build(**overrides):
-        app = create_app(settings.model_copy(update=overrides), clock=clock)
-        transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
-        client = httpx.AsyncClient(transport=transport, base_url="http://testserver")
-        built.append((app, client))
-        return app, client
-
-    yield build
-    for app, client in built:
-        await client.aclose()
-        await app.state.close()
 
 
 def refused(response, code, message):
@@ -91,9 +72,9 @@ class TestSelectionBound:
         assert QueryLimits().max_selections == 1000
 
     async def test_at_the_bound_the_document_runs_and_one_more_field_is_refused(
-        self, bounded, people
+        self, app_with, people
     ):
-        _, client = await bounded(graphql_max_selections=10)
+        _, client = await app_with(graphql_max_selections=10)
         at_bound = repeated_field(5)  # 5 x (viewer + name)
         response = await gql(client, at_bound, key=people.alice.secret)
         assert response.status_code == 200, response.text
@@ -272,9 +253,9 @@ class TestMutationsAreChargedPerRootField:
         assert mutation_fields("mutation {", None, 2000) == 0
 
     async def test_fifteen_aliased_mutations_cost_fifteen_and_are_refused_whole_when_unpaid(
-        self, bounded, people, db
+        self, app_with, people, db
     ):
-        _, client = await bounded(
+        _, client = await app_with(
             rate_limit_plans={"enterprise": PlanLimits(read="100/minute", write="20/minute")}
         )
         creations = " ".join(

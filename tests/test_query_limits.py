@@ -1,34 +1,13 @@
 """GraphQL documents are bounded before execution: each limit rejects at its boundary + 1
 with HTTP 400, a specific code and nothing executed, and accepts at the boundary."""
 
-import httpx
-import pytest
 from sqlmodel import func, select
 
-from statusgraph.app import create_app
 from statusgraph.db.models import ApiKey
 from tests.helpers import gql
 
 # apiKeys 1 + 100 * (edges 1 + node 1 + createdBy 1) = 301
 PAGE_301 = "apiKeys(first: 100) { edges { node { id createdBy { label } } } }"
-
-
-@pytest.fixture
-async def bounded(settings, clock):
-    """An app with some limits lowered, so boundaries are reachable with this schema."""
-    built = []
-
-    async def build(**limits):
-        app = create_app(settings.model_copy(update=limits), clock=clock)
-        transport = httpx.ASGITransport(app=app)
-        client = httpx.AsyncClient(transport=transport, base_url="http://testserver")
-        built.append((app, client))
-        return app, client
-
-    yield build
-    for app, client in built:
-        await client.aclose()
-        await app.state.close()
 
 
 def rejected(response, code, message):
@@ -55,8 +34,8 @@ async def test_defaults_match_the_design(settings):
     ) == (10, 15, 2000, 65536, 100, 1000)
 
 
-async def test_depth(bounded, people):
-    _, client = await bounded(graphql_max_depth=4)
+async def test_depth(app_with, people):
+    _, client = await app_with(graphql_max_depth=4)
     accepted(await gql(client, "{ apiKeys { edges { node { id } } } }", key=people.alice.secret))
     rejected(
         await gql(
@@ -69,8 +48,8 @@ async def test_depth(bounded, people):
     )
 
 
-async def test_depth_counts_through_fragments(bounded, people):
-    _, client = await bounded(graphql_max_depth=4)
+async def test_depth_counts_through_fragments(app_with, people):
+    _, client = await app_with(graphql_max_depth=4)
     query = (
         "{ apiKeys { edges { ...E } } } fragment E on ApiKeyEdge { node { createdBy { label } } }"
     )
@@ -81,8 +60,8 @@ async def test_depth_counts_through_fragments(bounded, people):
     )
 
 
-async def test_introspection_is_not_counted(bounded, people):
-    _, client = await bounded(graphql_max_depth=2)
+async def test_introspection_is_not_counted(app_with, people):
+    _, client = await app_with(graphql_max_depth=2)
     deep = "{ __schema { types { fields { type { ofType { ofType { name } } } } } } }"
     accepted(await gql(client, deep, key=people.alice.secret))
 
@@ -160,12 +139,12 @@ async def test_page_size(client, people):
     )
 
 
-async def test_cost(bounded, people):
-    _, client = await bounded(graphql_max_cost=301)
+async def test_cost(app_with, people):
+    _, client = await app_with(graphql_max_cost=301)
     response = await gql(client, "{ " + PAGE_301 + " }", key=people.alice.secret)
     accepted(response)
     assert response.json()["extensions"] == {"cost": {"requested": 301, "maximum": 301}}
-    _, tighter = await bounded(graphql_max_cost=300)
+    _, tighter = await app_with(graphql_max_cost=300)
     response = await gql(tighter, "{ " + PAGE_301 + " }", key=people.alice.secret)
     rejected(response, "MAX_COST_EXCEEDED", "Query cost 301 exceeds the maximum of 300")
     assert response.json()["extensions"] == {"cost": {"requested": 301, "maximum": 300}}
@@ -187,8 +166,8 @@ async def test_a_connection_without_first_costs_the_default_page(client, people)
     assert response.json()["extensions"]["cost"]["requested"] == 1 + 20 * 2
 
 
-async def test_a_rejected_mutation_writes_nothing(bounded, db, people):
-    _, client = await bounded(graphql_max_cost=10)
+async def test_a_rejected_mutation_writes_nothing(app_with, db, people):
+    _, client = await app_with(graphql_max_cost=10)
     mutation = 'mutation { createApiKey(input: {name: "x", scopes: ["incidents:read"]}) { userErrors { code } } }'
     async with db() as session:
         before = (await session.exec(select(func.count()).select_from(ApiKey))).one()
@@ -199,5 +178,5 @@ async def test_a_rejected_mutation_writes_nothing(bounded, db, people):
     )
     async with db() as session:
         assert (await session.exec(select(func.count()).select_from(ApiKey))).one() == before
-    _, roomier = await bounded(graphql_max_cost=11)
+    _, roomier = await app_with(graphql_max_cost=11)
     accepted(await gql(roomier, mutation, key=people.alice.secret))
