@@ -32,6 +32,7 @@ from collections.abc import Hashable
 from typing import Any, NamedTuple
 
 from graphql import (
+    DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
@@ -60,7 +61,12 @@ from graphql import (
 from graphql.language import VisitorAction
 from graphql.language.visitor import SKIP
 
-from statusgraph.schema.fragments import expanded_size, has_cycle
+from statusgraph.schema.fragments import (
+    expanded_size,
+    fragment_definitions,
+    fragment_sizes,
+    has_cycle,
+)
 
 ADVICE = "Use different aliases on the fields to fetch both if this was intentional."
 TOO_COMPLEX = "The document is too complex to check that its fields can be merged."
@@ -91,6 +97,13 @@ class Conflict(Exception):
 class FieldMergingRule(ValidationRule):
     """Drop-in replacement for graphql-core's OverlappingFieldsCanBeMergedRule."""
 
+    def enter_document(self, node: DocumentNode, *_args: Any) -> None:
+        # Once per document, not per operation: a document of many operations would
+        # otherwise walk every fragment once for each of them.
+        self.fragments = fragment_definitions(node)
+        self.cyclic = has_cycle(self.fragments)
+        self.fragment_sizes = fragment_sizes(self.fragments)
+
     def enter_operation_definition(
         self, node: OperationDefinitionNode, *_args: Any
     ) -> VisitorAction:
@@ -98,15 +111,10 @@ class FieldMergingRule(ValidationRule):
         root = schema.get_root_type(node.operation)
         if root is None:
             return SKIP
-        fragments = {
-            definition.name.value: definition
-            for definition in self.context.document.definitions
-            if isinstance(definition, FragmentDefinitionNode)
-        }
-        if has_cycle(fragments):
+        if self.cyclic:
             return SKIP  # NoFragmentCyclesRule refuses it; expanding it would not end
-        budget = max(MIN_WORK, WORK_PER_FIELD * expanded_size(node.selection_set, fragments))
-        merger = _Merger(schema, fragments, budget)
+        size = expanded_size(node.selection_set, self.fragment_sizes)
+        merger = _Merger(schema, self.fragments, max(MIN_WORK, WORK_PER_FIELD * size))
         for response_name, group in merger.collect([(root, node.selection_set)]).items():
             try:
                 merger.check(response_name, group)

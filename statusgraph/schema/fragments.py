@@ -81,7 +81,7 @@ def expanded_selections(document: DocumentNode) -> int:
     """How many fields the document's operations select once every fragment spread is
     replaced by its fragment: what validation and execution would walk."""
     fragments = fragment_definitions(document)
-    sizes = _fragment_sizes(fragments)
+    sizes = fragment_sizes(fragments)
     return sum(
         _size(definition.selection_set, sizes)
         for definition in document.definitions
@@ -89,14 +89,14 @@ def expanded_selections(document: DocumentNode) -> int:
     )
 
 
-def expanded_size(
-    selection_set: SelectionSetNode, fragments: dict[str, FragmentDefinitionNode]
-) -> int:
-    """The fields of one selection set, fragments expanded."""
-    return _size(selection_set, _fragment_sizes(fragments))
+def expanded_size(selection_set: SelectionSetNode, fragment_sizes: dict[str, int]) -> int:
+    """The fields of one selection set, fragments expanded (their sizes from
+    `fragment_sizes`)."""
+    return _size(selection_set, fragment_sizes)
 
 
-def _fragment_sizes(fragments: dict[str, FragmentDefinitionNode]) -> dict[str, int]:
+def fragment_sizes(fragments: dict[str, FragmentDefinitionNode]) -> dict[str, int]:
+    """The expanded size of every fragment, each counted once."""
     sizes: dict[str, int] = {}
     for name in dependency_order(fragments):
         # Capped: nested spreads multiply, and only "over the limit" matters.
