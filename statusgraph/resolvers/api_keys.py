@@ -12,10 +12,10 @@ from statusgraph.auth import keys, scopes
 from statusgraph.auth.principal import Actor, Principal, RequestInfo
 from statusgraph.db.models import ApiKey, Organization, Plan
 from statusgraph.db.scoping import for_org
-from statusgraph.errors import NotFoundError
 from statusgraph.ids import new_id
 from statusgraph.resolvers import audit
-from statusgraph.resolvers.locks import Lock, locking
+from statusgraph.resolvers.locks import Lock
+from statusgraph.resolvers.owned import require_owned
 from statusgraph.resolvers.pagination import Page, PageArgs, paginate
 from statusgraph.resolvers.user_errors import Problems
 
@@ -202,11 +202,9 @@ async def _owned_key(session: AsyncSession, principal: Principal, key_id: str) -
     # Locked (locks.py): of concurrent revocations or rotations of one key, each waits
     # for the one before and checks its result, so a key is revoked once and rotated
     # once, with one audit entry.
-    statement = for_org(ApiKey, principal.organization_id).where(ApiKey.id == key_id)
-    key = (await session.exec(locking(statement, Lock.UPDATE))).first()
-    if key is None:
-        raise NotFoundError.of("ApiKey")
-    return key
+    return await require_owned(
+        session, ApiKey, principal.organization_id, key_id, "ApiKey", lock=Lock.UPDATE
+    )
 
 
 async def revoke_key(
