@@ -78,3 +78,66 @@ async def create_window(
         "createMaintenanceWindow",
     )
     return payload["maintenanceWindow"]["id"]
+
+
+BEACON_ORIGIN = "https://a.example"
+
+
+async def one_of_each_kind(client, key: str) -> dict[str, str]:
+    """One object of each kind, in the key's organization, made through the API: a service
+    group, a service, a status page showing it with a viewer token, an incident and a
+    maintenance window on that service, a heartbeat monitor, a beacon key allowed from
+    BEACON_ORIGIN (`beacon_secret` is its public key, to post events with) and a metric."""
+    group = await mutate(
+        client,
+        key,
+        'mutation { createServiceGroup(name: "G") { serviceGroup { id } userErrors { code } } }',
+        {},
+        "createServiceGroup",
+    )
+    service = await create_service(client, key, "API")
+    page = await create_page(client, key, "acme-page", serviceIds=[service])
+    token = await mutate(
+        client,
+        key,
+        'mutation($p: ID!) { createStatusPageViewerToken(pageId: $p, name: "t") { viewerToken { id } userErrors { code } } }',
+        {"p": page},
+        "createStatusPageViewerToken",
+    )
+    incident = await create_incident(client, key, "Down", [(service, "MAJOR_OUTAGE")])
+    monitor = await mutate(
+        client,
+        key,
+        'mutation { createMonitor(input: {name: "cron", type: HEARTBEAT, periodSeconds: 60, graceSeconds: 60}) { monitor { id } userErrors { code } } }',
+        {},
+        "createMonitor",
+    )
+    beacon = await mutate(
+        client,
+        key,
+        'mutation($o: [String!]!) { createBeaconKey(name: "web", allowedOrigins: $o) { beaconKey { id key } userErrors { code } } }',
+        {"o": [BEACON_ORIGIN]},
+        "createBeaconKey",
+    )
+    ingested = await client.post(
+        "/api/metrics/ingest",
+        json={"points": [{"name": "cpu", "value": 1}]},
+        headers={"X-API-Key": key},
+    )
+    assert ingested.status_code < 300, ingested.text
+    metrics = await gql(client, "{ metrics { edges { node { id } } } }", key=key)
+    window = await create_window(
+        client, key, "Upgrade", "2026-03-03T00:00:00+00:00", "2026-03-03T01:00:00+00:00", [service]
+    )
+    return {
+        "group": group["serviceGroup"]["id"],
+        "service": service,
+        "page": page,
+        "token": token["viewerToken"]["id"],
+        "incident": incident,
+        "window": window,
+        "monitor": monitor["monitor"]["id"],
+        "beacon": beacon["beaconKey"]["id"],
+        "beacon_secret": beacon["beaconKey"]["key"],
+        "metric": metrics.json()["data"]["metrics"]["edges"][0]["node"]["id"],
+    }

@@ -209,61 +209,9 @@ ID_FILTERS = {"Query.auditLog", "Query.services"}
 @pytest.fixture
 async def acme(client, people):
     """One object of each kind in org A (alice's)."""
-    from tests.status_api import create_incident, create_page, create_service, create_window, mutate
+    from tests.status_api import one_of_each_kind
 
-    key = people.alice.secret
-    group = await mutate(
-        client,
-        key,
-        'mutation { createServiceGroup(name: "G") { serviceGroup { id } userErrors { code } } }',
-        {},
-        "createServiceGroup",
-    )
-    service = await create_service(client, key, "API")
-    page = await create_page(client, key, "acme-page", serviceIds=[service])
-    token = await mutate(
-        client,
-        key,
-        'mutation($p: ID!) { createStatusPageViewerToken(pageId: $p, name: "t") { viewerToken { id } userErrors { code } } }',
-        {"p": page},
-        "createStatusPageViewerToken",
-    )
-    incident = await create_incident(client, key, "Down", [(service, "MAJOR_OUTAGE")])
-    monitor = await mutate(
-        client,
-        key,
-        'mutation { createMonitor(input: {name: "cron", type: HEARTBEAT, periodSeconds: 60, graceSeconds: 60}) { monitor { id } userErrors { code } } }',
-        {},
-        "createMonitor",
-    )
-    beacon = await mutate(
-        client,
-        key,
-        'mutation { createBeaconKey(name: "web", allowedOrigins: ["https://a.example"]) { beaconKey { id } userErrors { code } } }',
-        {},
-        "createBeaconKey",
-    )
-    await client.post(
-        "/api/metrics/ingest",
-        json={"points": [{"name": "cpu", "value": 1}]},
-        headers={"X-API-Key": key},
-    )
-    metrics = await gql(client, "{ metrics { edges { node { id } } } }", key=key)
-    window = await create_window(
-        client, key, "Upgrade", "2026-03-03T00:00:00+00:00", "2026-03-03T01:00:00+00:00", [service]
-    )
-    return {
-        "key": people.bob.key_id,
-        "group": group["serviceGroup"]["id"],
-        "service": service,
-        "page": page,
-        "token": token["viewerToken"]["id"],
-        "incident": incident,
-        "window": window,
-        "monitor": monitor["monitor"]["id"],
-        "beacon": beacon["beaconKey"]["id"],
-        "metric": metrics.json()["data"]["metrics"]["edges"][0]["node"]["id"],
-    }
+    return {"key": people.bob.key_id, **await one_of_each_kind(client, people.alice.secret)}
 
 
 async def snapshot(client, people):

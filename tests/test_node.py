@@ -11,10 +11,9 @@ from graphql import GraphQLInterfaceType
 from statusgraph.auth import scopes
 from statusgraph.schema import schema
 from tests.helpers import create_key, gql
-from tests.status_api import create_incident, create_page, create_service, create_window, mutate
+from tests.status_api import BEACON_ORIGIN, one_of_each_kind
 
 NODE = "query($id: ID!) { node(id: $id) { __typename id } }"
-ORIGIN = "https://app.example.com"
 
 
 @dataclass(frozen=True)
@@ -65,55 +64,15 @@ async def read(client, key, query, variables=None):
 async def one_of_each(client, people) -> dict[str, str]:
     """An object of every Node type in alice's organization, made through the API."""
     key = people.alice.secret
-    group = await mutate(
-        client,
-        key,
-        'mutation { createServiceGroup(name: "G") { serviceGroup { id } userErrors { code } } }',
-        {},
-        "createServiceGroup",
-    )
-    service = await create_service(client, key, "API")
-    page = await create_page(client, key, "acme-page", serviceIds=[service])
-    token = await mutate(
-        client,
-        key,
-        'mutation($p: ID!) { createStatusPageViewerToken(pageId: $p, name: "t") { viewerToken { id } userErrors { code } } }',
-        {"p": page},
-        "createStatusPageViewerToken",
-    )
-    incident = await create_incident(client, key, "Down", [(service, "MAJOR_OUTAGE")])
-    window = await create_window(
-        client, key, "Upgrade", "2026-03-03T00:00:00+00:00", "2026-03-03T01:00:00+00:00"
-    )
-    monitor = await mutate(
-        client,
-        key,
-        'mutation { createMonitor(input: {name: "cron", type: HEARTBEAT, periodSeconds: 60, graceSeconds: 60}) { monitor { id } userErrors { code } } }',
-        {},
-        "createMonitor",
-    )
-    monitor_id = monitor["monitor"]["id"]
-    ping = await client.post(f"/api/heartbeat/{monitor_id}", headers={"X-API-Key": key})
+    made = await one_of_each_kind(client, key)
+    ping = await client.post(f"/api/heartbeat/{made['monitor']}", headers={"X-API-Key": key})
     assert ping.status_code == 200, ping.text
-    beacon = await mutate(
-        client,
-        key,
-        'mutation($o: [String!]!) { createBeaconKey(name: "web", allowedOrigins: $o) { beaconKey { id key } userErrors { code } } }',
-        {"o": [ORIGIN]},
-        "createBeaconKey",
-    )
     sent = await client.post(
         "/api/beacon",
-        json={"key": beacon["beaconKey"]["key"], "event": {"type": "error"}},
-        headers={"Origin": ORIGIN},
+        json={"key": made["beacon_secret"], "event": {"type": "error"}},
+        headers={"Origin": BEACON_ORIGIN},
     )
     assert sent.status_code == 202, sent.text
-    ingested = await client.post(
-        "/api/metrics/ingest",
-        json={"points": [{"name": "cpu", "value": 1}]},
-        headers={"X-API-Key": key},
-    )
-    assert ingested.status_code < 300, ingested.text
     lists = await read(
         client,
         key,
@@ -124,10 +83,9 @@ async def one_of_each(client, people) -> dict[str, str]:
             statusChanges(first: 1) { edges { node { id } } }
           }
           beaconEvents(first: 1) { edges { node { id } } }
-          metrics(first: 1) { edges { node { id } } }
           auditLog(first: 1) { edges { node { id } } }
         }""",
-        {"i": incident, "m": monitor_id},
+        {"i": made["incident"], "m": made["monitor"]},
     )
 
     def first(connection):
@@ -137,19 +95,19 @@ async def one_of_each(client, people) -> dict[str, str]:
         "ApiKey": people.bob.key_id,
         "AuditEvent": first(lists["auditLog"]),
         "Organization": people.alice.organization.id,
-        "StatusPage": page,
-        "StatusPageViewerToken": token["viewerToken"]["id"],
-        "Service": service,
-        "ServiceGroup": group["serviceGroup"]["id"],
-        "Incident": incident,
+        "StatusPage": made["page"],
+        "StatusPageViewerToken": made["token"],
+        "Service": made["service"],
+        "ServiceGroup": made["group"],
+        "Incident": made["incident"],
         "IncidentUpdate": lists["incident"]["updates"][0]["id"],
-        "MaintenanceWindow": window,
-        "Monitor": monitor_id,
+        "MaintenanceWindow": made["window"],
+        "Monitor": made["monitor"],
         "HeartbeatPing": first(lists["monitor"]["pings"]),
         "MonitorStatusChange": first(lists["monitor"]["statusChanges"]),
-        "BeaconKey": beacon["beaconKey"]["id"],
+        "BeaconKey": made["beacon"],
         "BeaconEvent": first(lists["beaconEvents"]),
-        "Metric": first(lists["metrics"]),
+        "Metric": made["metric"],
     }
 
 
