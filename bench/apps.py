@@ -12,7 +12,7 @@ from starlette.routing import Route
 from statusgraph.clock import utcnow
 from statusgraph.config import Settings
 from statusgraph.db.engine import create_engine, create_session_factory
-from statusgraph.middleware import RequestGuardMiddleware
+from statusgraph.http.middleware import RequestGuardMiddleware
 from statusgraph.ratelimit import Decision, Limiter, Policy
 
 

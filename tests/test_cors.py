@@ -3,7 +3,7 @@ credential or a charge, and headers a browser can read on every answer, errors i
 
 import pytest
 
-from statusgraph.cors import ALLOW_HEADERS, EXPOSE_HEADERS
+from statusgraph.http.cors import ALLOW_HEADERS, EXPOSE_HEADERS
 
 APP_ORIGIN = "https://app.example.com"
 FOREIGN_ORIGIN = "https://evil.example"

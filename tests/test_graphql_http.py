@@ -227,7 +227,7 @@ async def test_healthz(client):
 
 
 class TestRoutingErrors:
-    """The app's only middleware is ours (app.GuardedStarlette): the router's refusals
+    """The app's only middleware is ours (http.routing.GuardedStarlette): the router's refusals
     come out as Starlette's default handler wrote them, with our headers."""
 
     async def test_an_unknown_path_is_a_plain_404(self, client):

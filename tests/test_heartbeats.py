@@ -13,8 +13,8 @@ from sqlalchemy import make_url, text
 from sqlmodel import func, select
 from starlette.routing import Route, Router
 
-from statusgraph.app import DirectRoute
 from statusgraph.db.models import HeartbeatPing, Monitor, MonitorStatusChange
+from statusgraph.http.routing import DirectRoute
 from statusgraph.resolvers import heartbeats
 from tests.helpers import create_key, gql
 from tests.status_api import mutate
@@ -333,7 +333,7 @@ async def test_pings_arriving_a_turn_of_the_loop_apart_share_one_commit(
 
 
 async def test_what_a_ping_stores_reads_back_through_the_orm(client, db, clock, people):
-    """SQLite stores pings through the driver (db/driver.py): same values as the ORM's."""
+    """SQLite stores pings through the driver (ingest/driver.py): same values as the ORM's."""
     monitor = await heartbeat(client, people.alice.secret)
     response = await ping(
         client, people.alice.secret, monitor, {"status": "down", "message": "é", "duration_ms": 7}
@@ -420,7 +420,7 @@ async def test_deleting_a_monitor_deletes_its_pings(client, db, people):
 
 @pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="SCHED_BATCH is Linux's")
 async def test_the_sqlite_writer_thread_alone_runs_under_sched_batch(client, app, people):
-    """The writer must not preempt the event loop when woken (ping_batcher._yield_on_wakeup);
+    """The writer must not preempt the event loop when woken (ingest.writers._yield_on_wakeup);
     the loop's own thread keeps the default policy."""
     if app.state.engine.dialect.name != "sqlite":
         pytest.skip("SQLite only: PostgreSQL's writer runs on the event loop")
@@ -443,7 +443,7 @@ async def test_the_sqlite_writer_checkpoints_the_wal_itself_after_answering(
     client, app, db, settings, people, tmp_path
 ):
     """The writer's connection has SQLite's automatic checkpoint off and checkpoints
-    once ~1,000 pages went to the WAL (ping_batcher.SqliteWriter._checkpoint)."""
+    once ~1,000 pages went to the WAL (ingest.writers.SqliteWriter._checkpoint)."""
     if app.state.engine.dialect.name != "sqlite":
         pytest.skip("SQLite only: PostgreSQL has no WAL file to checkpoint")
     key = people.alice.secret
@@ -463,7 +463,7 @@ async def test_the_sqlite_writer_checkpoints_the_wal_itself_after_answering(
 
 
 class TestDirectRoute:
-    """The ping route is matched ahead of the router (app.DirectRoute), exactly as the
+    """The ping route is matched ahead of the router (http.routing.DirectRoute), exactly as the
     router would match it; everything else still goes to the router."""
 
     async def test_a_ping_does_not_go_through_the_router(self, client, app, people):

@@ -147,18 +147,18 @@ class TestUtcDateTimeOnSqlite:
 
 
 class TestDriverStatement:
-    """db/driver.py binds what the statement names, in its order, through the column types."""
+    """ingest/driver.py binds what the statement names, in its order, through the column types."""
 
     def test_literal_values_come_from_the_statement_and_the_rest_from_the_row(self):
-        from statusgraph.db.driver import DriverStatement
-        from statusgraph.resolvers.ping_batcher import MONITOR_BY_ID
+        from statusgraph.ingest.driver import DriverStatement
+        from statusgraph.ingest.writers import MONITOR_BY_ID
 
         statement = DriverStatement(MONITOR_BY_ID, sqlite.dialect())
         assert list(statement.parameters({"id": "mon_1"})) == ["mon_1", "heartbeat"]
 
     def test_a_missing_value_is_an_error_not_a_null(self):
-        from statusgraph.db.driver import DriverStatement
-        from statusgraph.resolvers.ping_batcher import INSERT_PINGS
+        from statusgraph.ingest.driver import DriverStatement
+        from statusgraph.ingest.writers import INSERT_PINGS
 
         statement = DriverStatement(INSERT_PINGS, sqlite.dialect())
         row = {

@@ -10,10 +10,10 @@ import httpx
 import pytest
 from sqlmodel import func, select
 
-from statusgraph.access_log import AccessLogMiddleware, query_names
 from statusgraph.app import create_app
 from statusgraph.auth.url_credentials import EXEMPT_PATHS
 from statusgraph.db.models import HeartbeatPing, Service
+from statusgraph.http.access_log import AccessLogMiddleware, query_names
 from tests.servers import Server
 from tests.test_heartbeats import heartbeat
 

@@ -30,7 +30,7 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def driver_bind_processor(self, dialect: Dialect) -> Callable[[datetime | None], Any] | None:
-        """For db/driver.py's hot path: on SQLite, process_bind_param() and the dialect's
+        """For ingest/driver.py's hot path: on SQLite, process_bind_param() and the dialect's
         DATETIME formatting in one call. The same text (a test compares them) for a third
         of the cost: SQLAlchemy formats through a dict of seven fields. None elsewhere."""
         return _sqlite_text if dialect.name == "sqlite" else None

@@ -168,7 +168,7 @@ def apply_ping(
     now: datetime,
 ) -> tuple[Derived, dict[str, Any], dict[str, Any] | None]:
     """Applies a ping to the monitor: (new status, the ping's row, the transition's row or
-    None). The caller writes the rows, many pings' at once (ping_batcher.py), and gives
+    None). The caller writes the rows, many pings' at once (ingest/batcher.py), and gives
     the ids (ids.new_ordered_ids: one draw of randomness for the group)."""
     kind_value = kind.value  # an enum property, computed in Python: read it once
     ping = {

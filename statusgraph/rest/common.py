@@ -5,7 +5,6 @@ from typing import Any
 import orjson
 from starlette.types import Receive, Send
 
-from statusgraph import json_input
 from statusgraph.auth.principal import Principal
 from statusgraph.errors import (
     AUTHENTICATION_REQUIRED,
@@ -14,6 +13,7 @@ from statusgraph.errors import (
     ForbiddenError,
     PayloadTooLargeError,
 )
+from statusgraph.http import json_input
 
 
 def require(principal: Principal | None, *scopes: str) -> Principal:

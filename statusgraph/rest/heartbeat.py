@@ -14,8 +14,9 @@ from starlette.types import Scope as ASGIScope
 from statusgraph.auth.scopes import Scope
 from statusgraph.db.engine import SessionFactory
 from statusgraph.errors import BadUserInputError
+from statusgraph.ingest.batcher import PingBatcher
+from statusgraph.ingest.writers import GroupWriter
 from statusgraph.resolvers import heartbeats
-from statusgraph.resolvers.ping_batcher import GroupWriter, PingBatcher
 from statusgraph.rest.common import json_body, require, send_json
 
 MAX_BODY = 64 * 1024

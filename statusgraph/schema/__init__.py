@@ -62,7 +62,7 @@ class StatusGraphSchema(strawberry.Schema):
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
         # Strawberry logs every error with a traceback, denied scopes included. The HTTP
-        # view logs only unexpected exceptions, with the request id (schema/view.py).
+        # view logs only unexpected exceptions, with the request id (http/graphql_view.py).
         return None
 
 

@@ -4,7 +4,7 @@ and the answer to every error.
 Pure ASGI rather than BaseHTTPMiddleware, which costs about 10x per request
 (STACK.md §2). The outcome is left in `scope["state"]`: `request_info` always,
 `principal` (None for anonymous callers) once the credential checks out. It is the
-app's only middleware (app.GuardedStarlette): it answers our errors, the router's 404
+app's only middleware (http.routing.GuardedStarlette): it answers our errors, the router's 404
 and 405, and masks anything unexpected as a 500.
 """
 
@@ -18,7 +18,6 @@ from starlette.exceptions import HTTPException
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from statusgraph import json_input
 from statusgraph.auth.client_ip import client_ip
 from statusgraph.auth.principal import RequestInfo
 from statusgraph.auth.url_credentials import refuse_credential_in_url
@@ -33,9 +32,10 @@ from statusgraph.errors import (
     PayloadTooLargeError,
     StatusGraphError,
 )
+from statusgraph.http import json_input
+from statusgraph.http.responses import graphql_errors, rest_error, www_authenticate
 from statusgraph.ratelimit import Decision, Limiter, Route, route_of
 from statusgraph.resolvers import credentials
-from statusgraph.responses import graphql_errors, rest_error, www_authenticate
 from statusgraph.rest.common import read_body
 from statusgraph.schema.limits import mutation_fields
 

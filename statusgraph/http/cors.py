@@ -11,8 +11,8 @@ The beacon has its own, per-key CORS (rest/beacon.py).
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from statusgraph.middleware import read_headers, request_id_from
-from statusgraph.responses import graphql_errors
+from statusgraph.http.middleware import read_headers, request_id_from
+from statusgraph.http.responses import graphql_errors
 
 PATH = "/graphql"
 ALLOW_METHODS = b"GET, POST"

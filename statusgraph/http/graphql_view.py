@@ -19,19 +19,19 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
-from statusgraph import json_input
 from statusgraph.auth.principal import RequestInfo
 from statusgraph.clock import Clock
 from statusgraph.db.engine import SessionFactory
 from statusgraph.errors import StatusGraphError
-from statusgraph.resolvers.credentials import CredentialCache
-from statusgraph.responses import (
+from statusgraph.http import json_input
+from statusgraph.http.responses import (
     GRAPHQL_RESPONSE,
     JSON,
     graphql_errors,
     negotiate,
     www_authenticate,
 )
+from statusgraph.resolvers.credentials import CredentialCache
 from statusgraph.schema import StatusGraphSchema
 from statusgraph.schema.context import Context
 from statusgraph.schema.limits import QueryLimits

@@ -1,6 +1,6 @@
 """SQLAlchemy statements compiled once and run on the driver's own cursor.
 
-For the one hot write path (heartbeat pings, resolvers/ping_batcher.py): executing even
+For the one hot write path (heartbeat pings, ingest/batcher.py): executing even
 a cached Core statement costs ~35 µs of SQLAlchemy machinery (on asyncpg, greenlet
 switches too) and converts parameters row by row, which was half of a ping's database
 time. executemany() and fetchall() run on a DBAPI cursor (sqlite3); an async driver
