@@ -6,7 +6,6 @@ the status mapping of DESIGN §5, none of which that view offers.
 """
 
 import json
-import logging
 import re
 from typing import Any
 
@@ -19,10 +18,8 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
-from statusgraph.auth.principal import RequestInfo
 from statusgraph.clock import Clock
 from statusgraph.db.engine import SessionFactory
-from statusgraph.errors import StatusGraphError
 from statusgraph.http import json_input
 from statusgraph.http.responses import (
     GRAPHQL_RESPONSE,
@@ -37,9 +34,6 @@ from statusgraph.schema.context import Context
 from statusgraph.schema.limits import QueryLimits
 from statusgraph.schema.response_cache import ResponseCache
 
-logger = logging.getLogger("statusgraph.graphql")
-
-UNEXPECTED = "Unexpected error."
 # graphql-core's " Did you mean 'x'?" (or "… 'x', 'y', or 'z'?"): disable_field_suggestions
 # only silences fields; enum values, arguments, types, input fields and leaf selections
 # still suggest. Every graphql-core error passes through _format, so they all go there.
@@ -158,7 +152,7 @@ class GraphQLEndpoint:
             return graphql_errors(400, error.as_http_error_reason(), "BAD_REQUEST", accept=accept)
         finally:
             await context.end_read()
-        response = self._respond(result, context.request_info, media_type)
+        response = self._respond(result, media_type)
         if cache_key is not None and self.cache is not None and response.status_code == 200:
             self.cache.put(cache_key, bytes(response.body), generation=generation, now=now)
         return response
@@ -208,10 +202,8 @@ class GraphQLEndpoint:
             return bad("operationName must be a string")
         return query, variables, operation_name
 
-    def _respond(
-        self, result: ExecutionResult, request_info: RequestInfo, media_type: str
-    ) -> Response:
-        errors = [self._format(error, request_info) for error in result.errors or []]
+    def _respond(self, result: ExecutionResult, media_type: str) -> Response:
+        errors = [self._format(error) for error in result.errors or []]
         codes = {error["extensions"]["code"] for error in errors}
         body: dict[str, Any] = {}
         request_failed = result.data is None and bool(codes) and codes <= REQUEST_ERROR_CODES
@@ -236,30 +228,14 @@ class GraphQLEndpoint:
             status = 500
         return JSONResponse(body, status_code=status, headers=headers, media_type=media_type)
 
-    def _format(self, error: GraphQLError, request_info: RequestInfo) -> dict[str, Any]:
+    def _format(self, error: GraphQLError) -> dict[str, Any]:
+        """The schema has already masked unexpected errors and given ours their codes
+        (schema/error_masking.py); what is left without a code is a request error."""
         formatted: dict[str, Any] = dict(error.formatted)
-        original = error.original_error
-        if isinstance(original, StatusGraphError):
-            formatted["message"] = original.message
-            formatted["extensions"] = {"code": original.code, **original.extensions}
-        elif (original is not None and not isinstance(original, GraphQLError)) or (
-            error.path is not None and not (error.extensions or {}).get("code")
-        ):
-            # A bug of ours: the details stay in our logs, tied to the request id.
-            cause = original or error
-            logger.error(
-                "unexpected error (request id %s): %s",
-                request_info.request_id,
-                error.message,
-                exc_info=(type(cause), cause, cause.__traceback__),
-            )
-            formatted["message"] = UNEXPECTED
-            formatted["extensions"] = {"code": "INTERNAL_SERVER_ERROR"}
-        else:
-            extensions = dict(formatted.get("extensions") or {})
-            extensions.setdefault("code", _request_error_code(error))
-            formatted["extensions"] = extensions
-            formatted["message"] = SUGGESTION.sub("", error.message)
+        extensions = dict(formatted.get("extensions") or {})
+        extensions.setdefault("code", _request_error_code(error))
+        formatted["extensions"] = extensions
+        formatted["message"] = SUGGESTION.sub("", error.message)
         return formatted
 
 

@@ -12,6 +12,7 @@ from strawberry.types import ExecutionContext
 
 from statusgraph.schema.api_keys import ApiKeyMutations, ApiKeyQueries
 from statusgraph.schema.audit import AuditEvent, AuditQueries
+from statusgraph.schema.error_masking import MaskUnexpectedErrors
 from statusgraph.schema.incidents import IncidentMutations, IncidentQueries
 from statusgraph.schema.ingest import IngestMutations, IngestQueries
 from statusgraph.schema.introspection import AnonymousIntrospectionGuard
@@ -61,13 +62,15 @@ class StatusGraphSchema(strawberry.Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
-        # Strawberry logs every error with a traceback, denied scopes included. The HTTP
-        # view logs only unexpected exceptions, with the request id (http/graphql_view.py).
+        # Strawberry logs every error with a traceback, denied scopes included. We log
+        # only unexpected exceptions, with the request id (schema/error_masking.py).
         return None
 
 
 def build_schema() -> StatusGraphSchema:
     extensions: list[Any] = [
+        # First, so that it masks what every other extension and resolver reports.
+        MaskUnexpectedErrors,
         CachedParser,
         BoundedValidation,
         AnonymousIntrospectionGuard,
