@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from statusgraph import logs
 from statusgraph.clock import Clock, utcnow
 from statusgraph.config import Settings
 from statusgraph.db.engine import create_engine, create_session_factory, create_sqlite_writer
@@ -175,7 +176,6 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
 def create_app_from_environment() -> Starlette:
     """Factory for `uvicorn --factory` and `serve --workers N`: settings from the environment."""
     settings = Settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    # Again in each worker process of `serve --workers N`: a fresh interpreter.
+    logs.configure(settings.log_format, settings.log_level)
     return create_app(settings)

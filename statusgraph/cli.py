@@ -1,32 +1,34 @@
-"""`statusgraph serve | migrate | orgs create | keys create | audit purge | export-schema`.
+"""`statusgraph serve | migrate | orgs create | keys create | keys list | keys revoke |
+audit purge | export-schema`.
 
-Machine-readable output (a key's secret, the SDL) goes to stdout; messages to stderr,
-so `KEY=$(statusgraph keys create ...)` captures only the key.
+Machine-readable output (a key's secret, the SDL, the list of keys) goes to stdout;
+messages to stderr, so `KEY=$(statusgraph keys create ...)` captures only the key.
+Exit status: 0 done, 1 the database is not ready for it, 2 a refused command or setting.
+
+At import only argparse and the standard library load: `--help`, `--version` and a
+mistyped command answer without pydantic, SQLAlchemy or the web stack (~1 s less). Each
+command imports what it needs when it runs.
 """
 
+from __future__ import annotations
+
 import argparse
-import asyncio
-import re
+import logging
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from pydantic import ValidationError
-from pydantic_settings import SettingsError
-from sqlmodel.ext.asyncio.session import AsyncSession
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+    from sqlmodel.ext.asyncio.session import AsyncSession
 
-from statusgraph.auth.principal import CLI, RequestInfo
-from statusgraph.clock import utcnow
-from statusgraph.config import Settings
-from statusgraph.db import migrate as migrations
-from statusgraph.db.engine import create_engine, create_session_factory
-from statusgraph.resolvers import api_keys, audit, organizations
-from statusgraph.resolvers.user_errors import UserInputError
+    from statusgraph.config import Settings
+    from statusgraph.db.models import ApiKey, Organization
+    from statusgraph.resolvers.user_errors import UserInputError
 
 Result = TypeVar("Result")
-ENV_PREFIX = Settings.model_config.get("env_prefix", "")
 
 
 def _say(message: str) -> None:
@@ -40,6 +42,10 @@ def _emit(value: str) -> None:
 def _in_transaction(
     settings: Settings, work: Callable[[AsyncSession], Awaitable[Result]]
 ) -> Result:
+    import asyncio
+
+    from statusgraph.db.engine import create_engine, create_session_factory
+
     async def run() -> Result:
         engine = create_engine(settings.database_url)
         try:
@@ -58,6 +64,8 @@ def _user_errors(error: UserInputError) -> int:
 
 
 def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
+    from statusgraph.db import migrate as migrations
+
     migrations.upgrade(settings.database_url)
     _say("database is up to date")
     return 0
@@ -65,6 +73,10 @@ def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
+
+    from statusgraph.clock import utcnow
+    from statusgraph.db import migrate as migrations
+    from statusgraph.resolvers import organizations
 
     host = args.host or settings.host
     port = args.port or settings.port
@@ -96,7 +108,11 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             '      -d \'{"query": "{ viewer { name organization { name } } }"}\'\n'
         )
         sys.stdout.flush()
-    _say(f"statusgraph listening on http://{host}:{port} (GraphiQL at /graphql)")
+    # A log record, not a message: with STATUSGRAPH_LOG_FORMAT=json every line of a
+    # running server's stderr is JSON.
+    logging.getLogger("statusgraph").info(
+        "statusgraph listening on http://%s:%d (GraphiQL at /graphql)", host, port
+    )
     uvicorn.run(
         "statusgraph.app:create_app_from_environment",
         factory=True,
@@ -108,11 +124,18 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         access_log=False,
         # Our middleware already knows the trusted proxies; uvicorn must not rewrite the peer.
         proxy_headers=False,
+        # Not uvicorn's handlers: its loggers reach ours (logs.configure), in our format.
+        log_config=None,
     )
     return 0
 
 
 def _pending_migrations(settings: Settings) -> bool:
+    import asyncio
+
+    from statusgraph.db import migrate as migrations
+    from statusgraph.db.engine import create_engine
+
     async def check() -> bool:
         engine = create_engine(settings.database_url)
         try:
@@ -124,6 +147,11 @@ def _pending_migrations(settings: Settings) -> bool:
 
 
 def cmd_orgs_create(settings: Settings, args: argparse.Namespace) -> int:
+    from statusgraph.auth.principal import CLI, RequestInfo
+    from statusgraph.clock import utcnow
+    from statusgraph.resolvers import organizations
+    from statusgraph.resolvers.user_errors import UserInputError
+
     try:
         organization = _in_transaction(
             settings,
@@ -145,6 +173,11 @@ def cmd_orgs_create(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_keys_create(settings: Settings, args: argparse.Namespace) -> int:
+    from statusgraph.auth.principal import CLI, RequestInfo
+    from statusgraph.clock import utcnow
+    from statusgraph.resolvers import api_keys, organizations
+    from statusgraph.resolvers.user_errors import UserInputError
+
     if not args.legacy and not args.scopes:
         _say("error: --scopes is required (or --legacy for a full-access key)")
         return 2
@@ -187,13 +220,154 @@ def cmd_keys_create(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _find_organization(session: AsyncSession, reference: str) -> Awaitable[Organization | None]:
+    from statusgraph.resolvers import organizations
+
+    # An id (`org_…`) or a slug: a slug never holds an underscore.
+    if reference.startswith("org_"):
+        return organizations.get_organization(session, reference)
+    return organizations.get_by_slug(session, reference)
+
+
+KEY_COLUMNS = ("ID", "NAME", "PREFIX", "SCOPES", "STATUS", "CREATED", "LAST USED", "EXPIRES")
+
+
+def _when(moment: datetime | None, missing: str) -> str:
+    return moment.strftime("%Y-%m-%d %H:%MZ") if moment is not None else missing
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Columns padded to their widest cell, two spaces apart; no trailing spaces."""
+    widths = [max(len(row[index]) for row in [header, *rows]) for index in range(len(header))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in [header, *rows]
+    )
+
+
+def cmd_keys_list(settings: Settings, args: argparse.Namespace) -> int:
+    import json
+
+    from statusgraph.clock import utcnow
+    from statusgraph.resolvers import api_keys
+    from statusgraph.resolvers.pagination import MAX_PAGE_SIZE, PageArgs
+
+    async def work(session: AsyncSession) -> list[ApiKey] | None:
+        organization = await _find_organization(session, args.org)
+        if organization is None:
+            return None
+        found: list[ApiKey] = []
+        after = None
+        while True:
+            page = await api_keys.list_keys(
+                session,
+                organization.id,
+                include_revoked=True,
+                page=PageArgs(first=MAX_PAGE_SIZE, after=after),
+            )
+            found += page.rows
+            if not page.has_next_page:
+                return found
+            after = page.cursors[-1]
+
+    found = _in_transaction(settings, work)
+    if found is None:
+        _say(f"error: no organization with id or slug {args.org!r}")
+        return 2
+    now = utcnow()
+    if args.json:
+        # Everything about a key but its secret's hash, which is never shown.
+        described: list[dict[str, Any]] = [
+            {
+                "id": key.id,
+                "name": key.name,
+                "prefix": key.display_prefix,
+                "scopes": key.scopes,
+                "sandbox": key.sandbox,
+                "legacy": key.legacy,
+                "ipAllowlist": key.ip_allowlist,
+                "status": api_keys.status(key, now).value,
+                "createdAt": key.created_at.isoformat(),
+                "createdBy": key.created_by_label,
+                "lastUsedAt": key.last_used_at.isoformat() if key.last_used_at else None,
+                "lastUsedIp": key.last_used_ip,
+                "expiresAt": key.expires_at.isoformat() if key.expires_at else None,
+                "revokedAt": key.revoked_at.isoformat() if key.revoked_at else None,
+                "replacedById": key.replaced_by_id,
+            }
+            for key in found
+        ]
+        _emit(json.dumps(described, indent=2))
+        return 0
+    if not found:
+        _say("no API keys")
+        return 0
+    rows = [
+        (
+            key.id,
+            key.name,
+            key.display_prefix,
+            ",".join(key.scopes),
+            api_keys.status(key, now).value,
+            _when(key.created_at, "-"),
+            _when(key.last_used_at, "never"),
+            _when(key.expires_at, "never"),
+        )
+        for key in found
+    ]
+    _emit(_table(KEY_COLUMNS, rows))
+    return 0
+
+
+def cmd_keys_revoke(settings: Settings, args: argparse.Namespace) -> int:
+    from statusgraph.auth.principal import CLI, RequestInfo
+    from statusgraph.clock import utcnow
+    from statusgraph.db.models import ApiKey
+    from statusgraph.resolvers import api_keys
+    from statusgraph.resolvers.user_errors import UserInputError
+
+    async def work(session: AsyncSession) -> ApiKey | None:
+        # The operator acts for no organization: the key's own is the one to look in.
+        found = await session.get(ApiKey, args.key_id)
+        if found is None:
+            return None
+        return await api_keys.revoke(
+            session,
+            CLI,
+            organization_id=found.organization_id,
+            key_id=found.id,
+            scopes_used=(),
+            request=RequestInfo(),
+            now=utcnow(),
+        )
+
+    try:
+        revoked = _in_transaction(settings, work)
+    except UserInputError as error:
+        return _user_errors(error)
+    if revoked is None:
+        _say(f"error: no API key with id {args.key_id!r}")
+        return 2
+    _say(
+        f"revoked key {revoked.id} ({revoked.name!r}); a server that checked it recently "
+        f"refuses it within {settings.credential_cache_seconds:g} s "
+        "(STATUSGRAPH_CREDENTIAL_CACHE_SECONDS)"
+    )
+    return 0
+
+
 def cmd_audit_purge(settings: Settings, _args: argparse.Namespace) -> int:
+    from statusgraph.clock import utcnow
+    from statusgraph.resolvers import audit
+
     purged = _in_transaction(settings, lambda session: audit.purge(session, now=utcnow()))
     _say(f"purged {purged} audit entries older than 365 days")
     return 0
 
 
 def cmd_export_schema(_settings: Settings, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from statusgraph.schema import schema
 
     sdl = str(schema) + "\n"
@@ -211,8 +385,34 @@ def _aware_datetime(value: str) -> datetime:
     return parsed
 
 
+class PrintVersion(argparse.Action):
+    """`--version`: `statusgraph 0.1.0`, from the installed distribution's metadata, read
+    only when asked (importlib.metadata is not free)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **_options: object) -> None:
+        super().__init__(
+            option_strings, dest, nargs=0, default=argparse.SUPPRESS, help="print the version"
+        )
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        from importlib.metadata import version
+
+        _emit(f"statusgraph {version('statusgraph')}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="statusgraph", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="statusgraph",
+        description="Status pages and uptime monitoring: the server and its tools.",
+    )
+    parser.add_argument("--version", action=PrintVersion)
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="migrate (SQLite), bootstrap and run the server")
@@ -246,6 +446,15 @@ def build_parser() -> argparse.ArgumentParser:
     key_create.add_argument("--sandbox", action="store_true", help="an sg_test_ key")
     key_create.add_argument("--legacy", action="store_true", help="full access, no scopes")
     key_create.set_defaults(run=cmd_keys_create)
+    key_list = keys.add_parser(
+        "list", help="an organization's keys, newest first (never their secrets)"
+    )
+    key_list.add_argument("--org", required=True, help="organization id or slug")
+    key_list.add_argument("--json", action="store_true", help="a JSON array instead of a table")
+    key_list.set_defaults(run=cmd_keys_list)
+    key_revoke = keys.add_parser("revoke", help="revoke a key at once (no overlap)")
+    key_revoke.add_argument("key_id", metavar="KEY_ID", help="the key's id, key_…")
+    key_revoke.set_defaults(run=cmd_keys_revoke)
 
     audit_cmd = commands.add_parser("audit", help="audit log").add_subparsers(
         dest="action", required=True
@@ -263,14 +472,21 @@ def build_parser() -> argparse.ArgumentParser:
 def _settings_errors(error: ValidationError | SettingsError) -> list[str]:
     """One line per bad variable, named as the operator wrote it, never its value (it
     may be a secret)."""
+    import re
+
+    from pydantic_settings import SettingsError
+
+    from statusgraph.config import Settings
+
+    env_prefix = Settings.model_config.get("env_prefix", "")
     if isinstance(error, SettingsError):  # a complex field's value is not JSON
         named = re.search(r'field "(\w+)"', str(error))
-        name = ENV_PREFIX + named.group(1).upper() if named else "environment"
+        name = env_prefix + named.group(1).upper() if named else "environment"
         return [f"error: {name}: not valid JSON ({error.__cause__ or error})"]
     by_variable: dict[str, list[str]] = {}
     for problem in error.errors(include_url=False):
         field, *inside = [str(part) for part in problem["loc"]] or [""]
-        name = ENV_PREFIX + field.upper() if field else "environment"
+        name = env_prefix + field.upper() if field else "environment"
         where = ".".join(inside) + ": " if inside else ""
         by_variable.setdefault(name, []).append(where + problem["msg"])
     return [f"error: {name}: {'; '.join(found)}" for name, found in by_variable.items()]
@@ -278,11 +494,19 @@ def _settings_errors(error: ValidationError | SettingsError) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+
+    from statusgraph import logs
+    from statusgraph.config import Settings
+
     try:
         settings = Settings()
     except (ValidationError, SettingsError) as error:
         for line in _settings_errors(error):
             _say(line)
         return 2
+    # Every command logs the same way; `serve` passes it on to uvicorn (log_config=None).
+    logs.configure(settings.log_format, settings.log_level)
     code: int = args.run(settings, args)
     return code

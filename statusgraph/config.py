@@ -6,7 +6,7 @@ import re
 import secrets
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from limits import parse
 from pydantic import AfterValidator, BaseModel, Field, SecretStr, field_validator, model_validator
@@ -77,6 +77,10 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1)
     log_level: str = "info"
+    # `json`: one JSON object per line (timestamp, level, logger, message, request_id);
+    # `text`: one readable line. Either way every line logged while a request is being
+    # answered carries its request id (statusgraph.logs).
+    log_format: Literal["text", "json"] = "text"
     # A line per request on the `statusgraph.access` logger (names of query parameters,
     # never their values); uvicorn's own access log is always off.
     access_log: bool = True

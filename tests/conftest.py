@@ -8,6 +8,7 @@ from TRUNCATE between tests on PostgreSQL, both cheap.
 """
 
 import asyncio
+import logging
 import os
 import shutil
 import uuid
@@ -27,6 +28,7 @@ from statusgraph.clock import FrozenClock
 from statusgraph.config import Settings
 from statusgraph.db import migrate
 from statusgraph.db.engine import SessionFactory, create_engine
+from statusgraph.logs import StderrHandler
 from tests.helpers import PEPPER, START, Persona, Personas, create_key, create_org
 
 TEST_DATABASE_URL = os.environ.get("STATUSGRAPH_TEST_DATABASE_URL")
@@ -63,6 +65,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "postgresql: runs against PostgreSQL")
     config.addinivalue_line("markers", "redis: runs against Redis")
+
+
+@pytest.fixture(autouse=True)
+def logging_left_as_found() -> Iterator[None]:
+    """A test that runs the command line in-process (cli.main) configures logging for
+    the whole process (logs.configure); the tests after it must not inherit INFO lines
+    or a handler."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = [
+        each for each in root.handlers if each in handlers or not isinstance(each, StderrHandler)
+    ]
+    root.setLevel(level)
 
 
 @pytest.fixture(scope="session")

@@ -92,4 +92,6 @@ class AccessLogMiddleware:
                 status,
                 (time.perf_counter() - started) * 1000,
                 request_id,
+                # For the JSON format's field; the text one prints the message as it is.
+                extra={"request_id": request_id},
             )

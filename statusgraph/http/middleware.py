@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from statusgraph import logs
 from statusgraph.auth.client_ip import client_ip
 from statusgraph.auth.principal import RequestInfo
 from statusgraph.auth.url_credentials import refuse_credential_in_url
@@ -145,6 +146,8 @@ class RequestGuardMiddleware:
         state["request_info"] = info
         started = False
         decision: Decision | None = None
+        # Every line logged while this request is answered carries its id (logs.py).
+        logged_as = logs.current_request_id.set(request_id)
 
         async def send_with_headers(message: Message) -> None:
             nonlocal started
@@ -214,6 +217,8 @@ class RequestGuardMiddleware:
                 raise
             failure = InternalError(UNEXPECTED)
             await self._error(scope, failure, decision)(scope, receive, send_with_headers)
+        finally:
+            logs.current_request_id.reset(logged_as)
 
     async def _read_graphql_body(self, headers: dict[str, str], receive: Receive) -> GraphQLBody:
         """Reads at most max_body + 1 bytes, then tells queries from mutations for the

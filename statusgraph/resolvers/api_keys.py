@@ -198,13 +198,11 @@ async def get_key(session: AsyncSession, organization_id: str, key_id: str) -> A
     return (await session.exec(statement)).first()
 
 
-async def _owned_key(session: AsyncSession, principal: Principal, key_id: str) -> ApiKey:
+async def _owned_key(session: AsyncSession, organization_id: str, key_id: str) -> ApiKey:
     # Locked (locks.py): of concurrent revocations or rotations of one key, each waits
     # for the one before and checks its result, so a key is revoked once and rotated
     # once, with one audit entry.
-    return await require_owned(
-        session, ApiKey, principal.organization_id, key_id, "ApiKey", lock=Lock.UPDATE
-    )
+    return await require_owned(session, ApiKey, organization_id, key_id, "ApiKey", lock=Lock.UPDATE)
 
 
 async def revoke_key(
@@ -215,7 +213,31 @@ async def revoke_key(
     request: RequestInfo,
     now: datetime,
 ) -> ApiKey:
-    key = await _owned_key(session, principal, key_id)
+    """revokeApiKey: a key of the caller's organization, on the caller's authority."""
+    return await revoke(
+        session,
+        principal.actor,
+        organization_id=principal.organization_id,
+        key_id=key_id,
+        scopes_used=(scopes.Scope.api_keys_write,),
+        request=request,
+        now=now,
+    )
+
+
+async def revoke(
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    organization_id: str,
+    key_id: str,
+    scopes_used: tuple[str, ...],
+    request: RequestInfo,
+    now: datetime,
+) -> ApiKey:
+    """Revokes one of the organization's keys, for a credential (revoke_key) or the
+    command line (`statusgraph keys revoke`, no scopes used)."""
+    key = await _owned_key(session, organization_id, key_id)
     problems = Problems()
     if key.revoked_at is not None:
         problems.add("id", "ALREADY_REVOKED", "API key is already revoked")
@@ -224,14 +246,14 @@ async def revoke_key(
     session.add(key)
     await audit.record(
         session,
-        principal.actor,
+        actor,
         organization_id=key.organization_id,
         action="api_key.revoked",
         target_type="api_key",
         target_id=key.id,
         request=request,
         now=now,
-        scopes_used=(scopes.Scope.api_keys_write,),
+        scopes_used=scopes_used,
         details={"name": key.name},
     )
     await session.flush()
@@ -250,7 +272,7 @@ async def rotate_key(
 ) -> tuple[IssuedKey, ApiKey]:
     """A successor with the same name, scopes, allowlist and expiry; the old key keeps
     working for `overlap_seconds` so deployments can switch without a gap."""
-    old = await _owned_key(session, principal, key_id)
+    old = await _owned_key(session, principal.organization_id, key_id)
     problems = Problems()
     if not 0 <= overlap_seconds <= MAX_OVERLAP_SECONDS:
         problems.add(
