@@ -1,10 +1,12 @@
 """Real server processes for end-to-end tests: `statusgraph serve` under uvicorn."""
 
 import asyncio
+import os
 import re
 import signal
 import socket
 import sys
+from pathlib import Path
 
 import httpx
 
@@ -19,21 +21,33 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, env: dict[str, str]) -> None:
+    """`statusgraph serve --port <free port>`, or a shell `command` that starts the
+    server (the README's `make run`), given the port in STATUSGRAPH_PORT and run in
+    `cwd`. A command runs in a session of its own and is stopped as a whole: SIGINT
+    to `make` alone would leave the server it started running."""
+
+    def __init__(
+        self, env: dict[str, str], command: str | None = None, cwd: Path | None = None
+    ) -> None:
         self.env = env
+        self.command = command
+        self.cwd = cwd
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.output: list[str] = []
 
     async def __aenter__(self) -> "Server":
+        if self.command is None:
+            argv = [sys.executable, "-m", "statusgraph", "serve", "--port", str(self.port)]
+            env = self.env
+        else:
+            argv = ["bash", "-c", self.command]
+            env = {**self.env, "STATUSGRAPH_PORT": str(self.port)}
         self.process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "statusgraph",
-            "serve",
-            "--port",
-            str(self.port),
-            env=self.env,
+            *argv,
+            env=env,
+            cwd=self.cwd,
+            start_new_session=self.command is not None,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
         )
@@ -61,6 +75,9 @@ class Server:
         return [m.group(1) for line in self.output if (m := KEY_LINE.match(line))]
 
     async def __aexit__(self, *exc: object) -> None:
-        self.process.send_signal(signal.SIGINT)
+        if self.command is None:
+            self.process.send_signal(signal.SIGINT)
+        else:
+            os.killpg(self.process.pid, signal.SIGINT)
         await asyncio.wait_for(self.process.wait(), 15)
         await self.reader
