@@ -4,7 +4,6 @@ from datetime import datetime
 from enum import Enum
 
 import strawberry
-from strawberry.types import Info
 
 from statusgraph.auth.scopes import Scope
 from statusgraph.db import models
@@ -12,6 +11,7 @@ from statusgraph.errors import NotFoundError
 from statusgraph.resolvers import api_keys, organizations
 from statusgraph.resolvers.user_errors import UserInputError
 from statusgraph.schema.actors import Actor
+from statusgraph.schema.context import Info
 from statusgraph.schema.permissions import requires
 from statusgraph.schema.relay import Connection, Node, page_args, selects
 from statusgraph.schema.user_errors import UserError
@@ -125,10 +125,11 @@ class ApiKeyQueries:
         include_revoked: bool = False,
     ) -> Connection[ApiKey] | None:
         ctx = info.context
+        principal = ctx.require_principal()
         async with ctx.read() as session:
             page = await api_keys.list_keys(
                 session,
-                ctx.principal.organization_id,
+                principal.organization_id,
                 include_revoked=include_revoked,
                 page=page_args(first, after, last, before),
                 with_count=selects(info, "totalCount"),
@@ -138,8 +139,9 @@ class ApiKeyQueries:
     @strawberry.field(extensions=requires(Scope.api_keys_read))
     async def api_key(self, info: Info, id: strawberry.ID) -> ApiKey | None:
         ctx = info.context
+        principal = ctx.require_principal()
         async with ctx.read() as session:
-            row = await api_keys.get_key(session, ctx.principal.organization_id, id)
+            row = await api_keys.get_key(session, principal.organization_id, id)
         if row is None:
             raise NotFoundError.of("ApiKey")
         return ApiKey.of(row, ctx.now)

@@ -5,12 +5,12 @@ from typing import cast
 
 import strawberry
 from strawberry.scalars import JSON
-from strawberry.types import Info
 
 from statusgraph.auth.scopes import Scope
 from statusgraph.db import models
 from statusgraph.resolvers import audit
 from statusgraph.schema.actors import Actor
+from statusgraph.schema.context import Info
 from statusgraph.schema.permissions import requires
 from statusgraph.schema.relay import Connection, Node, page_args, selects
 
@@ -66,11 +66,12 @@ class AuditQueries:
         filter: AuditLogFilter | None = None,
     ) -> Connection[AuditEvent] | None:
         ctx = info.context
+        principal = ctx.require_principal()
         wanted = filter or AuditLogFilter()
         async with ctx.read() as session:
             page = await audit.list_events(
                 session,
-                ctx.principal.organization_id,
+                principal.organization_id,
                 filters=audit.AuditFilter(
                     action=wanted.action,
                     actor_id=wanted.actor_id,

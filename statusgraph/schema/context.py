@@ -5,9 +5,11 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeAlias
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.requests import Request
+from strawberry.types import Info as StrawberryInfo
 
 from statusgraph.auth.principal import Principal, RequestInfo
 from statusgraph.db.engine import SessionFactory
@@ -62,6 +64,13 @@ class Context:
             self.credential_cache.forget(key_id)
 
     def require_principal(self) -> Principal:
+        """The caller's credential; UNAUTHENTICATED for an anonymous caller. Fields with
+        a scope never reach their body without one (HasScope refuses first), so this is
+        where mypy learns it, and a field that forgets its scope still fails closed."""
         if self.principal is None:
             raise authentication_required()
         return self.principal
+
+
+# What resolvers annotate `info` with, so that mypy checks what they read of the context.
+Info: TypeAlias = StrawberryInfo[Context, None]

@@ -3,13 +3,13 @@
 from datetime import datetime
 
 import strawberry
-from strawberry.types import Info
 
 from statusgraph.auth.scopes import Scope
 from statusgraph.db import models
 from statusgraph.resolvers import incidents, owned
 from statusgraph.resolvers import vocabulary as v
 from statusgraph.schema.actors import Actor
+from statusgraph.schema.context import Info
 from statusgraph.schema.enums import IncidentImpact, IncidentStatus, ServiceStatus
 from statusgraph.schema.mutations import Rejected, in_transaction, provided
 from statusgraph.schema.permissions import requires
@@ -159,10 +159,11 @@ class IncidentQueries:
         open_only: bool = False,
     ) -> Connection[Incident] | None:
         ctx = info.context
+        principal = ctx.require_principal()
         async with ctx.read() as session:
             page = await incidents.list_incidents(
                 session,
-                ctx.principal.organization_id,
+                principal.organization_id,
                 open_only=open_only,
                 page=page_args(first, after, last, before),
                 with_count=selects(info, "totalCount"),
@@ -172,9 +173,10 @@ class IncidentQueries:
     @strawberry.field(extensions=requires(Scope.incidents_read))
     async def incident(self, info: Info, id: strawberry.ID) -> Incident | None:
         ctx = info.context
+        principal = ctx.require_principal()
         async with ctx.read() as session:
             row = await owned.require_owned(
-                session, models.Incident, ctx.principal.organization_id, id, "Incident"
+                session, models.Incident, principal.organization_id, id, "Incident"
             )
         return Incident.of(row)
 
@@ -184,11 +186,12 @@ class IncidentMutations:
     @strawberry.mutation(extensions=requires(Scope.incidents_write))
     async def create_incident(self, info: Info, input: CreateIncidentInput) -> IncidentPayload:
         ctx = info.context
+        principal = ctx.require_principal()
         result = await in_transaction(
             ctx,
             lambda s: incidents.create_incident(
                 s,
-                ctx.principal,
+                principal,
                 title=input.title,
                 status=input.status,
                 impact=input.impact,
@@ -208,11 +211,12 @@ class IncidentMutations:
         self, info: Info, id: strawberry.ID, input: PostIncidentUpdateInput
     ) -> PostIncidentUpdatePayload:
         ctx = info.context
+        principal = ctx.require_principal()
         result = await in_transaction(
             ctx,
             lambda s: incidents.post_update(
                 s,
-                ctx.principal,
+                principal,
                 incident_id=id,
                 status=input.status,
                 message=input.message,
@@ -237,6 +241,7 @@ class IncidentMutations:
         self, info: Info, id: strawberry.ID, input: UpdateIncidentInput
     ) -> IncidentPayload:
         ctx = info.context
+        principal = ctx.require_principal()
         changes = provided(
             input, {"title": "title", "impact": "impact", "started_at": "started_at"}
         )
@@ -244,7 +249,7 @@ class IncidentMutations:
             ctx,
             lambda s: incidents.edit_incident(
                 s,
-                ctx.principal,
+                principal,
                 incident_id=id,
                 changes=changes,
                 request=ctx.request_info,
@@ -264,11 +269,12 @@ class IncidentMutations:
         self, info: Info, id: strawberry.ID, message: str = incidents.RESOLVED_MESSAGE
     ) -> PostIncidentUpdatePayload:
         ctx = info.context
+        principal = ctx.require_principal()
         result = await in_transaction(
             ctx,
             lambda s: incidents.post_update(
                 s,
-                ctx.principal,
+                principal,
                 incident_id=id,
                 status=v.IncidentStatus.RESOLVED,
                 message=message,
@@ -289,10 +295,11 @@ class IncidentMutations:
     @strawberry.mutation(extensions=requires(Scope.incidents_write))
     async def delete_incident(self, info: Info, id: strawberry.ID) -> DeletePayload:
         ctx = info.context
+        principal = ctx.require_principal()
         result = await in_transaction(
             ctx,
             lambda s: incidents.delete_incident(
-                s, ctx.principal, incident_id=id, request=ctx.request_info, now=ctx.now
+                s, principal, incident_id=id, request=ctx.request_info, now=ctx.now
             ),
         )
         if isinstance(result, Rejected):

@@ -9,12 +9,12 @@ from typing import cast
 
 import strawberry
 from strawberry.scalars import JSON
-from strawberry.types import Info
 
 from statusgraph.auth.scopes import Scope
 from statusgraph.db import models
 from statusgraph.resolvers import beacons, metrics, owned
 from statusgraph.resolvers.metrics import Bucket
+from statusgraph.schema.context import Info
 from statusgraph.schema.mutations import Rejected, in_transaction, provided
 from statusgraph.schema.permissions import requires
 from statusgraph.schema.relay import Connection, Node, page_args, selects
@@ -155,10 +155,11 @@ class IngestQueries:
         before: str | None = None,
     ) -> Connection[BeaconKey] | None:
         ctx = info.context
+        principal = ctx.require_principal()
         async with ctx.read() as session:
             page = await beacons.list_keys(
                 session,
-                ctx.principal.organization_id,
+                principal.organization_id,
                 page=page_args(first, after, last, before),
                 with_count=selects(info, "totalCount"),
             )
@@ -175,10 +176,11 @@ class IngestQueries:
         type: str | None = None,
     ) -> Connection[BeaconEvent] | None:
         ctx = info.context
+        principal = ctx.require_principal()
         async with ctx.read() as session:
             page = await beacons.list_events(
                 session,
-                ctx.principal.organization_id,
+                principal.organization_id,
                 kind=type,
                 page=page_args(first, after, last, before),
                 with_count=selects(info, "totalCount"),
@@ -195,10 +197,11 @@ class IngestQueries:
         before: str | None = None,
     ) -> Connection[Metric] | None:
         ctx = info.context
+        principal = ctx.require_principal()
         async with ctx.read() as session:
             page = await metrics.list_metrics(
                 session,
-                ctx.principal.organization_id,
+                principal.organization_id,
                 page=page_args(first, after, last, before),
                 with_count=selects(info, "totalCount"),
             )
@@ -207,9 +210,10 @@ class IngestQueries:
     @strawberry.field(extensions=requires(Scope.metrics_read))
     async def metric(self, info: Info, id: strawberry.ID) -> Metric | None:
         ctx = info.context
+        principal = ctx.require_principal()
         async with ctx.read() as session:
             row = await owned.require_owned(
-                session, models.Metric, ctx.principal.organization_id, id, "Metric"
+                session, models.Metric, principal.organization_id, id, "Metric"
             )
         return Metric.of(row)
 
@@ -221,12 +225,13 @@ class IngestMutations:
         self, info: Info, name: str, allowed_origins: list[str]
     ) -> BeaconKeyPayload:
         ctx = info.context
+        principal = ctx.require_principal()
         return _payload(
             await in_transaction(
                 ctx,
                 lambda s: beacons.create_key(
                     s,
-                    ctx.principal,
+                    principal,
                     name=name,
                     allowed_origins=allowed_origins,
                     request=ctx.request_info,
@@ -240,13 +245,14 @@ class IngestMutations:
         self, info: Info, id: strawberry.ID, input: UpdateBeaconKeyInput
     ) -> BeaconKeyPayload:
         ctx = info.context
+        principal = ctx.require_principal()
         changes = provided(input, {"name": "name", "allowed_origins": "allowed_origins"})
         return _payload(
             await in_transaction(
                 ctx,
                 lambda s: beacons.update_key(
                     s,
-                    ctx.principal,
+                    principal,
                     key_id=id,
                     changes=changes,
                     request=ctx.request_info,
@@ -258,11 +264,12 @@ class IngestMutations:
     @strawberry.mutation(extensions=requires(Scope.config_write))
     async def revoke_beacon_key(self, info: Info, id: strawberry.ID) -> BeaconKeyPayload:
         ctx = info.context
+        principal = ctx.require_principal()
         return _payload(
             await in_transaction(
                 ctx,
                 lambda s: beacons.revoke_key(
-                    s, ctx.principal, key_id=id, request=ctx.request_info, now=ctx.now
+                    s, principal, key_id=id, request=ctx.request_info, now=ctx.now
                 ),
             )
         )

@@ -3,12 +3,12 @@
 from datetime import datetime
 
 import strawberry
-from strawberry.types import Info
 
 from statusgraph.auth.scopes import Scope
 from statusgraph.db import models
 from statusgraph.resolvers import maintenance, owned
 from statusgraph.resolvers.service_status import maintenance_status
+from statusgraph.schema.context import Info
 from statusgraph.schema.enums import MaintenanceStatus
 from statusgraph.schema.mutations import Rejected, in_transaction, provided
 from statusgraph.schema.permissions import requires
@@ -95,10 +95,11 @@ class MaintenanceQueries:
         before: str | None = None,
     ) -> Connection[MaintenanceWindow] | None:
         ctx = info.context
+        principal = ctx.require_principal()
         async with ctx.read() as session:
             page = await maintenance.list_windows(
                 session,
-                ctx.principal.organization_id,
+                principal.organization_id,
                 page=page_args(first, after, last, before),
                 with_count=selects(info, "totalCount"),
             )
@@ -107,11 +108,12 @@ class MaintenanceQueries:
     @strawberry.field(extensions=requires(Scope.maintenance_read))
     async def maintenance_window(self, info: Info, id: strawberry.ID) -> MaintenanceWindow | None:
         ctx = info.context
+        principal = ctx.require_principal()
         async with ctx.read() as session:
             row = await owned.require_owned(
                 session,
                 models.MaintenanceWindow,
-                ctx.principal.organization_id,
+                principal.organization_id,
                 id,
                 "MaintenanceWindow",
             )
@@ -125,11 +127,12 @@ class MaintenanceMutations:
         self, info: Info, input: CreateMaintenanceWindowInput
     ) -> MaintenanceWindowPayload:
         ctx = info.context
+        principal = ctx.require_principal()
         fields = provided(input, FIELDS)
         result = await in_transaction(
             ctx,
             lambda s: maintenance.create_window(
-                s, ctx.principal, fields=fields, request=ctx.request_info, now=ctx.now
+                s, principal, fields=fields, request=ctx.request_info, now=ctx.now
             ),
         )
         return _payload(result, ctx.now)
@@ -139,12 +142,13 @@ class MaintenanceMutations:
         self, info: Info, id: strawberry.ID, input: UpdateMaintenanceWindowInput
     ) -> MaintenanceWindowPayload:
         ctx = info.context
+        principal = ctx.require_principal()
         changes = provided(input, FIELDS)
         result = await in_transaction(
             ctx,
             lambda s: maintenance.update_window(
                 s,
-                ctx.principal,
+                principal,
                 window_id=id,
                 changes=changes,
                 request=ctx.request_info,
@@ -158,10 +162,11 @@ class MaintenanceMutations:
         self, info: Info, id: strawberry.ID
     ) -> MaintenanceWindowPayload:
         ctx = info.context
+        principal = ctx.require_principal()
         result = await in_transaction(
             ctx,
             lambda s: maintenance.cancel_window(
-                s, ctx.principal, window_id=id, request=ctx.request_info, now=ctx.now
+                s, principal, window_id=id, request=ctx.request_info, now=ctx.now
             ),
         )
         return _payload(result, ctx.now)
@@ -169,10 +174,11 @@ class MaintenanceMutations:
     @strawberry.mutation(extensions=requires(Scope.maintenance_write))
     async def delete_maintenance_window(self, info: Info, id: strawberry.ID) -> DeletePayload:
         ctx = info.context
+        principal = ctx.require_principal()
         result = await in_transaction(
             ctx,
             lambda s: maintenance.delete_window(
-                s, ctx.principal, window_id=id, request=ctx.request_info, now=ctx.now
+                s, principal, window_id=id, request=ctx.request_info, now=ctx.now
             ),
         )
         if isinstance(result, Rejected):

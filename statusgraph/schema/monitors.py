@@ -3,13 +3,13 @@
 from datetime import datetime
 
 import strawberry
-from strawberry.types import Info
 
 from statusgraph.auth.scopes import Scope
 from statusgraph.db import models
 from statusgraph.resolvers import heartbeats, monitors, owned
 from statusgraph.resolvers.heartbeats import MonitorStatus, PingKind
 from statusgraph.resolvers.monitors import HttpMethod, MonitorType
+from statusgraph.schema.context import Info
 from statusgraph.schema.mutations import Rejected, in_transaction, provided
 from statusgraph.schema.permissions import requires
 from statusgraph.schema.relay import Connection, Node, page_args, selects
@@ -252,10 +252,11 @@ class MonitorQueries:
         type: MonitorType | None = None,
     ) -> Connection[Monitor] | None:
         ctx = info.context
+        principal = ctx.require_principal()
         async with ctx.read() as session:
             page = await monitors.list_monitors(
                 session,
-                ctx.principal.organization_id,
+                principal.organization_id,
                 kind=type,
                 page=page_args(first, after, last, before),
                 with_count=selects(info, "totalCount"),
@@ -265,9 +266,10 @@ class MonitorQueries:
     @strawberry.field(extensions=requires(Scope.monitors_read))
     async def monitor(self, info: Info, id: strawberry.ID) -> Monitor | None:
         ctx = info.context
+        principal = ctx.require_principal()
         async with ctx.read() as session:
             row = await owned.require_owned(
-                session, models.Monitor, ctx.principal.organization_id, id, "Monitor"
+                session, models.Monitor, principal.organization_id, id, "Monitor"
             )
         return Monitor.of(row, ctx.now)
 
@@ -277,12 +279,13 @@ class MonitorMutations:
     @strawberry.mutation(extensions=requires(Scope.monitors_write))
     async def create_monitor(self, info: Info, input: CreateMonitorInput) -> MonitorPayload:
         ctx = info.context
+        principal = ctx.require_principal()
         fields = provided(input, FIELDS)
         return _payload(
             await in_transaction(
                 ctx,
                 lambda s: monitors.create_monitor(
-                    s, ctx.principal, fields=fields, request=ctx.request_info, now=ctx.now
+                    s, principal, fields=fields, request=ctx.request_info, now=ctx.now
                 ),
             ),
             ctx.now,
@@ -293,13 +296,14 @@ class MonitorMutations:
         self, info: Info, id: strawberry.ID, input: UpdateMonitorInput
     ) -> MonitorPayload:
         ctx = info.context
+        principal = ctx.require_principal()
         changes = provided(input, {k: v for k, v in FIELDS.items() if k != "type"})
         return _payload(
             await in_transaction(
                 ctx,
                 lambda s: monitors.update_monitor(
                     s,
-                    ctx.principal,
+                    principal,
                     monitor_id=id,
                     changes=changes,
                     request=ctx.request_info,
@@ -315,12 +319,13 @@ class MonitorMutations:
     )
     async def pause_monitor(self, info: Info, id: strawberry.ID) -> MonitorPayload:
         ctx = info.context
+        principal = ctx.require_principal()
         return _payload(
             await in_transaction(
                 ctx,
                 lambda s: monitors.set_paused(
                     s,
-                    ctx.principal,
+                    principal,
                     monitor_id=id,
                     paused=True,
                     request=ctx.request_info,
@@ -335,12 +340,13 @@ class MonitorMutations:
     )
     async def resume_monitor(self, info: Info, id: strawberry.ID) -> MonitorPayload:
         ctx = info.context
+        principal = ctx.require_principal()
         return _payload(
             await in_transaction(
                 ctx,
                 lambda s: monitors.set_paused(
                     s,
-                    ctx.principal,
+                    principal,
                     monitor_id=id,
                     paused=False,
                     request=ctx.request_info,
@@ -353,10 +359,11 @@ class MonitorMutations:
     @strawberry.mutation(extensions=requires(Scope.monitors_write))
     async def delete_monitor(self, info: Info, id: strawberry.ID) -> DeletePayload:
         ctx = info.context
+        principal = ctx.require_principal()
         result = await in_transaction(
             ctx,
             lambda s: monitors.delete_monitor(
-                s, ctx.principal, monitor_id=id, request=ctx.request_info, now=ctx.now
+                s, principal, monitor_id=id, request=ctx.request_info, now=ctx.now
             ),
         )
         if isinstance(result, Rejected):

@@ -5,7 +5,6 @@ from datetime import datetime
 from typing import Any
 
 import strawberry
-from strawberry.types import Info
 
 from statusgraph.auth.scopes import Scope
 from statusgraph.db import models
@@ -14,6 +13,7 @@ from statusgraph.ids import id_prefix
 from statusgraph.resolvers.owned import owned_by_ids, owned_children_by_ids
 from statusgraph.schema.api_keys import ApiKey
 from statusgraph.schema.audit import AuditEvent
+from statusgraph.schema.context import Info
 from statusgraph.schema.incidents import Incident, IncidentUpdate
 from statusgraph.schema.ingest import BeaconEvent, BeaconKey, Metric
 from statusgraph.schema.maintenance import MaintenanceWindow

@@ -8,12 +8,12 @@ statements whether it shows 5 services or 40.
 from datetime import datetime
 
 import strawberry
-from strawberry.types import Info
 
 from statusgraph.db import models
 from statusgraph.resolvers import status_pages
 from statusgraph.resolvers import vocabulary as v
 from statusgraph.resolvers.service_status import maintenance_status
+from statusgraph.schema.context import Info
 from statusgraph.schema.enums import (
     AnnouncementStyle,
     BorderRadius,

@@ -4,10 +4,10 @@ from collections.abc import Callable
 from typing import Generic, TypeVar
 
 import strawberry
-from strawberry.types import Info
 from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField
 
 from statusgraph.resolvers.pagination import Page, PageArgs
+from statusgraph.schema.context import Info
 
 Item = TypeVar("Item")
 Row = TypeVar("Row")

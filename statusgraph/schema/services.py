@@ -3,12 +3,12 @@
 from datetime import datetime
 
 import strawberry
-from strawberry.types import Info
 
 from statusgraph.auth.scopes import Scope
 from statusgraph.db import models
 from statusgraph.resolvers import owned, services
 from statusgraph.resolvers import vocabulary as v
+from statusgraph.schema.context import Info
 from statusgraph.schema.enums import ServiceStatus
 from statusgraph.schema.mutations import Rejected, in_transaction, provided
 from statusgraph.schema.permissions import requires
@@ -130,10 +130,11 @@ class ServiceQueries:
         group_id: strawberry.ID | None = None,
     ) -> Connection[Service] | None:
         ctx = info.context
+        principal = ctx.require_principal()
         async with ctx.read() as session:
             page = await services.list_services(
                 session,
-                ctx.principal.organization_id,
+                principal.organization_id,
                 group_id=group_id,
                 page=page_args(first, after, last, before),
                 with_count=selects(info, "totalCount"),
@@ -143,17 +144,19 @@ class ServiceQueries:
     @strawberry.field(extensions=requires(Scope.services_read))
     async def service(self, info: Info, id: strawberry.ID) -> Service | None:
         ctx = info.context
+        principal = ctx.require_principal()
         async with ctx.read() as session:
             row = await owned.require_owned(
-                session, models.Service, ctx.principal.organization_id, id, "Service"
+                session, models.Service, principal.organization_id, id, "Service"
             )
         return Service.of(row)
 
     @strawberry.field(extensions=requires(Scope.services_read))
     async def service_groups(self, info: Info) -> list[ServiceGroup] | None:
         ctx = info.context
+        principal = ctx.require_principal()
         async with ctx.read() as session:
-            rows = await services.list_groups(session, ctx.principal.organization_id)
+            rows = await services.list_groups(session, principal.organization_id)
         return [ServiceGroup.of(row) for row in rows]
 
 
@@ -162,11 +165,12 @@ class ServiceMutations:
     @strawberry.mutation(extensions=requires(Scope.services_write))
     async def create_service(self, info: Info, input: CreateServiceInput) -> ServicePayload:
         ctx = info.context
+        principal = ctx.require_principal()
         fields = provided(input, SERVICE_FIELDS)
         result = await in_transaction(
             ctx,
             lambda s: services.create_service(
-                s, ctx.principal, fields=fields, request=ctx.request_info, now=ctx.now
+                s, principal, fields=fields, request=ctx.request_info, now=ctx.now
             ),
         )
         if isinstance(result, Rejected):
@@ -178,12 +182,13 @@ class ServiceMutations:
         self, info: Info, id: strawberry.ID, input: UpdateServiceInput
     ) -> ServicePayload:
         ctx = info.context
+        principal = ctx.require_principal()
         changes = provided(input, SERVICE_FIELDS)
         result = await in_transaction(
             ctx,
             lambda s: services.update_service(
                 s,
-                ctx.principal,
+                principal,
                 service_id=id,
                 changes=changes,
                 request=ctx.request_info,
@@ -197,10 +202,11 @@ class ServiceMutations:
     @strawberry.mutation(extensions=requires(Scope.services_write))
     async def delete_service(self, info: Info, id: strawberry.ID) -> DeletePayload:
         ctx = info.context
+        principal = ctx.require_principal()
         result = await in_transaction(
             ctx,
             lambda s: services.delete_service(
-                s, ctx.principal, service_id=id, request=ctx.request_info, now=ctx.now
+                s, principal, service_id=id, request=ctx.request_info, now=ctx.now
             ),
         )
         if isinstance(result, Rejected):
@@ -215,10 +221,11 @@ class ServiceMutations:
         self, info: Info, service_ids: list[strawberry.ID]
     ) -> ReorderServicesPayload:
         ctx = info.context
+        principal = ctx.require_principal()
         result = await in_transaction(
             ctx,
             lambda s: services.reorder_services(
-                s, ctx.principal, service_ids=service_ids, request=ctx.request_info, now=ctx.now
+                s, principal, service_ids=service_ids, request=ctx.request_info, now=ctx.now
             ),
         )
         if isinstance(result, Rejected):
@@ -228,10 +235,11 @@ class ServiceMutations:
     @strawberry.mutation(extensions=requires(Scope.services_write))
     async def create_service_group(self, info: Info, name: str) -> ServiceGroupPayload:
         ctx = info.context
+        principal = ctx.require_principal()
         result = await in_transaction(
             ctx,
             lambda s: services.create_group(
-                s, ctx.principal, name=name, request=ctx.request_info, now=ctx.now
+                s, principal, name=name, request=ctx.request_info, now=ctx.now
             ),
         )
         if isinstance(result, Rejected):
@@ -247,6 +255,7 @@ class ServiceMutations:
         position: int | None = strawberry.UNSET,
     ) -> ServiceGroupPayload:
         ctx = info.context
+        principal = ctx.require_principal()
         changes = {
             key: value
             for key, value in (("name", name), ("position", position))
@@ -256,7 +265,7 @@ class ServiceMutations:
             ctx,
             lambda s: services.update_group(
                 s,
-                ctx.principal,
+                principal,
                 group_id=id,
                 changes=changes,
                 request=ctx.request_info,
@@ -272,10 +281,11 @@ class ServiceMutations:
     )
     async def delete_service_group(self, info: Info, id: strawberry.ID) -> DeletePayload:
         ctx = info.context
+        principal = ctx.require_principal()
         result = await in_transaction(
             ctx,
             lambda s: services.delete_group(
-                s, ctx.principal, group_id=id, request=ctx.request_info, now=ctx.now
+                s, principal, group_id=id, request=ctx.request_info, now=ctx.now
             ),
         )
         if isinstance(result, Rejected):

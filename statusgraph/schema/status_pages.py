@@ -7,12 +7,12 @@ UPPER_SNAKE enum values).
 from datetime import datetime
 
 import strawberry
-from strawberry.types import Info
 
 from statusgraph.auth.scopes import Scope
 from statusgraph.db import models
 from statusgraph.resolvers import owned, status_pages, viewer_tokens
 from statusgraph.resolvers import vocabulary as v
+from statusgraph.schema.context import Info
 from statusgraph.schema.enums import (
     AnnouncementStyle,
     BorderRadius,
@@ -82,9 +82,10 @@ class StatusPage(Node):
     @strawberry.field
     async def viewer_tokens(self, info: Info) -> list[StatusPageViewerToken]:
         ctx = info.context
+        principal = ctx.require_principal()
         async with ctx.read() as session:
             rows = await viewer_tokens.viewer_tokens(
-                session, ctx.principal.organization_id, str(self.id)
+                session, principal.organization_id, str(self.id)
             )
         return [StatusPageViewerToken.of(row) for row in rows]
 
@@ -231,10 +232,11 @@ class StatusPageQueries:
         before: str | None = None,
     ) -> Connection[StatusPage] | None:
         ctx = info.context
+        principal = ctx.require_principal()
         async with ctx.read() as session:
             page = await status_pages.list_pages(
                 session,
-                ctx.principal.organization_id,
+                principal.organization_id,
                 page=page_args(first, after, last, before),
                 with_count=selects(info, "totalCount"),
             )
@@ -243,9 +245,10 @@ class StatusPageQueries:
     @strawberry.field(extensions=requires(Scope.status_pages_read))
     async def status_page(self, info: Info, id: strawberry.ID) -> StatusPage | None:
         ctx = info.context
+        principal = ctx.require_principal()
         async with ctx.read() as session:
             row = await owned.require_owned(
-                session, models.StatusPage, ctx.principal.organization_id, id, "StatusPage"
+                session, models.StatusPage, principal.organization_id, id, "StatusPage"
             )
         return StatusPage.of(row)
 
@@ -257,12 +260,13 @@ class StatusPageMutations:
         self, info: Info, input: CreateStatusPageInput
     ) -> StatusPagePayload:
         ctx = info.context
+        principal = ctx.require_principal()
         fields = provided(input, PAGE_FIELDS)
         return _payload(
             await in_transaction(
                 ctx,
                 lambda s: status_pages.create_page(
-                    s, ctx.principal, fields=fields, request=ctx.request_info, now=ctx.now
+                    s, principal, fields=fields, request=ctx.request_info, now=ctx.now
                 ),
             )
         )
@@ -272,13 +276,14 @@ class StatusPageMutations:
         self, info: Info, id: strawberry.ID, input: UpdateStatusPageInput
     ) -> StatusPagePayload:
         ctx = info.context
+        principal = ctx.require_principal()
         changes = provided(input, PAGE_FIELDS)
         return _payload(
             await in_transaction(
                 ctx,
                 lambda s: status_pages.update_page(
                     s,
-                    ctx.principal,
+                    principal,
                     page_id=id,
                     changes=changes,
                     request=ctx.request_info,
@@ -293,10 +298,11 @@ class StatusPageMutations:
     )
     async def delete_status_page(self, info: Info, id: strawberry.ID) -> DeletePayload:
         ctx = info.context
+        principal = ctx.require_principal()
         result = await in_transaction(
             ctx,
             lambda s: status_pages.delete_page(
-                s, ctx.principal, page_id=id, request=ctx.request_info, now=ctx.now
+                s, principal, page_id=id, request=ctx.request_info, now=ctx.now
             ),
         )
         if isinstance(result, Rejected):
@@ -308,11 +314,12 @@ class StatusPageMutations:
         self, info: Info, page_id: strawberry.ID, name: str
     ) -> CreateViewerTokenPayload:
         ctx = info.context
+        principal = ctx.require_principal()
         result = await in_transaction(
             ctx,
             lambda s: viewer_tokens.create_viewer_token(
                 s,
-                ctx.principal,
+                principal,
                 page_id=page_id,
                 name=name,
                 pepper=ctx.pepper,
@@ -334,10 +341,11 @@ class StatusPageMutations:
         self, info: Info, id: strawberry.ID
     ) -> RevokeViewerTokenPayload:
         ctx = info.context
+        principal = ctx.require_principal()
         result = await in_transaction(
             ctx,
             lambda s: viewer_tokens.revoke_viewer_token(
-                s, ctx.principal, token_id=id, request=ctx.request_info, now=ctx.now
+                s, principal, token_id=id, request=ctx.request_info, now=ctx.now
             ),
         )
         if isinstance(result, Rejected):

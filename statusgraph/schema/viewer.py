@@ -4,9 +4,9 @@ from datetime import datetime
 from enum import Enum
 
 import strawberry
-from strawberry.types import Info
 
 from statusgraph.auth.principal import Principal
+from statusgraph.schema.context import Info
 from statusgraph.schema.organizations import Organization
 from statusgraph.schema.permissions import PUBLIC
 
