@@ -1,11 +1,9 @@
 """create_app(settings) -> Starlette: routes, middleware, lifespan."""
 
-import asyncio
 import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator
-from datetime import timedelta
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -23,8 +21,9 @@ from statusgraph.http.graphql_view import GraphQLEndpoint
 from statusgraph.http.middleware import RequestGuardMiddleware
 from statusgraph.http.routing import GuardedStarlette
 from statusgraph.ingest.writers import group_writer
+from statusgraph.jobs import catalog
+from statusgraph.jobs.runner import JobsAlreadyRunning
 from statusgraph.ratelimit import Limiter
-from statusgraph.resolvers import audit, heartbeats
 from statusgraph.resolvers.credentials import CredentialCache
 from statusgraph.rest.beacon import BeaconEndpoints
 from statusgraph.rest.heartbeat import HeartbeatEndpoints
@@ -34,8 +33,6 @@ from statusgraph.schema.limits import QueryLimits
 from statusgraph.schema.response_cache import ResponseCache
 
 logger = logging.getLogger("statusgraph")
-
-PURGE_EVERY = timedelta(hours=24)
 
 
 async def healthz(_request: Request) -> JSONResponse:
@@ -63,41 +60,25 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
     limiter = Limiter(settings)
     credential_cache = CredentialCache(settings.credential_cache_seconds)
 
-    async def evaluate_heartbeats_forever() -> None:
-        while True:
-            try:
-                async with db.begin() as session:
-                    await heartbeats.evaluate_due(session, now=clock())
-            except Exception:
-                logger.exception("heartbeat evaluation failed; retrying at the next interval")
-            await asyncio.sleep(settings.heartbeat_evaluate_seconds)
-
-    async def purge_audit_log_forever() -> None:
-        while True:
-            try:
-                async with db.begin() as session:
-                    purged = await audit.purge(session, now=clock())
-                if purged:
-                    logger.info("purged %d audit entries older than 365 days", purged)
-            except Exception:
-                logger.exception("audit log purge failed; retrying at the next interval")
-            await asyncio.sleep(PURGE_EVERY.total_seconds())
+    # The background jobs, unless this process is kept to requests (serve --no-jobs).
+    runner = (
+        catalog.runner_for(settings, db, role="serve", clock=clock) if settings.run_jobs else None
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         freeze_startup_objects()
-        tasks = [
-            asyncio.create_task(purge_audit_log_forever()),
-            asyncio.create_task(evaluate_heartbeats_forever()),
-        ]
+        if runner is not None:
+            try:
+                await runner.start()
+            except JobsAlreadyRunning as error:
+                # SQLite: one process runs the jobs, and another one already does.
+                logger.warning("%s; this process serves requests only", error)
         try:
             yield
         finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            if runner is not None:
+                await runner.stop()  # finishes runs in flight, releases their leases
             await close()
 
     async def close() -> None:

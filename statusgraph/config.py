@@ -71,6 +71,16 @@ class Settings(BaseSettings):
     credential_cache_seconds: float = Field(default=30.0, ge=0)
     # How often the server records heartbeat transitions (LATE, DOWN) that no ping caused.
     heartbeat_evaluate_seconds: float = Field(default=10.0, gt=0)
+    # Background jobs (docs/workers-and-jobs.md). `serve` runs them in-process unless
+    # this is false (or `serve --no-jobs`); `statusgraph worker` always does.
+    run_jobs: bool = True
+    # How often the audit log loses entries older than 365 days.
+    audit_purge_seconds: float = Field(default=24 * 3600.0, gt=0)
+    # A job run's lease, renewed every third of it while the run lasts; a process killed
+    # mid-run holds its job this long at most. Also how long a silent process counts as alive.
+    jobs_lease_seconds: float = Field(default=30.0, gt=0)
+    # On SIGTERM, how long runs in flight may take to finish before they are cancelled.
+    jobs_shutdown_seconds: float = Field(default=10.0, ge=0)
     # Comma-separated addresses or CIDR ranges whose X-Forwarded-For we believe.
     trusted_proxies: Annotated[list[str], NoDecode] = ["127.0.0.1"]
     host: str = "127.0.0.1"

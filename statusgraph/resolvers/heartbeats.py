@@ -190,13 +190,27 @@ def apply_ping(
 
 
 async def evaluate_due(session: AsyncSession, *, now: datetime, limit: int = EVALUATE_BATCH) -> int:
-    """Record the transitions of every monitor whose deadline has passed."""
+    """Record the transitions of up to `limit` monitors whose deadline has passed; how
+    many were evaluated. Safe with any number of evaluators and pings at once.
+
+    On PostgreSQL the overdue monitors are read locked, skipping those locked by someone
+    else: a monitor being pinged gets a new deadline from its ping anyway, and one held by
+    another evaluator is being recorded there. Unlocked, two evaluators recorded the same
+    transition, and an evaluator whose UPDATE waited behind a ping's lock wrote its stale
+    deadline over the one the ping had just committed. The status is derived from the row
+    as locked (PostgreSQL re-checks the deadline against the newest committed version).
+    SQLite renders no FOR UPDATE: the caller's write transaction (BEGIN IMMEDIATE, see
+    db/engine.py) already holds the database's one write lock while it reads.
+    """
     overdue = (
         await session.exec(
             select(Monitor)
             .where(col(Monitor.next_deadline_at) <= now)
             .order_by(col(Monitor.next_deadline_at))
             .limit(limit)
+            .with_for_update(skip_locked=True)
+            # A Monitor the session already holds is overwritten with the row as locked.
+            .execution_options(populate_existing=True)
         )
     ).all()
     for monitor in overdue:

@@ -2,6 +2,7 @@
 
 from statusgraph.db.models.accounts import ApiKey, AuditEvent, Organization, Plan
 from statusgraph.db.models.ingest import BeaconEvent, BeaconKey, Metric, MetricPoint
+from statusgraph.db.models.jobs import JobLease, Worker
 from statusgraph.db.models.monitors import HeartbeatPing, Monitor, MonitorStatusChange
 from statusgraph.db.models.status import (
     Incident,
@@ -25,6 +26,7 @@ __all__ = [
     "Incident",
     "IncidentService",
     "IncidentUpdate",
+    "JobLease",
     "MaintenanceService",
     "MaintenanceWindow",
     "Metric",
@@ -38,4 +40,5 @@ __all__ = [
     "StatusPage",
     "StatusPageService",
     "StatusPageViewerToken",
+    "Worker",
 ]
