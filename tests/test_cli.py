@@ -1,9 +1,11 @@
 """The command line: secrets alone on stdout, messages on stderr, clear errors."""
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
+from importlib.metadata import version
 
 import pytest
 from sqlalchemy import inspect
@@ -12,7 +14,7 @@ from sqlmodel import func, select
 from statusgraph.auth import keys
 from statusgraph.cli import main
 from statusgraph.db.engine import create_engine, create_session_factory
-from statusgraph.db.models import ApiKey, Organization
+from statusgraph.db.models import ApiKey, AuditEvent, Organization
 from statusgraph.schema import schema
 from tests.helpers import PEPPER
 
@@ -161,6 +163,7 @@ def test_migrate_creates_the_tables_on_an_empty_database(monkeypatch, tmp_path, 
         ("STATUSGRAPH_RATE_LIMIT_PLANS", "{team: 1}", "error: STATUSGRAPH_RATE_LIMIT_PLANS: not valid JSON (Expecting property name enclosed in double quotes: line 1 column 2 (char 1))"),
         ("STATUSGRAPH_RATE_LIMIT_PLANS", '{"team": {"read": "x"}}', "error: STATUSGRAPH_RATE_LIMIT_PLANS: team.read: Value error, couldn't parse rate limit string 'x'; team.write: Field required"),
         ("STATUSGRAPH_CORS_ORIGINS", "https://app.example.com/", "error: STATUSGRAPH_CORS_ORIGINS: Value error, 'https://app.example.com/' is not an origin like https://example.com or *"),
+        ("STATUSGRAPH_LOG_FORMAT", "yaml", "error: STATUSGRAPH_LOG_FORMAT: Input should be 'text' or 'json'"),
     ],
 )  # fmt: skip
 def test_a_bad_environment_variable_is_one_line_naming_it(
@@ -190,3 +193,217 @@ def test_each_bad_variable_gets_its_line_and_no_traceback(tmp_path):
         "error: STATUSGRAPH_PORT: Input should be a valid integer, unable to parse string as an integer",
         "error: STATUSGRAPH_ACCESS_LOG: Input should be a valid boolean, unable to interpret input",
     ]
+
+
+def run(capsys, *argv):
+    """`statusgraph argv…` in-process: (exit status, stdout, stderr)."""
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def acme_with_two_keys(capsys):
+    """Acme and two keys, a live one and a sandbox one; returns the organization's id."""
+    code, out, _ = run(capsys, "orgs", "create", "--name", "Acme", "--slug", "acme")
+    assert code == 0
+    for extra in ([], ["--sandbox"]):
+        name = "sandbox" if extra else "deploys"
+        assert (
+            run(
+                capsys,
+                "keys",
+                "create",
+                "--org",
+                "acme",
+                "--name",
+                name,
+                "--scopes",
+                "incidents:write,monitors:read",
+                *extra,
+            )[0]
+            == 0
+        )
+    return out.strip()
+
+
+def keys_newest_first(url):
+    return sorted(
+        query(url, select(ApiKey)), key=lambda key: (key.created_at, key.id), reverse=True
+    )
+
+
+def revocations(url):
+    return query(url, select(AuditEvent).where(AuditEvent.action == "api_key.revoked"))
+
+
+def test_version_prints_the_installed_distributions_version():
+    done = subprocess.run(
+        [sys.executable, "-m", "statusgraph", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (
+        0,
+        f"statusgraph {version('statusgraph')}\n",
+        "",
+    )
+
+
+LOADED = """
+import sys
+from statusgraph.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit as exit:
+    print(exit.code, file=sys.stderr)
+heavy = {"sqlalchemy", "sqlmodel", "strawberry", "starlette", "pydantic", "pydantic_settings", "uvicorn", "graphql", "alembic", "limits"}
+print(sorted({name.split(".")[0] for name in sys.modules} & heavy))
+"""
+
+
+@pytest.mark.parametrize(
+    ("argv", "exit_code"),
+    [
+        (["--help"], "0"),
+        (["keys", "--help"], "0"),
+        (["--version"], "0"),
+        (["keys", "revoke"], "2"),
+        (["nonsense"], "2"),
+    ],
+)
+def test_help_version_and_usage_errors_load_no_database_pydantic_or_web_library(argv, exit_code):
+    done = subprocess.run(
+        [sys.executable, "-c", LOADED, *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert done.stdout.splitlines()[-1] == "[]"
+    assert done.stderr.splitlines()[-1] == exit_code
+
+
+def test_keys_list_prints_an_aligned_table_newest_first_without_secrets(env, capsys):
+    organization_id = acme_with_two_keys(capsys)
+    sandbox, live = keys_newest_first(env)
+    assert run(capsys, "keys", "revoke", live.id)[0] == 0
+    code, out, err = run(capsys, "keys", "list", "--org", "acme")
+    created = [key.created_at.strftime("%Y-%m-%d %H:%MZ") for key in (sandbox, live)]
+    id_width = len(sandbox.id)
+    assert (code, err) == (0, "")
+    assert out.splitlines() == [
+        f"{'ID':<{id_width}}  NAME     PREFIX        SCOPES                         STATUS   CREATED            LAST USED  EXPIRES",
+        f"{sandbox.id}  sandbox  {sandbox.display_prefix}  incidents:write,monitors:read  active   {created[0]}  never      never",
+        f"{live.id}  deploys  {live.display_prefix}  incidents:write,monitors:read  revoked  {created[1]}  never      never",
+    ]
+    assert sandbox.display_prefix.startswith("sg_test_")
+    assert live.display_prefix.startswith("sg_live_")
+    assert run(capsys, "keys", "list", "--org", organization_id) == (code, out, err)
+    for key in (sandbox, live):
+        assert key.secret_hash not in out
+
+
+def test_keys_list_json_describes_every_key_but_never_its_secret_hash(env, capsys):
+    acme_with_two_keys(capsys)
+    sandbox, live = keys_newest_first(env)
+    code, out, err = run(capsys, "keys", "list", "--org", "acme", "--json")
+    assert (code, err) == (0, "")
+    described = json.loads(out)
+    assert [entry["id"] for entry in described] == [sandbox.id, live.id]
+    assert described[1] == {
+        "id": live.id,
+        "name": "deploys",
+        "prefix": live.display_prefix,
+        "scopes": ["incidents:write", "monitors:read"],
+        "sandbox": False,
+        "legacy": False,
+        "ipAllowlist": [],
+        "status": "active",
+        "createdAt": live.created_at.isoformat(),
+        "createdBy": "command line",
+        "lastUsedAt": None,
+        "lastUsedIp": None,
+        "expiresAt": None,
+        "revokedAt": None,
+        "replacedById": None,
+    }
+    assert described[0]["sandbox"] is True
+    assert live.secret_hash not in out
+    assert sandbox.secret_hash not in out
+
+
+def test_keys_list_of_an_organization_without_keys_says_so_on_stderr(env, capsys):
+    run(capsys, "orgs", "create", "--name", "Acme", "--slug", "acme")
+    assert run(capsys, "keys", "list", "--org", "acme") == (0, "", "no API keys\n")
+    assert run(capsys, "keys", "list", "--org", "acme", "--json") == (0, "[]\n", "")
+
+
+@pytest.mark.parametrize("reference", ["ghost", "org_0000000000000000000000"])
+def test_keys_list_names_an_unknown_organization(env, capsys, reference):
+    assert run(capsys, "keys", "list", "--org", reference) == (
+        2,
+        "",
+        f"error: no organization with id or slug {reference!r}\n",
+    )
+
+
+def test_keys_revoke_revokes_the_key_and_audits_it_as_the_command_line(env, capsys):
+    organization_id = acme_with_two_keys(capsys)
+    sandbox, live = keys_newest_first(env)
+    assert run(capsys, "keys", "revoke", live.id) == (
+        0,
+        "",
+        f"revoked key {live.id} ('deploys'); a server that checked it recently refuses it "
+        "within 30 s (STATUSGRAPH_CREDENTIAL_CACHE_SECONDS)\n",
+    )
+    by_id = {key.id: key for key in query(env, select(ApiKey))}
+    assert by_id[live.id].revoked_at is not None
+    assert by_id[sandbox.id].revoked_at is None
+    [entry] = revocations(env)
+    assert (
+        entry.organization_id,
+        entry.actor_type,
+        entry.actor_id,
+        entry.actor_label,
+        entry.target_type,
+        entry.target_id,
+        entry.scopes_used,
+        entry.details,
+    ) == (organization_id, "cli", None, "command line", "api_key", live.id, [], {"name": "deploys"})
+
+
+def test_keys_revoke_refuses_a_revoked_key_and_changes_nothing(env, capsys):
+    acme_with_two_keys(capsys)
+    _, live = keys_newest_first(env)
+    run(capsys, "keys", "revoke", live.id)
+    [first] = [key for key in query(env, select(ApiKey)) if key.id == live.id]
+    assert run(capsys, "keys", "revoke", live.id) == (
+        2,
+        "",
+        "error: id: API key is already revoked\n",
+    )
+    [again] = [key for key in query(env, select(ApiKey)) if key.id == live.id]
+    assert again.revoked_at == first.revoked_at
+    assert len(revocations(env)) == 1
+
+
+def test_keys_revoke_names_an_unknown_key_and_changes_nothing(env, capsys):
+    acme_with_two_keys(capsys)
+    assert run(capsys, "keys", "revoke", "key_nope") == (
+        2,
+        "",
+        "error: no API key with id 'key_nope'\n",
+    )
+    assert [key.revoked_at for key in query(env, select(ApiKey))] == [None, None]
+    assert revocations(env) == []
+
+
+def test_keys_revoke_needs_a_key_id(capsys):
+    with pytest.raises(SystemExit) as exit:
+        main(["keys", "revoke"])
+    assert exit.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "statusgraph keys revoke: error: the following arguments are required: KEY_ID"
+    )
