@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from statusgraph.auth.principal import Principal, RequestInfo
 from statusgraph.auth.scopes import Scope
 from statusgraph.db.models import Service, ServiceGroup
-from statusgraph.db.scoping import for_org
+from statusgraph.db.scoping import for_org, owned_by
 from statusgraph.ids import new_id
 from statusgraph.resolvers import audit
 from statusgraph.resolvers.locks import Lock, lock_organization, locking
@@ -44,7 +44,7 @@ def _check_text(problems: Problems, field: str, value: Any, limit: int, *, requi
 
 async def _next_position(session: AsyncSession, model: Any, organization_id: str) -> int:
     """The caller holds the organization's lock: two creates cannot both take max + 1."""
-    statement = select(func.max(model.position)).where(model.organization_id == organization_id)
+    statement = select(func.max(model.position)).where(owned_by(model, organization_id))
     highest = (await session.exec(statement)).one()
     return 0 if highest is None else int(highest) + 1
 

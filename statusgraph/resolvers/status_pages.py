@@ -17,7 +17,7 @@ from statusgraph.auth import keys
 from statusgraph.auth.principal import Principal, RequestInfo
 from statusgraph.auth.scopes import Scope
 from statusgraph.db.models import Service, StatusPage, StatusPageService, StatusPageViewerToken
-from statusgraph.db.scoping import for_org
+from statusgraph.db.scoping import for_org, owned_by
 from statusgraph.errors import NotFoundError
 from statusgraph.ids import new_id
 from statusgraph.resolvers import audit
@@ -97,9 +97,7 @@ async def _free_slot(session: AsyncSession, organization_id: str, plan: str) -> 
         return None
     taken = set(
         (
-            await session.exec(
-                select(StatusPage.slot).where(StatusPage.organization_id == organization_id)
-            )
+            await session.exec(select(StatusPage.slot).where(owned_by(StatusPage, organization_id)))
         ).all()
     )
     free = [slot for slot in range(1, limit + 1) if slot not in taken]
@@ -142,7 +140,7 @@ async def create_page(
     for _attempt in range(ATTEMPTS):
         has_pages = (
             await session.exec(
-                select(exists().where(col(StatusPage.organization_id) == principal.organization_id))
+                select(exists().where(owned_by(StatusPage, principal.organization_id)))
             )
         ).one()
         candidate = StatusPage(

@@ -1,0 +1,154 @@
+"""Tenant filters are written in one place, statusgraph/db/scoping.py (STYLE.md, convention
+5). This walks the package's source and fails on any other comparison with an
+`organization_id`: in a query, such a filter is easy to get subtly wrong (a missing
+`col()`, the wrong table in a join), and a query without one is easy to miss in review
+when some have theirs written by hand.
+
+A comparison that is not a tenant filter (an authorization check on rows already
+loaded, a join made before anyone's organization is known) goes in ALLOWED with the
+reason.
+"""
+
+import ast
+from pathlib import Path
+
+import statusgraph
+
+PACKAGE = Path(statusgraph.__file__).parent
+SCOPING = PACKAGE / "db" / "scoping.py"
+# Migrations are frozen history: they describe tables, they do not query tenants' rows.
+MIGRATIONS = PACKAGE / "db" / "migrations"
+
+# SQLAlchemy's comparison methods, written as calls instead of operators.
+COMPARISON_METHODS = frozenset(
+    {"in_", "not_in", "notin_", "is_", "is_not", "isnot", "__eq__", "__ne__", "like", "between"}
+)
+
+# (path under statusgraph/, enclosing function, the comparison as ast.unparse prints it)
+ALLOWED: dict[tuple[str, str, str], str] = {
+    (
+        "resolvers/status_pages.py",
+        "readable_page",
+        "principal is not None and principal.organization_id == page.organization_id",
+    ): "authorization on the page already loaded by its slug, which is global: a caller "
+    "of the page's organization reads it whatever its visibility",
+    (
+        "resolvers/credentials.py",
+        "_lookup",
+        "col(Organization.id) == col(ApiKey.organization_id)",
+    ): "the join from a presented key to its organization, made to authenticate: nobody's "
+    "organization is known yet",
+    (
+        "ingest/batcher.py",
+        "_apply",
+        "monitor is None or monitor.organization_id != ping.organization_id",
+    ): "a ping's monitor, loaded by id in one statement for the whole batch, is checked "
+    "against the organization of the key that sent the ping",
+}
+
+
+def mentions_organization_id(node: ast.AST) -> bool:
+    return any(
+        isinstance(child, ast.Attribute) and child.attr == "organization_id"
+        for child in ast.walk(node)
+    )
+
+
+def is_comparison_with_organization_id(node: ast.AST) -> bool:
+    if isinstance(node, ast.Compare):
+        return mentions_organization_id(node)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+        if node.func.attr in COMPARISON_METHODS:
+            return mentions_organization_id(node.func.value)
+        if node.func.attr == "filter_by":
+            return any(keyword.arg == "organization_id" for keyword in node.keywords)
+    return False
+
+
+class _Finder(ast.NodeVisitor):
+    def __init__(self) -> None:
+        self.function = "<module>"
+        self.found: list[tuple[str, str, int]] = []
+
+    def _visit_function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        outer, self.function = self.function, node.name
+        self.generic_visit(node)
+        self.function = outer
+
+    visit_FunctionDef = _visit_function
+    visit_AsyncFunctionDef = _visit_function
+
+    def visit_BoolOp(self, node: ast.BoolOp) -> None:
+        # `a is None or a.organization_id != b`: the guard and the check read as one.
+        if any(is_comparison_with_organization_id(value) for value in node.values):
+            self.found.append((self.function, ast.unparse(node), node.lineno))
+            return
+        self.generic_visit(node)
+
+    def generic_visit(self, node: ast.AST) -> None:
+        if not isinstance(node, ast.BoolOp) and is_comparison_with_organization_id(node):
+            self.found.append((self.function, ast.unparse(node), node.lineno))
+            return
+        super().generic_visit(node)
+
+
+def organization_comparisons(source: str) -> list[tuple[str, str, int]]:
+    finder = _Finder()
+    finder.visit(ast.parse(source))
+    return finder.found
+
+
+def package_comparisons() -> dict[tuple[str, str, str], int]:
+    found = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path == SCOPING or MIGRATIONS in path.parents:
+            continue
+        relative = path.relative_to(PACKAGE).as_posix()
+        for function, text, line in organization_comparisons(path.read_text()):
+            found[(relative, function, text)] = line
+    return found
+
+
+def test_no_tenant_filter_is_written_outside_db_scoping():
+    hand_written = [
+        f"statusgraph/{path}:{line} in {function}(): {text}"
+        for (path, function, text), line in package_comparisons().items()
+        if (path, function, text) not in ALLOWED
+    ]
+    assert hand_written == [], (
+        "Filter by organization through statusgraph.db.scoping (for_org, for_org_via, "
+        "owned_by); if this is an authorization check on loaded rows, add it to ALLOWED "
+        "with the reason:\n" + "\n".join(hand_written)
+    )
+
+
+def test_every_allowed_comparison_still_exists():
+    stale = set(ALLOWED) - set(package_comparisons())
+    assert stale == set()
+
+
+def test_the_check_sees_filters_written_as_operators_methods_and_keywords():
+    source = """
+def listing(organization_id, ids):
+    select(Service).where(Service.organization_id == organization_id)
+    select(func.max(Service.position)).where(col(Service.organization_id) == organization_id)
+    select(Service).where(col(Service.organization_id).in_(ids))
+    select(Service).filter_by(organization_id=organization_id)
+    select(exists().where(organization_id != Service.organization_id))
+"""
+    assert [line for _function, _text, line in organization_comparisons(source)] == [
+        3,
+        4,
+        5,
+        6,
+        7,
+    ]
+
+
+def test_the_check_ignores_organization_ids_that_are_only_passed_along():
+    source = """
+async def create(session, principal):
+    await lock_organization(session, principal.organization_id)
+    return Service(organization_id=principal.organization_id)
+"""
+    assert organization_comparisons(source) == []
