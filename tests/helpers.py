@@ -1,11 +1,13 @@
 """Factories and a GraphQL-over-HTTP helper shared by the tests."""
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 from sqlalchemy import event
+from starlette.applications import Starlette
 
 from statusgraph.auth.principal import SYSTEM, RequestInfo
 from statusgraph.clock import FrozenClock
@@ -15,6 +17,9 @@ from statusgraph.resolvers import api_keys, organizations
 
 PEPPER = "test-pepper-not-secret"
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+# The `app_with` fixture: `await app_with(**setting_overrides)` builds an app and its client.
+AppWith = Callable[..., Awaitable[tuple[Starlette, httpx.AsyncClient]]]
 
 
 async def create_org(

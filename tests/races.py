@@ -11,6 +11,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 from sqlalchemy import event
 from sqlmodel import col, func, select
 
@@ -44,14 +45,18 @@ def peak_connections(db: SessionFactory) -> Iterator[list[int]]:
 
 
 async def burst(
-    client, db: SessionFactory, key: str, document: str, variables: list[dict[str, Any]]
+    client: httpx.AsyncClient,
+    db: SessionFactory,
+    key: str,
+    document: str,
+    variables: list[dict[str, Any]],
 ) -> list[dict[str, Any]]:
     """One call of `document` per entry of `variables`, all at once."""
     return await burst_mixed(client, db, key, [(document, each) for each in variables])
 
 
 async def burst_mixed(
-    client, db: SessionFactory, key: str, calls: list[tuple[str, dict[str, Any]]]
+    client: httpx.AsyncClient, db: SessionFactory, key: str, calls: list[tuple[str, dict[str, Any]]]
 ) -> list[dict[str, Any]]:
     """Every (document, variables) call at once; every answer a 200 (never a 500)."""
     with peak_connections(db) as peak:

@@ -1,24 +1,27 @@
 """Small GraphQL helpers for the status-domain tests: each creates one object and
 returns its ID, failing loudly if the API said no."""
 
+from collections.abc import Sequence
 from typing import Any
+
+import httpx
 
 from tests.helpers import gql
 
 
 async def mutate(
-    client, key: str, document: str, variables: dict[str, Any], field: str
+    client: httpx.AsyncClient, key: str, document: str, variables: dict[str, Any], field: str
 ) -> dict[str, Any]:
     response = await gql(client, document, variables, key=key)
     assert response.status_code == 200, response.text
     body = response.json()
     assert "errors" not in body, body
-    payload = body["data"][field]
+    payload: dict[str, Any] = body["data"][field]
     assert payload["userErrors"] == [], payload["userErrors"]
     return payload
 
 
-async def create_service(client, key: str, name: str, **fields: Any) -> str:
+async def create_service(client: httpx.AsyncClient, key: str, name: str, **fields: Any) -> str:
     payload = await mutate(
         client,
         key,
@@ -26,10 +29,11 @@ async def create_service(client, key: str, name: str, **fields: Any) -> str:
         {"i": {"name": name, **fields}},
         "createService",
     )
-    return payload["service"]["id"]
+    created: str = payload["service"]["id"]
+    return created
 
 
-async def create_page(client, key: str, slug: str, **fields: Any) -> str:
+async def create_page(client: httpx.AsyncClient, key: str, slug: str, **fields: Any) -> str:
     payload = await mutate(
         client,
         key,
@@ -37,11 +41,16 @@ async def create_page(client, key: str, slug: str, **fields: Any) -> str:
         {"i": {"name": slug.title(), "slug": slug, **fields}},
         "createStatusPage",
     )
-    return payload["statusPage"]["id"]
+    created: str = payload["statusPage"]["id"]
+    return created
 
 
 async def create_incident(
-    client, key: str, title: str, services: list[tuple[str, str]] = (), **fields: Any
+    client: httpx.AsyncClient,
+    key: str,
+    title: str,
+    services: Sequence[tuple[str, str]] = (),
+    **fields: Any,
 ) -> str:
     payload = await mutate(
         client,
@@ -57,11 +66,17 @@ async def create_incident(
         },
         "createIncident",
     )
-    return payload["incident"]["id"]
+    created: str = payload["incident"]["id"]
+    return created
 
 
 async def create_window(
-    client, key: str, title: str, starts_at: str, ends_at: str, service_ids: list[str] = ()
+    client: httpx.AsyncClient,
+    key: str,
+    title: str,
+    starts_at: str,
+    ends_at: str,
+    service_ids: Sequence[str] = (),
 ) -> str:
     payload = await mutate(
         client,
@@ -77,13 +92,14 @@ async def create_window(
         },
         "createMaintenanceWindow",
     )
-    return payload["maintenanceWindow"]["id"]
+    created: str = payload["maintenanceWindow"]["id"]
+    return created
 
 
 BEACON_ORIGIN = "https://a.example"
 
 
-async def one_of_each_kind(client, key: str) -> dict[str, str]:
+async def one_of_each_kind(client: httpx.AsyncClient, key: str) -> dict[str, str]:
     """One object of each kind, in the key's organization, made through the API: a service
     group, a service, a status page showing it with a viewer token, an incident and a
     maintenance window on that service, a heartbeat monitor, a beacon key allowed from

@@ -1,7 +1,8 @@
 """Every credential failure of DESIGN §5: exact status, code, message and headers."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+import httpx
 import pytest
 from sqlmodel import select
 
@@ -13,7 +14,7 @@ VIEWER = "{ viewer { name } }"
 INVALID = 'Bearer realm="statusgraph", error="invalid_token", error_description="Invalid API key"'
 
 
-def assert_graphql_error(response, status, code, message):
+def assert_graphql_error(response: httpx.Response, status: int, code: str, message: str) -> None:
     assert response.status_code == status, response.text
     body = response.json()
     assert body["errors"] == [{"message": message, "extensions": {"code": code}}]
@@ -182,9 +183,10 @@ class TestRequestId:
 
 class TestLastUsed:
     async def test_it_writes_last_use_at_most_once_a_minute(self, client, db, clock, people):
-        async def last_used():
+        async def last_used() -> tuple[datetime | None, str | None]:
             async with db() as session:
                 key = await session.get(ApiKey, people.bob.key_id)
+                assert key is not None
                 return key.last_used_at, key.last_used_ip
 
         assert await last_used() == (None, None)

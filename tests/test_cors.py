@@ -1,16 +1,21 @@
 """CORS on /graphql (DESIGN §5): preflights answered for listed origins without a
 credential or a charge, and headers a browser can read on every answer, errors included."""
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
 import pytest
 
 from statusgraph.http.cors import ALLOW_HEADERS, EXPOSE_HEADERS
+from tests.helpers import AppWith
 
 APP_ORIGIN = "https://app.example.com"
 FOREIGN_ORIGIN = "https://evil.example"
 QUERY = {"query": "{ viewer { name } }"}
 
 
-def preflight_headers(origin):
+def preflight_headers(origin: str) -> dict[str, str]:
     return {
         "Origin": origin,
         "Access-Control-Request-Method": "POST",
@@ -18,15 +23,15 @@ def preflight_headers(origin):
     }
 
 
-def cors_headers(response):
+def cors_headers(response: httpx.Response) -> dict[str, str]:
     return {k: v for k, v in response.headers.items() if k.startswith("access-control-")}
 
 
 @pytest.fixture
-def cors_client(app_with):
+def cors_client(app_with: AppWith) -> Callable[..., Awaitable[httpx.AsyncClient]]:
     """A client for an app built with setting overrides (cors_origins, rate limits)."""
 
-    async def build(**overrides):
+    async def build(**overrides: Any) -> httpx.AsyncClient:
         return (await app_with(**overrides))[1]
 
     return build
@@ -150,7 +155,7 @@ async def test_a_star_allows_every_origin_without_vary(cors_client, people):
     assert "vary" not in actual.headers
 
 
-async def test_only_graphql_is_covered(cors_client):
+async def test_routes_other_than_graphql_get_no_cors_headers(cors_client):
     http = await cors_client(cors_origins=["*"])
     for path in ("/healthz", "/graphql/", "/api/metrics/ingest"):
         answer = await http.options(path, headers=preflight_headers(APP_ORIGIN))

@@ -1,10 +1,14 @@
 """POST /api/beacon and POST /api/metrics/ingest: accepted data, exact errors, nothing stored on error."""
 
+from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
+import httpx
 import pytest
-from sqlmodel import func, select
+from sqlmodel import SQLModel, func, select
 
+from statusgraph.db.engine import SessionFactory
 from statusgraph.db.models import BeaconEvent, MetricPoint
 from tests.helpers import create_key, gql
 from tests.status_api import mutate
@@ -13,12 +17,15 @@ ORIGIN = "https://app.example.com"
 CREATE_KEY = 'mutation($o: [String!]!) { createBeaconKey(name: "web", allowedOrigins: $o) { beaconKey { id key allowedOrigins } userErrors { field code message } } }'
 
 
-async def beacon_key(client, key, origins=(ORIGIN,)):
+async def beacon_key(
+    client: httpx.AsyncClient, key: str, origins: Sequence[str] = (ORIGIN,)
+) -> dict[str, Any]:
     payload = await mutate(client, key, CREATE_KEY, {"o": list(origins)}, "createBeaconKey")
-    return payload["beaconKey"]
+    created: dict[str, Any] = payload["beaconKey"]
+    return created
 
 
-async def count(db, model):
+async def count(db: SessionFactory, model: type[SQLModel]) -> int:
     async with db() as session:
         return (await session.exec(select(func.count()).select_from(model))).one()
 
@@ -131,7 +138,9 @@ class TestBeacon:
             ),
         ],
     )
-    async def test_errors_store_nothing(self, client, db, people, body, status, message):
+    async def test_a_bad_event_gets_its_exact_error_and_stores_nothing(
+        self, client, db, people, body, status, message
+    ):
         key = (await beacon_key(client, people.alice.secret))["key"]
         if body.get("key") == "{key}":
             body = {**body, "key": key}
@@ -170,7 +179,7 @@ class TestBeacon:
         assert response.json() == {"error": "Request body exceeds 65536 bytes"}
         assert await count(db, BeaconEvent) == 0
 
-    async def test_origins_are_validated(self, client, people):
+    async def test_a_beacon_key_refuses_origins_that_are_not_scheme_and_host(self, client, people):
         response = await gql(
             client,
             CREATE_KEY,

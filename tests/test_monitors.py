@@ -1,8 +1,12 @@
 """Monitors over GraphQL: per-type settings and their validation."""
 
+from typing import Any
+
+import httpx
 import pytest
 from sqlmodel import func, select
 
+from statusgraph.db.engine import SessionFactory
 from statusgraph.db.models import AuditEvent, Monitor
 from tests.helpers import gql
 from tests.status_api import create_service
@@ -18,13 +22,14 @@ mutation($i: CreateMonitorInput!) {
 """
 
 
-async def create(client, key, **fields):
+async def create(client: httpx.AsyncClient, key: str, **fields: Any) -> dict[str, Any]:
     response = await gql(client, CREATE, {"i": fields}, key=key)
     assert response.status_code == 200, response.text
-    return response.json()["data"]["createMonitor"]
+    created: dict[str, Any] = response.json()["data"]["createMonitor"]
+    return created
 
 
-async def counts(db):
+async def counts(db: SessionFactory) -> tuple[int, int]:
     async with db() as session:
         return (
             (await session.exec(select(func.count()).select_from(Monitor))).one(),
@@ -207,7 +212,7 @@ async def test_it_rejects_bad_settings_and_writes_nothing(client, db, people, fi
     assert await counts(db) == before
 
 
-async def test_boundaries_are_accepted(client, people):
+async def test_settings_at_their_bounds_are_accepted(client, people):
     key = people.alice.secret
     assert (
         await create(

@@ -1,6 +1,10 @@
 """GraphQL documents are bounded before execution: each limit rejects at its boundary + 1
-with HTTP 400, a specific code and nothing executed, and accepts at the boundary."""
+with no `data` (HTTP 200 under application/json), a specific code and nothing executed,
+and accepts at the boundary."""
 
+from collections.abc import AsyncIterator
+
+import httpx
 from sqlmodel import func, select
 
 from statusgraph.db.models import ApiKey
@@ -10,15 +14,15 @@ from tests.helpers import gql
 PAGE_301 = "apiKeys(first: 100) { edges { node { id createdBy { label } } } }"
 
 
-def rejected(response, code, message):
-    assert response.status_code == 400, response.text
+def rejected(response: httpx.Response, code: str, message: str) -> None:
+    assert response.status_code == 200, response.text  # a request error, under application/json
     body = response.json()
     assert "data" not in body
     assert body["errors"][0]["message"] == message
     assert body["errors"][0]["extensions"]["code"] == code
 
 
-def accepted(response):
+def accepted(response: httpx.Response) -> None:
     assert response.status_code == 200, response.text
     assert "errors" not in response.json()
 
@@ -34,7 +38,7 @@ async def test_defaults_match_the_design(settings):
     ) == (10, 15, 2000, 65536, 100, 1000)
 
 
-async def test_depth(app_with, people):
+async def test_a_document_one_level_deeper_than_the_maximum_depth_is_refused(app_with, people):
     _, client = await app_with(graphql_max_depth=4)
     accepted(await gql(client, "{ apiKeys { edges { node { id } } } }", key=people.alice.secret))
     rejected(
@@ -48,7 +52,7 @@ async def test_depth(app_with, people):
     )
 
 
-async def test_depth_counts_through_fragments(app_with, people):
+async def test_depth_counts_the_levels_inside_fragments(app_with, people):
     _, client = await app_with(graphql_max_depth=4)
     query = (
         "{ apiKeys { edges { ...E } } } fragment E on ApiKeyEdge { node { createdBy { label } } }"
@@ -60,13 +64,13 @@ async def test_depth_counts_through_fragments(app_with, people):
     )
 
 
-async def test_introspection_is_not_counted(app_with, people):
+async def test_introspection_fields_do_not_count_toward_the_depth(app_with, people):
     _, client = await app_with(graphql_max_depth=2)
     deep = "{ __schema { types { fields { type { ofType { ofType { name } } } } } } }"
     accepted(await gql(client, deep, key=people.alice.secret))
 
 
-async def test_aliases(client, people):
+async def test_fifteen_aliases_pass_and_a_sixteenth_is_refused(client, people):
     fifteen = "{ " + " ".join(f"a{i}: viewer {{ name }}" for i in range(15)) + " }"
     sixteen = "{ " + " ".join(f"a{i}: viewer {{ name }}" for i in range(16)) + " }"
     accepted(await gql(client, fifteen, key=people.alice.secret))
@@ -77,10 +81,10 @@ async def test_aliases(client, people):
     )
 
 
-async def test_tokens(client, people):
+async def test_2000_tokens_pass_and_one_more_is_refused(client, people):
     # With n scopes this document is n + 23 tokens. (Repeating one field instead would
     # trip graphql-core's own guard against quadratic field-merging validation.)
-    def document(n):
+    def document(n: int) -> str:
         scopes = " ".join(['"a"'] * n)
         return f'mutation {{ createApiKey(input: {{name: "x", scopes: [{scopes}]}}) {{ userErrors {{ code }} }} }}'
 
@@ -93,7 +97,7 @@ async def test_tokens(client, people):
     )
 
 
-async def test_body_size(client, people):
+async def test_a_body_of_65536_bytes_passes_and_one_more_byte_is_a_charged_413(client, people):
     document = b'{"query": "{ viewer { name } }"}'
     at_limit = document + b" " * (65536 - len(document))
     headers = {"X-API-Key": people.alice.secret, "Content-Type": "application/json"}
@@ -111,8 +115,8 @@ async def test_body_size(client, people):
     assert response.headers["x-ratelimit-limit"] == "2400"  # charged like any request
 
 
-async def test_body_size_is_checked_when_streamed_without_a_length(client, people):
-    async def chunks():
+async def test_a_streamed_body_without_a_length_is_bounded_too(client, people):
+    async def chunks() -> AsyncIterator[bytes]:
         yield b'{"query": "{ viewer { name } }"}'
         yield b" " * 70000
 
@@ -124,7 +128,7 @@ async def test_body_size_is_checked_when_streamed_without_a_length(client, peopl
     assert response.status_code == 413
 
 
-async def test_page_size(client, people):
+async def test_first_or_last_up_to_100_passes_and_101_is_refused(client, people):
     query = "query($n: Int) { apiKeys(first: $n) { totalCount } }"
     accepted(await gql(client, query, {"n": 100}, key=people.alice.secret))
     rejected(
@@ -139,7 +143,9 @@ async def test_page_size(client, people):
     )
 
 
-async def test_cost(app_with, people):
+async def test_a_document_at_the_maximum_cost_passes_and_one_over_is_refused_with_its_cost(
+    app_with, people
+):
     _, client = await app_with(graphql_max_cost=301)
     response = await gql(client, "{ " + PAGE_301 + " }", key=people.alice.secret)
     accepted(response)
@@ -150,7 +156,7 @@ async def test_cost(app_with, people):
     assert response.json()["extensions"] == {"cost": {"requested": 301, "maximum": 300}}
 
 
-async def test_default_cost_limit(client, people):
+async def test_the_default_maximum_cost_of_1000_admits_three_pages_of_301_not_four(client, people):
     three = "{ " + " ".join(f"p{i}: {PAGE_301}" for i in range(3)) + " }"
     four = "{ " + " ".join(f"p{i}: {PAGE_301}" for i in range(4)) + " }"
     accepted(await gql(client, three, key=people.alice.secret))

@@ -4,6 +4,7 @@ import asyncio
 import logging
 import os
 import time as real_time
+from typing import Any
 
 import httpx
 import pytest
@@ -12,6 +13,9 @@ import redis
 import statusgraph.ratelimit
 from statusgraph.app import create_app
 from statusgraph.cli import main
+from statusgraph.clock import FrozenClock
+from statusgraph.db.engine import SessionFactory
+from statusgraph.resolvers.api_keys import IssuedKey
 from tests.helpers import create_key, create_org, gql, tampered
 from tests.servers import Server
 
@@ -29,7 +33,7 @@ def redis_test_url() -> str:
 
 
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
-def storage(request) -> str:
+def storage(request: pytest.FixtureRequest) -> str:
     if request.param == "memory":
         return "async+memory://"
     url = redis_test_url()
@@ -58,7 +62,7 @@ async def limited_app(settings, clock, storage):
         await app.state.close()
 
 
-def headers_of(response):
+def headers_of(response: httpx.Response) -> tuple[int, int, int]:
     return (
         int(response.headers["x-ratelimit-limit"]),
         int(response.headers["x-ratelimit-remaining"]),
@@ -66,7 +70,7 @@ def headers_of(response):
     )
 
 
-async def starter_key(db, clock, **draft):
+async def starter_key(db: SessionFactory, clock: FrozenClock, **draft: Any) -> IssuedKey:
     organization = await create_org(
         db, clock, slug=f"starter-{real_time.monotonic_ns()}", plan="starter"
     )

@@ -1,10 +1,16 @@
 """Sandbox keys (`sg_test_`) mint and rotate into sandbox keys only: a live key minted by
 a sandbox key would escape the sandbox rate limit (issue #12, item 6)."""
 
+from typing import Any
+
+import httpx
 from sqlmodel import func, select
 
+from statusgraph.clock import FrozenClock
+from statusgraph.db.engine import SessionFactory
 from statusgraph.db.models import ApiKey, AuditEvent
-from tests.helpers import create_key, gql
+from statusgraph.resolvers.api_keys import IssuedKey
+from tests.helpers import Personas, create_key, gql
 
 CREATE = """
 mutation($input: CreateApiKeyInput!) {
@@ -27,23 +33,26 @@ mutation($id: ID!) {
 """
 
 
-async def row_counts(db):
+async def row_counts(db: SessionFactory) -> tuple[int, int]:
     async with db() as session:
         keys_count = (await session.exec(select(func.count()).select_from(ApiKey))).one()
         audit_count = (await session.exec(select(func.count()).select_from(AuditEvent))).one()
     return keys_count, audit_count
 
 
-async def sandbox_key(db, clock, people):
+async def sandbox_key(db: SessionFactory, clock: FrozenClock, people: Personas) -> IssuedKey:
     return await create_key(db, clock, people.alice.organization, scopes=["*:*"], sandbox=True)
 
 
-async def mutate(client, document, variables, key, field):
+async def mutate(
+    client: httpx.AsyncClient, document: str, variables: dict[str, Any], key: str, field: str
+) -> dict[str, Any]:
     response = await gql(client, document, variables, key=key)
     assert response.status_code == 200, response.text
     body = response.json()
     assert "errors" not in body, body
-    return body["data"][field]
+    payload: dict[str, Any] = body["data"][field]
+    return payload
 
 
 class TestCreateApiKeyFromASandboxKey:

@@ -2,9 +2,11 @@
 
 from datetime import timedelta
 
+import httpx
 import pytest
-from sqlmodel import func, select
+from sqlmodel import SQLModel, func, select
 
+from statusgraph.db.engine import SessionFactory
 from statusgraph.db.models import (
     AuditEvent,
     Incident,
@@ -29,18 +31,21 @@ mutation($id: ID!, $i: PostIncidentUpdateInput!) {
 RESOLVE = "mutation($id: ID!) { resolveIncident(id: $id) { incident { status resolvedAt } userErrors { field code message } } }"
 
 
-async def status_of(client, key, service_id):
+async def status_of(client: httpx.AsyncClient, key: str, service_id: str) -> str:
     response = await gql(client, STATUS, {"id": service_id}, key=key)
-    return response.json()["data"]["service"]["status"]
+    status: str = response.json()["data"]["service"]["status"]
+    return status
 
 
-async def rows(db, model):
+async def rows(db: SessionFactory, model: type[SQLModel]) -> int:
     async with db() as session:
         return (await session.exec(select(func.count()).select_from(model))).one()
 
 
 class TestServices:
-    async def test_crud_groups_and_order(self, client, people):
+    async def test_services_are_created_grouped_listed_reordered_updated_and_deleted(
+        self, client, people
+    ):
         key = people.alice.secret
         group = await gql(
             client,
@@ -131,7 +136,9 @@ class TestServices:
         assert [(e["field"], e["code"], e["message"]) for e in payload["userErrors"]] == [expected]
         assert (await rows(db, Service), await rows(db, AuditEvent)) == before
 
-    async def test_reorder_refuses_unknown_ids(self, client, db, people):
+    async def test_reordering_with_an_unknown_or_repeated_id_is_refused_naming_each(
+        self, client, db, people
+    ):
         a = await create_service(client, people.alice.secret, "A")
         response = await gql(
             client,
@@ -333,10 +340,10 @@ class TestMaintenance:
             [api],
         )
 
-        async def window_status():
-            return (await gql(client, self.WINDOW, {"id": window}, key=key)).json()["data"][
-                "maintenanceWindow"
-            ]["status"]
+        async def window_status() -> str:
+            response = await gql(client, self.WINDOW, {"id": window}, key=key)
+            status: str = response.json()["data"]["maintenanceWindow"]["status"]
+            return status
 
         assert (await window_status(), await status_of(client, key, api)) == (
             "SCHEDULED",
@@ -355,7 +362,9 @@ class TestMaintenance:
             "OPERATIONAL",
         )
 
-    async def test_an_outage_outranks_maintenance(self, client, clock, people):
+    async def test_an_outage_outranks_maintenance_in_the_service_status(
+        self, client, clock, people
+    ):
         key = people.alice.secret
         api = await create_service(client, key, "API")
         await create_window(
@@ -370,7 +379,9 @@ class TestMaintenance:
         await create_incident(client, key, "Broke during upgrade", [(api, "MAJOR_OUTAGE")])
         assert await status_of(client, key, api) == "MAJOR_OUTAGE"
 
-    async def test_cancelling_releases_services(self, client, clock, people):
+    async def test_cancelling_a_window_releases_its_services_and_a_second_cancel_is_refused(
+        self, client, clock, people
+    ):
         key = people.alice.secret
         api = await create_service(client, key, "API")
         window = await create_window(
