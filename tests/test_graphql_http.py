@@ -61,6 +61,12 @@ async def test_it_refuses_mutations_over_get(client, people):
             "variables must be a JSON object",
         ),
         (
+            b'{"query": "{ viewer { name } }", "extensions": "x"}',
+            "application/json",
+            400,
+            "extensions must be a JSON object",
+        ),
+        (
             b"query=%7Bviewer%7D",
             "application/x-www-form-urlencoded",
             415,
@@ -80,10 +86,17 @@ async def test_it_rejects_malformed_requests_with_json_errors(
     }
 
 
-@pytest.mark.parametrize("accept", ["application/json", GRAPHQL_RESPONSE])
-async def test_a_parse_failure_is_400_without_data(client, people, accept):
+# A well-formed request whose document or variables are wrong: no `data`, and the status
+# GraphQL over HTTP gives each media type (DESIGN §5).
+REQUEST_FAILED = pytest.mark.parametrize(
+    ("accept", "status"), [("application/json", 200), (GRAPHQL_RESPONSE, 400)]
+)
+
+
+@REQUEST_FAILED
+async def test_a_parse_failure_has_no_data(client, people, accept, status):
     response = await gql(client, "{ viewer { ", key=people.alice.secret, headers={"Accept": accept})
-    assert response.status_code == 400
+    assert response.status_code == status
     assert response.headers["content-type"] == accept
     body = response.json()
     assert "data" not in body
@@ -91,29 +104,91 @@ async def test_a_parse_failure_is_400_without_data(client, people, accept):
     assert body["errors"][0]["extensions"] == {"code": "GRAPHQL_PARSE_FAILED"}
 
 
-async def test_a_validation_failure_is_400_without_suggestions(client, people):
-    response = await gql(client, "{ viewr { name } }", key=people.alice.secret)
-    assert response.status_code == 400
+@REQUEST_FAILED
+async def test_a_validation_failure_has_no_data_and_no_suggestions(client, people, accept, status):
+    response = await gql(
+        client, "{ viewr { name } }", key=people.alice.secret, headers={"Accept": accept}
+    )
+    assert response.status_code == status
+    assert response.headers["content-type"] == accept
     error = only_error(response)
     assert error["message"] == "Cannot query field 'viewr' on type 'Query'."
     assert error["extensions"] == {"code": "GRAPHQL_VALIDATION_FAILED"}
     assert "data" not in response.json()
 
 
-async def test_variables_that_do_not_coerce_are_400(client, people):
+@REQUEST_FAILED
+async def test_variables_that_do_not_coerce_have_no_data(client, people, accept, status):
     response = await gql(
         client,
         "query($n: Int) { apiKeys(first: $n) { totalCount } }",
         {"n": "many"},
         key=people.alice.secret,
+        headers={"Accept": accept},
     )
-    assert response.status_code == 400
+    assert response.status_code == status
+    assert "data" not in response.json()
     error = only_error(response)
     assert (
         error["message"]
         == "Variable '$n' has invalid value: Int cannot represent non-integer value: 'many'"
     )
     assert error["extensions"] == {"code": "BAD_USER_INPUT"}
+
+
+@REQUEST_FAILED
+async def test_a_variable_our_json_reader_refuses_is_answered_like_one_that_does_not_coerce(
+    client, people, accept, status
+):
+    response = await client.post(
+        "/graphql",
+        content=b'{"query": "query($n: String) { __typename }", "variables": {"n": "\\ud800"}}',
+        headers={
+            "Content-Type": "application/json",
+            "Accept": accept,
+            "X-API-Key": people.alice.secret,
+        },
+    )
+    assert response.status_code == status
+    assert response.json() == {
+        "errors": [
+            {
+                "message": "Variable '$n' must not contain lone surrogates",
+                "extensions": {"code": "BAD_USER_INPUT"},
+            }
+        ]
+    }
+
+
+async def test_a_map_of_extensions_is_accepted_over_post_and_get(client, people):
+    posted = await client.post(
+        "/graphql",
+        json={"query": "{ __typename }", "extensions": {"some": "value"}},
+        headers={"X-API-Key": people.alice.secret},
+    )
+    assert posted.status_code == 200
+    assert posted.json()["data"] == {"__typename": "Query"}
+    got = await client.get(
+        "/graphql",
+        params={"query": "{ __typename }", "extensions": '{"some": "value"}'},
+        headers={"X-API-Key": people.alice.secret},
+    )
+    assert got.status_code == 200
+    assert got.json()["data"] == {"__typename": "Query"}
+
+
+@pytest.mark.parametrize("extensions", ['"x"', "[]", "{not json"])
+async def test_extensions_in_a_get_must_be_a_json_object(client, people, extensions):
+    response = await client.get(
+        "/graphql",
+        params={"query": "{ __typename }", "extensions": extensions},
+        headers={"X-API-Key": people.alice.secret},
+    )
+    assert response.status_code == 400
+    assert only_error(response) == {
+        "message": "extensions must be a JSON object",
+        "extensions": {"code": "BAD_REQUEST"},
+    }
 
 
 async def test_it_answers_in_the_media_type_asked_for(client, people):

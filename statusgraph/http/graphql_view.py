@@ -174,6 +174,11 @@ class GraphQLEndpoint:
                     if error.problem == json_input.NOT_JSON:
                         return bad("variables must be a JSON object")
                     return _bad_json(error, ("variables", *error.path), accept)
+            if "extensions" in data:
+                try:
+                    data["extensions"] = json_input.loads(data["extensions"])
+                except json_input.JSONInputError:
+                    return bad("extensions must be a JSON object")
         elif request.method == "POST":
             content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
             if content_type != "application/json":
@@ -200,6 +205,10 @@ class GraphQLEndpoint:
             return bad("variables must be a JSON object")
         if operation_name is not None and not isinstance(operation_name, str):
             return bad("operationName must be a string")
+        # Read by nothing of ours yet, but the spec makes it a map when present.
+        extensions = data.get("extensions")
+        if extensions is not None and not isinstance(extensions, dict):
+            return bad("extensions must be a JSON object")
         return query, variables, operation_name
 
     def _respond(self, result: ExecutionResult, media_type: str) -> Response:
@@ -221,7 +230,7 @@ class GraphQLEndpoint:
             status = 401
             headers = www_authenticate()
         elif request_failed:
-            status = 400
+            status = request_failed_status(media_type)
         elif no_data and "FORBIDDEN" in codes:
             status = 403
         elif no_data and "INTERNAL_SERVER_ERROR" in codes:
@@ -239,6 +248,14 @@ class GraphQLEndpoint:
         return formatted
 
 
+def request_failed_status(media_type: str) -> int:
+    """A well-formed request whose document does not parse or validate, or whose
+    variables do not coerce: 400 with application/graphql-response+json, 200 with
+    application/json, as GraphQL over HTTP says (DESIGN §5). Malformed HTTP requests
+    (bad JSON, no query) are 400 with either."""
+    return 400 if media_type == GRAPHQL_RESPONSE else 200
+
+
 def _bad_json(
     error: json_input.JSONInputError, path: json_input.Path, accept: str | None
 ) -> Response:
@@ -248,7 +265,8 @@ def _bad_json(
     if len(path) >= 2 and path[0] == "variables":
         name = json_input.format_path(path[1:])
         message = f"Variable '${name}' {error.problem}"
-        return graphql_errors(400, message, "BAD_USER_INPUT", accept=accept)
+        status = request_failed_status(negotiate(accept) or JSON)
+        return graphql_errors(status, message, "BAD_USER_INPUT", accept=accept)
     message = f"{json_input.format_path(path) or 'Request body'} {error.problem}"
     return graphql_errors(400, message, "BAD_REQUEST", accept=accept)
 
