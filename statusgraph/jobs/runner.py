@@ -170,14 +170,17 @@ class JobRunner:
             return job.interval * RETRY_SHARE
         if run is not None:
             await self._run(job, run)
-            return self._sleep_until(job, next_run_at)
-        # Not due yet, or another process holds it: wake when it is due, or when the
-        # holder's lease would have expired, a little later than the others on average.
-        wake = now + timedelta(seconds=job.interval)
-        if lease is not None:
-            wake = lease.next_run_at
-            if lease.expires_at is not None and lease.expires_at > wake:
-                wake = lease.expires_at
+            wake = next_run_at
+        else:
+            # Not due yet, or another process holds it: wake when it is due, or when the
+            # holder's lease would have expired.
+            wake = now + timedelta(seconds=job.interval)
+            if lease is not None:
+                wake = lease.next_run_at
+                if lease.expires_at is not None and lease.expires_at > wake:
+                    wake = lease.expires_at
+        # Every process wakes a random moment after the run is due, the last runner too:
+        # whoever comes first runs it, so the runs spread over the processes.
         return self._sleep_until(job, wake) + random.uniform(0, JITTER * job.interval)  # noqa: S311
 
     def _sleep_until(self, job: Job, wake: datetime) -> float:

@@ -30,9 +30,6 @@ def _say(message: str) -> None:
 def run_worker(settings: Settings) -> int:
     """Runs the jobs until SIGTERM or SIGINT; 0 after a clean stop, 1 if the schema is
     behind or (SQLite) another live process already runs the jobs."""
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     if settings.is_sqlite:
         migrate.upgrade(settings.database_url)  # as `serve` does on SQLite
     elif asyncio.run(_pending_migrations(settings)):
@@ -65,14 +62,14 @@ async def _work(settings: Settings) -> int:
                 "or keep it and start no worker"
             )
             return 1
-        _say(f"statusgraph worker {runner.worker_id} running jobs; SIGTERM stops it")
+        logger.info("statusgraph worker %s running jobs; SIGTERM stops it", runner.worker_id)
         await stop.wait()
-        _say(
-            f"stopping: runs in flight get {settings.jobs_shutdown_seconds:g} s to finish, "
-            "then leases are released"
+        logger.info(
+            "stopping: runs in flight get %g s to finish, then leases are released",
+            settings.jobs_shutdown_seconds,
         )
         await runner.stop()
-        _say("stopped")
+        logger.info("stopped")
         return 0
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
