@@ -1,4 +1,4 @@
-"""`statusgraph serve | migrate | orgs create | keys create | keys list | keys revoke |
+"""`statusgraph serve | worker | migrate | orgs create | keys create | keys list | keys revoke |
 audit purge | export-schema`.
 
 Machine-readable output (a key's secret, the SDL, the list of keys) goes to stdout;
@@ -81,6 +81,12 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     host = args.host or settings.host
     port = args.port or settings.port
     workers = args.workers or settings.workers
+    if args.no_jobs:
+        import os
+
+        # uvicorn's app factory (create_app_from_environment) reads its Settings from the
+        # environment, in every process of --workers N.
+        os.environ[settings.model_config.get("env_prefix", "") + "RUN_JOBS"] = "false"
     if workers > 1 and settings.uses_memory_rate_limits:
         _say(
             f"error: --workers {workers} needs shared rate-limit storage "
@@ -128,6 +134,14 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         log_config=None,
     )
     return 0
+
+
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    from statusgraph.jobs import worker
+
+    if args.status:
+        return worker.worker_status(settings)
+    return worker.run_worker(settings)
 
 
 def _pending_migrations(settings: Settings) -> bool:
@@ -419,7 +433,20 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.add_argument("--workers", type=int)
+    serve.add_argument(
+        "--no-jobs",
+        action="store_true",
+        help="serve requests only; `statusgraph worker` runs the background jobs",
+    )
     serve.set_defaults(run=cmd_serve)
+
+    worker = commands.add_parser("worker", help="run the background jobs only, until SIGTERM")
+    worker.add_argument(
+        "--status",
+        action="store_true",
+        help="print the processes running jobs and each job's last run and lag, then exit",
+    )
+    worker.set_defaults(run=cmd_worker)
 
     commands.add_parser("migrate", help="apply database migrations").set_defaults(run=cmd_migrate)
 
