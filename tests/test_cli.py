@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from importlib.metadata import version
+from typing import Any
 
 import pytest
 from sqlalchemy import inspect
@@ -27,12 +28,12 @@ def env(monkeypatch, database_url, tmp_path):
     return database_url
 
 
-def query(url, statement):
-    async def run():
+def query(url: str, statement: Any) -> list[Any]:
+    async def run() -> list[Any]:
         engine = create_engine(url)
         try:
             async with create_session_factory(engine)() as session:
-                return (await session.exec(statement)).all()
+                return list((await session.exec(statement)).all())
         finally:
             await engine.dispose()
 
@@ -143,7 +144,7 @@ def test_migrate_creates_the_tables_on_an_empty_database(monkeypatch, tmp_path, 
     assert main(["migrate"]) == 0
     assert main(["migrate"]) == 0  # a second run has nothing to do
 
-    async def tables():
+    async def tables() -> set[str]:
         engine = create_engine(url)
         async with engine.connect() as connection:
             names = await connection.run_sync(lambda sync: inspect(sync).get_table_names())
@@ -195,14 +196,14 @@ def test_each_bad_variable_gets_its_line_and_no_traceback(tmp_path):
     ]
 
 
-def run(capsys, *argv):
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     """`statusgraph argv…` in-process: (exit status, stdout, stderr)."""
     code = main(list(argv))
     out, err = capsys.readouterr()
     return code, out, err
 
 
-def acme_with_two_keys(capsys):
+def acme_with_two_keys(capsys: pytest.CaptureFixture[str]) -> str:
     """Acme and two keys, a live one and a sandbox one; returns the organization's id."""
     code, out, _ = run(capsys, "orgs", "create", "--name", "Acme", "--slug", "acme")
     assert code == 0
@@ -226,13 +227,13 @@ def acme_with_two_keys(capsys):
     return out.strip()
 
 
-def keys_newest_first(url):
+def keys_newest_first(url: str) -> list[ApiKey]:
     return sorted(
         query(url, select(ApiKey)), key=lambda key: (key.created_at, key.id), reverse=True
     )
 
 
-def revocations(url):
+def revocations(url: str) -> list[AuditEvent]:
     return query(url, select(AuditEvent).where(AuditEvent.action == "api_key.revoked"))
 
 
