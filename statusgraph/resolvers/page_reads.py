@@ -3,7 +3,7 @@ the number of pages, services, incidents or updates (the per-request DataLoaders
 schema/loaders.py call these)."""
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -17,10 +17,7 @@ from statusgraph.db.models import (
     ServiceGroup,
     StatusPageService,
 )
-
-# How far back a page's incident history reaches, and how much of it is shown.
-HISTORY = timedelta(days=90)
-HISTORY_LIMIT = 50
+from statusgraph.resolvers.public_page import HISTORY
 
 
 async def services_by_id(session: AsyncSession, ids: Sequence[str]) -> dict[str, Service]:
@@ -36,8 +33,8 @@ async def groups_by_id(session: AsyncSession, ids: Sequence[str]) -> dict[str, S
 async def incidents_for_pages(
     session: AsyncSession, page_ids: Sequence[str], *, now: datetime
 ) -> dict[str, list[Incident]]:
-    """Incidents touching each page's services: every open one, and those resolved in
-    the last 90 days; newest first."""
+    """Incidents touching each page's services: every open one, and those resolved
+    within public_page.HISTORY; newest first."""
     rows = await session.exec(
         select(StatusPageService.page_id, Incident)
         .join(IncidentService, col(IncidentService.service_id) == col(StatusPageService.service_id))

@@ -1,8 +1,9 @@
 """`publicStatusPage(slug:)`: what a status page renders, for anyone allowed to read it.
 
-Public types expose no author names, tokens or internal settings. Every nested list
-loads through the per-request DataLoaders, so a page costs the same number of SQL
-statements whether it shows 5 services or 40.
+The rules of what is shown are resolvers/public_page.py's, shared with the HTML page;
+these types only deliver them. Every nested list loads through the per-request
+DataLoaders, so a page costs the same number of SQL statements whether it shows 5
+services or 40.
 """
 
 from datetime import datetime
@@ -10,9 +11,8 @@ from datetime import datetime
 import strawberry
 
 from statusgraph.db import models
-from statusgraph.resolvers import status_pages
+from statusgraph.resolvers import public_page, status_pages
 from statusgraph.resolvers import vocabulary as v
-from statusgraph.resolvers.service_status import maintenance_status
 from statusgraph.schema.context import Info
 from statusgraph.schema.enums import (
     AnnouncementStyle,
@@ -54,13 +54,13 @@ class PublicService:
         return group.name if group else None
 
     @classmethod
-    def of(cls, row: models.Service) -> "PublicService":
+    def of(cls, shown: public_page.ShownService) -> "PublicService":
         return cls(
-            id=strawberry.ID(row.id),
-            name=row.name,
-            description=row.description,
-            manual_status=row.status,
-            group_id=row.group_id,
+            id=strawberry.ID(shown.id),
+            name=shown.name,
+            description=shown.description,
+            manual_status=shown.manual_status,
+            group_id=shown.group_id,
         )
 
 
@@ -69,6 +69,10 @@ class PublicIncidentUpdate:
     status: IncidentStatus
     message: str
     created_at: datetime
+
+    @classmethod
+    def of(cls, shown: public_page.ShownUpdate) -> "PublicIncidentUpdate":
+        return cls(status=shown.status, message=shown.message, created_at=shown.created_at)
 
 
 @strawberry.type
@@ -90,12 +94,7 @@ class PublicIncident:
     @strawberry.field(description="The timeline, oldest first.")
     async def updates(self, info: Info) -> list[PublicIncidentUpdate]:
         rows = await info.context.loaders.incident_updates.load(str(self.id))
-        return [
-            PublicIncidentUpdate(
-                status=v.IncidentStatus(row.status), message=row.message, created_at=row.created_at
-            )
-            for row in rows
-        ]
+        return [PublicIncidentUpdate.of(public_page.update(row)) for row in rows]
 
     @strawberry.field
     async def affected_services(self, info: Info) -> list[PublicAffectedService]:
@@ -108,14 +107,14 @@ class PublicIncident:
         ]
 
     @classmethod
-    def of(cls, row: models.Incident) -> "PublicIncident":
+    def of(cls, shown: public_page.ShownIncident) -> "PublicIncident":
         return cls(
-            id=strawberry.ID(row.id),
-            title=row.title,
-            status=v.IncidentStatus(row.status),
-            impact=v.IncidentImpact(row.impact),
-            started_at=row.started_at,
-            resolved_at=row.resolved_at,
+            id=strawberry.ID(shown.id),
+            title=shown.title,
+            status=shown.status,
+            impact=shown.impact,
+            started_at=shown.started_at,
+            resolved_at=shown.resolved_at,
         )
 
 
@@ -134,7 +133,18 @@ class PublicMaintenance:
         rows = await loaders.service.load_many(
             await loaders.maintenance_services.load(str(self.id))
         )
-        return [PublicService.of(row) for row in rows if row is not None]
+        return [PublicService.of(public_page.service(row)) for row in rows if row is not None]
+
+    @classmethod
+    def of(cls, shown: public_page.ShownMaintenance) -> "PublicMaintenance":
+        return cls(
+            id=strawberry.ID(shown.id),
+            title=shown.title,
+            description=shown.description,
+            starts_at=shown.starts_at,
+            ends_at=shown.ends_at,
+            status=shown.status,
+        )
 
 
 @strawberry.type(description="What a status page renders.")
@@ -161,46 +171,37 @@ class PublicStatusPage:
     @strawberry.field(description="In the page's order, each with its current status.")
     async def services(self, info: Info) -> list[PublicService]:
         rows = await info.context.loaders.page_services.load(self.page_id)
-        return [PublicService.of(row) for row in rows]
+        return [PublicService.of(public_page.service(row)) for row in rows]
 
     @strawberry.field(description="The worst status among the page's services.")
     async def overall_status(self, info: Info) -> ServiceStatus:
         loaders = info.context.loaders
         rows = await loaders.page_services.load(self.page_id)
         statuses = await loaders.service_status.load_many([(row.id, row.status) for row in rows])
-        return v.worst(statuses)
+        return public_page.overall_status(statuses)
 
     @strawberry.field(description="Open incidents touching the page's services, newest first.")
     async def active_incidents(self, info: Info) -> list[PublicIncident]:
         rows = await info.context.loaders.page_incidents.load(self.page_id)
-        return [PublicIncident.of(row) for row in rows if row.resolved_at is None]
+        return [PublicIncident.of(shown) for shown in public_page.active_incidents(rows)]
 
     @strawberry.field(
-        description="Incidents resolved in the last 90 days (at most 50); empty when the "
-        "page hides its history."
+        description=f"Incidents resolved in the last {public_page.HISTORY.days} days (at most "
+        f"{public_page.HISTORY_LIMIT}); empty when the page hides its history."
     )
     async def incident_history(self, info: Info) -> list[PublicIncident]:
         if not self.show_incident_history:
+            # public_page.incident_history says the same; this only saves the read.
             return []
         rows = await info.context.loaders.page_incidents.load(self.page_id)
-        resolved = [row for row in rows if row.resolved_at is not None]
-        return [PublicIncident.of(row) for row in resolved[:50]]
+        history = public_page.incident_history(rows, shown=self.show_incident_history)
+        return [PublicIncident.of(shown) for shown in history]
 
     @strawberry.field(description="In-progress and upcoming maintenance, soonest first.")
     async def maintenance(self, info: Info) -> list[PublicMaintenance]:
         ctx = info.context
         rows = await ctx.loaders.page_maintenance.load(self.page_id)
-        return [
-            PublicMaintenance(
-                id=strawberry.ID(row.id),
-                title=row.title,
-                description=row.description,
-                starts_at=row.starts_at,
-                ends_at=row.ends_at,
-                status=maintenance_status(row, ctx.now),
-            )
-            for row in rows
-        ]
+        return [PublicMaintenance.of(shown) for shown in public_page.maintenance(rows, ctx.now)]
 
     @classmethod
     def of(cls, row: models.StatusPage) -> "PublicStatusPage":
@@ -220,7 +221,7 @@ class PublicStatusPage:
             show_subscribe=row.show_subscribe,
             show_uptime=row.show_uptime,
             show_incident_history=row.show_incident_history,
-            announcement=row.announcement if row.announcement_visible else None,
+            announcement=public_page.announcement(row),
             announcement_style=v.AnnouncementStyle(row.announcement_style),
             page_id=row.id,
         )
