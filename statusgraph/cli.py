@@ -234,13 +234,13 @@ def cmd_keys_create(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _find_organization(session: AsyncSession, reference: str) -> Awaitable[Organization | None]:
+async def _find_organization(session: AsyncSession, reference: str) -> Organization | None:
     from statusgraph.resolvers import organizations
 
     # An id (`org_…`) or a slug: a slug never holds an underscore.
     if reference.startswith("org_"):
-        return organizations.get_organization(session, reference)
-    return organizations.get_by_slug(session, reference)
+        return await organizations.get_organization(session, reference)
+    return await organizations.get_by_slug(session, reference)
 
 
 KEY_COLUMNS = ("ID", "NAME", "PREFIX", "SCOPES", "STATUS", "CREATED", "LAST USED", "EXPIRES")
