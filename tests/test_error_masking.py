@@ -5,6 +5,7 @@ id. These tests call `schema.execute` with no HTTP in between."""
 import logging
 
 import pytest
+from graphql import GraphQLError
 from starlette.requests import Request
 
 from statusgraph import errors
@@ -14,6 +15,7 @@ from statusgraph.db.engine import SessionFactory
 from statusgraph.resolvers import status_pages
 from statusgraph.schema import limits, schema
 from statusgraph.schema.context import Context
+from statusgraph.schema.error_masking import is_unexpected
 from statusgraph.schema.limits import QueryLimits
 from tests.helpers import PEPPER
 
@@ -142,3 +144,14 @@ async def test_a_request_error_stays_readable_and_is_not_logged(db, clock, caplo
         }
     ]
     assert caplog.text == ""
+
+
+async def test_an_anonymous_context_requires_a_principal_with_unauthenticated(db, clock):
+    """Scoped fields narrow `principal` through require_principal (HasScope refuses an
+    anonymous caller first); the error is the same one, so it is never masked."""
+    context = direct_context(db, clock)
+    with pytest.raises(GraphQLError) as raised:
+        context.require_principal()
+    assert raised.value.message == "Authentication required"
+    assert raised.value.extensions == {"code": "UNAUTHENTICATED"}
+    assert not is_unexpected(raised.value)
