@@ -172,12 +172,12 @@ class JobRunner:
             await self._run(job, run)
             wake = next_run_at
         else:
-            # Not due yet, or another process holds it: wake when it is due, or when the
-            # holder's lease would have expired.
+            # Not due yet: wake when it is. Due, but another process still runs it (past
+            # its interval): wake when that run's lease would expire, unless it ends first.
             wake = now + timedelta(seconds=job.interval)
             if lease is not None:
                 wake = lease.next_run_at
-                if lease.expires_at is not None and lease.expires_at > wake:
+                if wake <= now and lease.expires_at is not None:
                     wake = lease.expires_at
         # Every process wakes a random moment after the run is due, the last runner too:
         # whoever comes first runs it, so the runs spread over the processes.
