@@ -13,7 +13,6 @@ command imports what it needs when it runs.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
@@ -72,6 +71,8 @@ def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    import logging
+
     import uvicorn
 
     from statusgraph.clock import utcnow
