@@ -1,7 +1,9 @@
 """The audit log: who did what, from where; filters; never a secret; 365-day purge."""
 
 from datetime import timedelta
+from typing import Any
 
+import httpx
 from sqlmodel import select
 
 from statusgraph.db.models import AuditEvent
@@ -21,10 +23,11 @@ CREATE = (
 )
 
 
-async def audit_log(client, key, **filters):
+async def audit_log(client: httpx.AsyncClient, key: str, **filters: Any) -> dict[str, Any]:
     response = await gql(client, QUERY, {"filter": filters or None}, key=key)
     assert response.status_code == 200, response.text
-    return response.json()["data"]["auditLog"]
+    log: dict[str, Any] = response.json()["data"]["auditLog"]
+    return log
 
 
 async def test_it_records_key_creation_with_actor_and_request(client, people):
@@ -72,7 +75,7 @@ async def test_no_entry_ever_holds_a_secret(client, db, people):
             assert secret[8:40] not in repr(row.model_dump())
 
 
-async def test_it_filters_by_time(client, clock, people):
+async def test_since_and_until_filter_entries_by_time(client, clock, people):
     await gql(client, CREATE, key=people.alice.secret)
     cutoff = clock.advance(hours=1)
     await gql(client, CREATE.replace("deploy", "later"), key=people.alice.secret)

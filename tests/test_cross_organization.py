@@ -1,11 +1,21 @@
 """Charlie (org B) tries every ID-taking field on org A's objects: always NOT_FOUND,
 exactly like an ID that does not exist, and nothing changes."""
 
+from typing import Any
+
+import httpx
 import pytest
-from graphql import GraphQLInputObjectType, GraphQLList, GraphQLNonNull, GraphQLObjectType
+from graphql import (
+    GraphQLInputObjectType,
+    GraphQLInputType,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLType,
+)
 
 from statusgraph.schema import schema
-from tests.helpers import gql
+from tests.helpers import Personas, gql
 
 # Every root field that takes an ID, with an operation that uses org A's object. The
 # object's own ID answers NOT_FOUND at the top level; IDs it refers to come back as a
@@ -207,14 +217,14 @@ ID_FILTERS = {"Query.auditLog", "Query.services"}
 
 
 @pytest.fixture
-async def acme(client, people):
+async def acme(client: httpx.AsyncClient, people: Personas) -> dict[str, str]:
     """One object of each kind in org A (alice's)."""
     from tests.status_api import one_of_each_kind
 
     return {"key": people.bob.key_id, **await one_of_each_kind(client, people.alice.secret)}
 
 
-async def snapshot(client, people):
+async def snapshot(client: httpx.AsyncClient, people: Personas) -> dict[str, Any]:
     """What org A looks like, to show a refused call changed nothing."""
     query = """{
       apiKeys(includeRevoked: true) { edges { node { id status replacedById } } }
@@ -227,21 +237,22 @@ async def snapshot(client, people):
       beaconKeys { edges { node { id name revokedAt allowedOrigins } } }
     }"""
     response = await gql(client, query, key=people.alice.secret)
-    return response.json()["data"]
+    data: dict[str, Any] = response.json()["data"]
+    return data
 
 
-def _unwrap(type_):
+def _unwrap(type_: GraphQLType) -> GraphQLType:
     while isinstance(type_, GraphQLNonNull | GraphQLList):
         type_ = type_.of_type
     return type_
 
 
-def _takes_an_id(type_, seen=None) -> bool:
-    type_ = _unwrap(type_)
-    if getattr(type_, "name", None) == "ID":
+def _takes_an_id(type_: GraphQLInputType) -> bool:
+    named = _unwrap(type_)
+    if getattr(named, "name", None) == "ID":
         return True
-    if isinstance(type_, GraphQLInputObjectType):
-        return any(_takes_an_id(field.type) for field in type_.fields.values())
+    if isinstance(named, GraphQLInputObjectType):
+        return any(_takes_an_id(field.type) for field in named.fields.values())
     return False
 
 

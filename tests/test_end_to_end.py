@@ -12,7 +12,7 @@ from tests.servers import Server
 
 
 @pytest.fixture
-def server_env(database_url, tmp_path) -> dict[str, str]:
+def server_env(database_url: str, tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("STATUSGRAPH_")}
     env["STATUSGRAPH_DATA_DIR"] = str(tmp_path / "data")
     if not database_url.startswith("sqlite"):

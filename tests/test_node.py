@@ -5,12 +5,14 @@ cannot silently answer NOT_FOUND for a type again.
 """
 
 from dataclasses import dataclass
+from typing import Any
 
+import httpx
 from graphql import GraphQLInterfaceType
 
 from statusgraph.auth import scopes
 from statusgraph.schema import schema
-from tests.helpers import create_key, gql
+from tests.helpers import Personas, create_key, gql
 from tests.status_api import BEACON_ORIGIN, one_of_each_kind
 
 NODE = "query($id: ID!) { node(id: $id) { __typename id } }"
@@ -54,14 +56,17 @@ def node_types() -> set[str]:
     return {t.name for t in schema._schema.get_implementations(interface).objects}
 
 
-async def read(client, key, query, variables=None):
+async def read(
+    client: httpx.AsyncClient, key: str, query: str, variables: dict[str, Any] | None = None
+) -> dict[str, Any]:
     response = await gql(client, query, variables, key=key)
     assert response.status_code == 200, response.text
     assert "errors" not in response.json(), response.json()
-    return response.json()["data"]
+    data: dict[str, Any] = response.json()["data"]
+    return data
 
 
-async def one_of_each(client, people) -> dict[str, str]:
+async def one_of_each(client: httpx.AsyncClient, people: Personas) -> dict[str, str]:
     """An object of every Node type in alice's organization, made through the API."""
     key = people.alice.secret
     made = await one_of_each_kind(client, key)
@@ -88,8 +93,9 @@ async def one_of_each(client, people) -> dict[str, str]:
         {"i": made["incident"], "m": made["monitor"]},
     )
 
-    def first(connection):
-        return connection["edges"][0]["node"]["id"]
+    def first(connection: dict[str, Any]) -> str:
+        node_id: str = connection["edges"][0]["node"]["id"]
+        return node_id
 
     return {
         "ApiKey": people.bob.key_id,
@@ -150,6 +156,7 @@ async def test_node_resolves_every_node_type_for_its_owner_only(client, db, cloc
 
         if case.scope is None:
             continue
+        assert case.list_query is not None
         # A key without the type's read scope is refused by node() as by the type's list.
         narrow = await create_key(
             db, clock, people.alice.organization, scopes=without(case.scope), name=type_name

@@ -4,8 +4,11 @@ credentials (API keys, beacon keys, viewer tokens), services and service groups.
 The other mutations' races are in test_races_status.py and test_races_monitors.py.
 """
 
+from typing import TypeVar
+
 from sqlmodel import col, select
 
+from statusgraph.db.engine import SessionFactory
 from statusgraph.db.models import ApiKey, BeaconKey, Service, ServiceGroup, StatusPageViewerToken
 from tests.races import (
     N,
@@ -38,7 +41,10 @@ UPDATE_GROUP = "mutation($id: ID!, $name: String!) { updateServiceGroup(id: $id,
 REORDER = "mutation($ids: [ID!]!) { reorderServices(serviceIds: $ids) { services { id } userErrors { field code message } } }"
 
 
-async def positions(db, model):
+Positioned = TypeVar("Positioned", Service, ServiceGroup)
+
+
+async def positions(db: SessionFactory, model: type[Positioned]) -> list[tuple[int, str]]:
     async with db() as session:
         rows = (await session.exec(select(model).order_by(col(model.position)))).all()
     return [(row.position, row.id) for row in rows]

@@ -1,8 +1,12 @@
 """Concurrent mutations of one monitor resolve as if they ran one after another (see
 tests/races.py for how a burst is run)."""
 
+from typing import Any
+
+import httpx
 from sqlmodel import col, select
 
+from statusgraph.db.engine import SessionFactory
 from statusgraph.db.models import Monitor, MonitorStatusChange
 from tests.races import (
     N,
@@ -28,12 +32,13 @@ DELETE = (
 )
 
 
-async def create(client, key, **fields):
+async def create(client: httpx.AsyncClient, key: str, **fields: Any) -> str:
     payload = await mutate(client, key, CREATE, {"i": fields}, "createMonitor")
-    return payload["monitor"]["id"]
+    monitor_id: str = payload["monitor"]["id"]
+    return monitor_id
 
 
-async def transitions(db, monitor):
+async def transitions(db: SessionFactory, monitor: str) -> list[tuple[str, str]]:
     async with db() as session:
         rows = await session.exec(
             select(MonitorStatusChange).where(col(MonitorStatusChange.monitor_id) == monitor)
@@ -143,7 +148,7 @@ async def test_linking_a_service_being_deleted_never_deadlocks(client, db, peopl
     monitor = await create(
         client, key, name="site", type="HTTP", url="https://example.com/", serviceId=service
     )
-    calls = [
+    calls: list[tuple[str, dict[str, Any]]] = [
         (UPDATE, {"id": monitor, "i": {"serviceId": service}}),
         (DELETE_SERVICE, {"id": service}),
     ]

@@ -1,8 +1,13 @@
 """Concurrent mutations of status pages, incidents and maintenance windows resolve as
 if they ran one after another (see tests/races.py for how a burst is run)."""
 
-from sqlmodel import col, select
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
+import httpx
+from sqlmodel import SQLModel, col, select
+
+from statusgraph.db.engine import SessionFactory
 from statusgraph.db.models import (
     IncidentService,
     IncidentUpdate,
@@ -42,7 +47,13 @@ DELETE_WINDOW = "mutation($id: ID!) { deleteMaintenanceWindow(id: $id) { deleted
 ALREADY_RESOLVED = user_error("id", "ALREADY_RESOLVED", "Incident is already resolved")
 
 
-async def services_of(db, model, column, owner):
+Row = TypeVar("Row", bound=SQLModel)
+
+
+async def services_of(
+    db: SessionFactory, model: type[Row], column: Any, owner: str
+) -> Sequence[Row]:
+    """The rows of `model` whose `column` (a column of `model`) is `owner`."""
     async with db() as session:
         rows = (await session.exec(select(model).where(col(column) == owner))).all()
     return rows
@@ -151,7 +162,7 @@ class TestIncidents:
         # the incident (and then removes its link) or the incident sees the service gone.
         key = people.alice.secret
         services = [await create_service(client, key, f"svc {i}") for i in range(N // 2)]
-        calls = []
+        calls: list[tuple[str, dict[str, Any]]] = []
         for service in services:
             effect = [{"serviceId": service, "status": "MAJOR_OUTAGE"}]
             calls.append(
@@ -172,7 +183,9 @@ class TestIncidents:
 
 
 class TestMaintenanceWindows:
-    async def window(self, client, key, service_ids=()):
+    async def window(
+        self, client: httpx.AsyncClient, key: str, service_ids: Sequence[str] = ()
+    ) -> str:
         return await create_window(
             client,
             key,

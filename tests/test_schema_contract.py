@@ -3,25 +3,29 @@ sync, and an audit entry for every mutation."""
 
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlmodel import select
+from strawberry.types.base import StrawberryObjectDefinition
+from strawberry.types.field import StrawberryField
 
 from statusgraph.db.models import AuditEvent
 from statusgraph.schema import schema
 from statusgraph.schema.permissions import Public, RequiresScope
-from tests.helpers import gql
+from tests.helpers import Personas, gql
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def root_fields(name):
+def root_fields(name: str) -> dict[str, StrawberryField]:
     definition = schema.get_type_by_name(name)
+    assert isinstance(definition, StrawberryObjectDefinition)
     return {
         schema.config.name_converter.get_graphql_name(field): field for field in definition.fields
     }
 
 
-def declared(field):
+def declared(field: StrawberryField) -> list[object]:
     directives = list(field.directives)
     for extension in field.extensions:
         for permission in getattr(extension, "permissions", []):
@@ -50,7 +54,7 @@ def test_schema_graphql_is_up_to_date():
     assert committed == str(schema) + "\n", "run `make schema` and commit schema.graphql"
 
 
-def test_field_suggestions_are_off():
+def test_the_schema_suggests_no_field_names():
     assert schema.config.disable_field_suggestions is True
 
 
@@ -253,7 +257,7 @@ SAMPLES = [
 
 
 @pytest.fixture
-async def objects(client, people):
+async def objects(client: httpx.AsyncClient, people: Personas) -> dict[str, str]:
     from tests.status_api import create_incident, create_page, create_service, create_window, mutate
 
     key = people.alice.secret

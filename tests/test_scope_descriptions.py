@@ -66,5 +66,7 @@ def test_building_the_schema_again_does_not_repeat_the_sentence():
     from statusgraph.schema import build_schema
 
     again = build_schema()
-    field = again._schema.mutation_type.fields["createApiKey"]
+    mutation = again._schema.mutation_type
+    assert mutation is not None
+    field = mutation.fields["createApiKey"]
     assert field.description == "Requires scope: `api_keys:write`."

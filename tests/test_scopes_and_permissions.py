@@ -1,9 +1,10 @@
 """Scope rules (write implies read, wildcards) and how denials reach the client."""
 
+import httpx
 import pytest
 
 from statusgraph.auth import scopes
-from tests.helpers import create_key, gql
+from tests.helpers import Personas, create_key, gql
 
 LIST = "{ apiKeys { totalCount } }"
 AUDIT = "{ auditLog { totalCount } }"
@@ -21,7 +22,7 @@ AUDIT = "{ auditLog { totalCount } }"
         (set(), "incidents:read", False),
     ],
 )
-def test_grants(held, required, granted):
+def test_held_scopes_grant_through_write_implies_read_and_wildcards(held, required, granted):
     assert scopes.grants(frozenset(held), required) is granted
 
 
@@ -36,7 +37,9 @@ def test_grants(held, required, granted):
         ({"incidents:read"}, "incidents:write", False),
     ],
 )
-def test_covers(held, requested, allowed):
+def test_a_key_mints_what_it_grants_and_a_wildcard_only_from_an_equal_or_wider_one(
+    held, requested, allowed
+):
     assert scopes.covers(frozenset(held), requested) is allowed
 
 
@@ -75,7 +78,7 @@ class TestDenials:
             partial.json()["errors"][0]["message"] == "Insufficient scope: audit_log:read required"
         )
 
-    async def test_write_implies_read(self, client, db, clock, people):
+    async def test_a_write_scope_lets_its_holder_read_too(self, client, db, clock, people):
         writer = await create_key(db, clock, people.alice.organization, scopes=["api_keys:write"])
         response = await gql(client, LIST, key=writer.secret)
         assert response.status_code == 200
@@ -95,9 +98,10 @@ class TestDenials:
         assert response.json()["data"]["viewer"]["scopes"] == ["*:*"]
 
 
-async def create_key_with(client, people, wanted):
+async def create_key_with(client: httpx.AsyncClient, people: Personas, wanted: list[str]) -> str:
     mutation = "mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { secret } }"
     response = await gql(
         client, mutation, {"i": {"name": "restricted", "scopes": wanted}}, key=people.alice.secret
     )
-    return response.json()["data"]["createApiKey"]["secret"]
+    secret: str = response.json()["data"]["createApiKey"]["secret"]
+    return secret

@@ -40,7 +40,7 @@ def test_database_urls_get_the_async_driver(monkeypatch, given, expected):
     assert Settings().database_url == expected
 
 
-def test_environment_overrides(monkeypatch, tmp_path):
+def test_statusgraph_variables_in_the_environment_override_the_defaults(monkeypatch, tmp_path):
     monkeypatch.setenv("STATUSGRAPH_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("STATUSGRAPH_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.1")
     monkeypatch.setenv("STATUSGRAPH_GRAPHIQL", "false")
@@ -67,7 +67,7 @@ def test_the_pepper_is_generated_once_with_mode_0600(tmp_path):
     assert Settings(data_dir=tmp_path / "data").pepper() == first
 
 
-def test_an_explicit_secret_wins(monkeypatch, tmp_path):
+def test_an_explicit_secret_key_is_used_and_no_pepper_file_is_written(monkeypatch, tmp_path):
     monkeypatch.setenv("STATUSGRAPH_SECRET_KEY", "from-env")
     assert Settings(data_dir=tmp_path).pepper() == b"from-env"
     assert not (tmp_path / "secret.key").exists()

@@ -11,7 +11,8 @@ mutation field.
 import pytest
 from sqlmodel import func, select
 
-from statusgraph.config import PlanLimits
+from statusgraph.config import PlanLimits, Settings
+from statusgraph.db.engine import SessionFactory
 from statusgraph.db.models import AuditEvent, StatusPage
 from tests.helpers import gql
 from tests.status_api import create_page
@@ -33,13 +34,13 @@ RATE_LIMITED = {
 
 
 @pytest.fixture
-def settings(settings):
+def settings(settings: Settings) -> Settings:
     # The personas' organizations are on the enterprise plan: a read/write split.
     limits = PlanLimits(read="1000/minute", write=f"{WRITE_LIMIT}/minute")
     return settings.model_copy(update={"rate_limit_plans": {"enterprise": limits}})
 
 
-async def counts(db):
+async def counts(db: SessionFactory) -> tuple[int, int]:
     async with db() as session:
         pages = (await session.exec(select(func.count()).select_from(StatusPage))).one()
         events = (await session.exec(select(func.count()).select_from(AuditEvent))).one()

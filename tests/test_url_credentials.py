@@ -8,10 +8,11 @@ import re
 
 import httpx
 import pytest
-from sqlmodel import func, select
+from sqlmodel import SQLModel, func, select
 
 from statusgraph.app import create_app
 from statusgraph.auth.url_credentials import EXEMPT_PATHS
+from statusgraph.db.engine import SessionFactory
 from statusgraph.db.models import HeartbeatPing, Service
 from statusgraph.http.access_log import AccessLogMiddleware, query_names
 from tests.servers import Server
@@ -25,12 +26,12 @@ LINE = re.compile(
 )
 
 
-async def count(db, model):
+async def count(db: SessionFactory, model: type[SQLModel]) -> int:
     async with db() as session:
         return (await session.exec(select(func.count()).select_from(model))).one()
 
 
-def access_lines(caplog):
+def access_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.name == "statusgraph.access"]
 
 
@@ -93,7 +94,7 @@ async def test_refusals_are_not_charged_to_any_rate_limit(settings, clock, peopl
 
 
 @pytest.mark.parametrize("query", ["monkey=1", "keyword=x", "tokens=2", "query={__typename}"])
-async def test_other_parameters_pass(client, query):
+async def test_query_parameters_that_are_not_credentials_pass(client, query):
     response = await client.get(f"/graphql?{query}&query={{__typename}}")
     assert response.status_code == 200
 
