@@ -5,7 +5,7 @@ id. These tests call `schema.execute` with no HTTP in between."""
 import logging
 
 import pytest
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLFormattedError
 from starlette.requests import Request
 
 from statusgraph import errors
@@ -37,7 +37,9 @@ def direct_context(db: SessionFactory, clock: FrozenClock) -> Context:
     )
 
 
-async def execute(db: SessionFactory, clock: FrozenClock, query: str) -> list[dict[str, object]]:
+async def execute(
+    db: SessionFactory, clock: FrozenClock, query: str
+) -> list[GraphQLFormattedError]:
     context = direct_context(db, clock)
     try:
         result = await schema.execute(query, context_value=context)

@@ -2,6 +2,7 @@
 without GraphQL or a database (tests/test_public_status_page.py runs them end to end)."""
 
 from datetime import timedelta
+from typing import Any
 
 from statusgraph.db.models import Incident, IncidentUpdate, MaintenanceWindow, Service, StatusPage
 from statusgraph.resolvers import public_page
@@ -9,7 +10,7 @@ from statusgraph.resolvers import vocabulary as v
 from tests.helpers import START
 
 
-def page(**fields: object) -> StatusPage:
+def page(**fields: Any) -> StatusPage:
     return StatusPage(id="page_1", organization_id="org_1", name="Acme", slug="acme", **fields)
 
 

@@ -11,6 +11,7 @@ reason.
 
 import ast
 from pathlib import Path
+from typing import TypeGuard
 
 import statusgraph
 
@@ -54,7 +55,7 @@ def mentions_organization_id(node: ast.AST) -> bool:
     )
 
 
-def is_comparison_with_organization_id(node: ast.AST) -> bool:
+def is_comparison_with_organization_id(node: ast.AST) -> TypeGuard[ast.expr]:
     if isinstance(node, ast.Compare):
         return mentions_organization_id(node)
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
