@@ -50,7 +50,8 @@ class SweepingMemoryStorage(MemoryStorage):
     starts about a hundred threads a second; that cost ~8 µs per request here (half the
     limiter's whole cost in bench/ratelimit_overhead.py). Sweeping only frees memory:
     reads already ignore expired counters and entries, so sweeping less often changes
-    no answer.
+    no answer. It relies on MemoryStorage's internals (the private hook, `storage` and
+    `expirations`): tests/test_upstream_contracts.py fails loudly if they change.
     """
 
     SWEEP_EVERY = 5.0

@@ -41,7 +41,9 @@ SUGGESTION = re.compile(r" Did you mean [^?]*\?")
 ENUM_VALUE_ERROR = re.compile(
     r"Value '.*' does not exist in '\w+' enum\.|Enum '\w+' cannot represent non-", re.DOTALL
 )
-# Errors raised before execution starts: the request itself is wrong (HTTP 400).
+# SUGGESTION and _request_error_code read graphql-core's message text:
+# tests/test_upstream_contracts.py produces each message from graphql-core and checks them.
+# Errors raised before execution starts: the request itself is wrong (request_failed_status).
 REQUEST_ERROR_CODES = frozenset(
     {
         "GRAPHQL_PARSE_FAILED",

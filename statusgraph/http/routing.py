@@ -3,7 +3,7 @@ router (DirectRoute), and our middleware alone around the router (GuardedStarlet
 
 Both lean on Starlette's internals (Starlette.build_middleware_stack, Route.app and the
 scope keys the router sets); tests/test_upstream_contracts.py fails loudly when those
-change.
+change, and pyproject.toml pins the Starlette minor they were checked against.
 """
 
 from typing import Any
@@ -40,8 +40,11 @@ class DirectRoute:
         ):
             value = scope["path"][len(self.prefix) :]
             if value and "/" not in value:
-                scope["path_params"] = {self.parameter: value}
+                # The keys Starlette's Router.app and Route.matches set, with their values.
+                scope.setdefault("router", self.router)
                 scope["route"] = self.route
+                scope["endpoint"] = self.route.endpoint
+                scope["path_params"] = {self.parameter: value}
                 await self.route.app(scope, receive, send)
                 return
         await self.router(scope, receive, send)
@@ -56,13 +59,36 @@ class GuardedStarlette(Starlette):
     router's 404 and 405 (as Starlette's default handler would), and anything unexpected
     as a masked 500. The two only added ~2.5 µs to each request: a Request object and
     two send wrappers. (FastAPI overrides this method too.)
+
+    What Starlette's own stack would have done with `exception_handlers`, `debug` and
+    `max_body_size` is therefore not done: rather than ignore them, it refuses them, when
+    built and again when the stack is (they can be set after construction).
     """
 
     def __init__(self, *args: Any, direct: Route | None = None, **kwargs: Any) -> None:
         self.direct = direct
         super().__init__(*args, **kwargs)
+        self._refuse_what_the_stack_drops()
+
+    def _refuse_what_the_stack_drops(self) -> None:
+        dropped = [
+            name
+            for name, given in (
+                ("exception_handlers", bool(self.exception_handlers)),
+                ("debug", bool(self.debug)),
+                ("max_body_size", getattr(self, "max_body_size", None) is not None),
+            )
+            if given
+        ]
+        if dropped:
+            raise TypeError(
+                f"GuardedStarlette does not support {', '.join(dropped)}: its middleware stack"
+                " has no ServerErrorMiddleware, ExceptionMiddleware or RequestBodyLimitMiddleware;"
+                " RequestGuardMiddleware answers every error"
+            )
 
     def build_middleware_stack(self) -> ASGIApp:
+        self._refuse_what_the_stack_drops()
         app: ASGIApp = self.router if self.direct is None else DirectRoute(self.router, self.direct)
         for cls, args, kwargs in reversed(self.user_middleware):
             app = cls(app, *args, **kwargs)

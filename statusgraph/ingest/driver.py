@@ -8,6 +8,8 @@ time. executemany() and fetchall() run on a DBAPI cursor (sqlite3); an async dri
 and the order of its parameters still come from SQLAlchemy's compiler, and every value
 goes through its column type's own processors, so what is stored and read back is what
 SQLAlchemy would store and read back; only the per-execution bookkeeping is skipped.
+It reads the compiler's attributes (string, positiontup, params, binds):
+tests/test_upstream_contracts.py checks that what it sends is what SQLAlchemy sends.
 """
 
 import operator
