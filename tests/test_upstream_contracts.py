@@ -2,7 +2,9 @@
 
 A workaround that leans on a library's internals breaks silently when the library
 changes: these tests break loudly instead, each naming the upstream behaviour and the
-code of ours that relies on it. pyproject.toml pins the versions they pass on.
+code of ours that relies on it. pyproject.toml pins the versions they pass on (strawberry
+only below 0.400: it releases a minor most weeks, and CI runs these tests on the version it
+installs).
 
 | upstream (pin) | what we rely on | our code |
 |---|---|---|
@@ -11,18 +13,21 @@ code of ours that relies on it. pyproject.toml pins the versions they pass on.
 | limits (<5.9) | `MemoryStorage` calls its private `__schedule_expiry()` on every hit, and keeps fixed windows in `storage` and `expirations` | ratelimit.py SweepingMemoryStorage: sweeps every few seconds; `hit_fixed_window` counts on those dicts |
 | SQLAlchemy (<2.2) | `SQLCompiler.string`, `positiontup`, `params` and `binds[…].required/.type` describe what SQLAlchemy sends | ingest/driver.py DriverStatement: compiles once, binds rows itself |
 | graphql-core (<3.4) | the text of its messages: " Did you mean …?", enum-value, "Syntax Error", token-limit and variable-coercion messages | http/graphql_view.py SUGGESTION and `_request_error_code`: strip suggestions, pick `extensions.code` |
+| strawberry (<0.400) | `Schema._schema`; `strawberry.schema.schema.validate_document(schema, document, rules)`; an extension that sets `pre_execution_errors` in `on_validate` replaces strawberry's validation (even with `[]`) | schema/limits.py BoundedValidation: our cached, bounded validation with the linear field-merging rule |
 """
 
 import asyncio
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import limits.storage.memory
 import pytest
+import strawberry
 from graphql import (
     GraphQLError,
+    GraphQLSchema,
     build_schema,
     graphql_sync,
     parse,
@@ -37,12 +42,15 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from strawberry.extensions import SchemaExtension
+from strawberry.schema.schema import validate_document as strawberry_validate_document
 
 from statusgraph.http.graphql_view import SUGGESTION, _request_error_code
 from statusgraph.http.routing import DirectRoute, GuardedStarlette
 from statusgraph.ingest.driver import DriverStatement
 from statusgraph.ingest.writers import INSERT_PINGS, MONITOR_BY_ID, UPDATE_MONITORS, UPDATED
 from statusgraph.ratelimit import SweepingMemoryStorage
+from statusgraph.schema import schema as statusgraph_schema
 
 # --- Starlette: GuardedStarlette ---------------------------------------------------------
 
@@ -250,6 +258,59 @@ def test_sqlalchemy_compiler_still_describes_positional_parameters():
         assert hasattr(bind, "required"), lost
         assert hasattr(bind, "type"), lost
     assert compiled.params[compiled.positiontup[1]] == "heartbeat"
+
+
+# --- strawberry: validation done by our extension -------------------------------------
+
+
+@strawberry.type
+class _Query:
+    @strawberry.field
+    def answer(self) -> int:
+        return 42
+
+
+def _schema_validated_by(errors: list[GraphQLError]) -> strawberry.Schema:
+    class Validation(SchemaExtension):
+        def on_validate(self) -> Iterator[None]:
+            self.execution_context.pre_execution_errors = errors
+            yield
+
+    return strawberry.Schema(_Query, extensions=[Validation])
+
+
+def test_strawberry_skips_its_own_validation_when_an_extension_has_validated():
+    result = _schema_validated_by([]).execute_sync("{ answer unknown }")
+    assert result.errors is None, (
+        "strawberry validated a document an extension had already validated (set"
+        " pre_execution_errors to []): schema/limits.py BoundedValidation's bounded, cached"
+        f" validation no longer replaces strawberry's quadratic one ({result.errors})"
+    )
+    assert result.data == {"answer": 42}
+
+
+def test_strawberry_answers_an_extensions_validation_errors_without_executing():
+    refused = GraphQLError("refused by our validation")
+    result = _schema_validated_by([refused]).execute_sync("{ answer }")
+    assert result.data is None, (
+        "strawberry executed a document an extension's validation refused (its"
+        " pre_execution_errors): schema/limits.py BoundedValidation no longer refuses anything"
+    )
+    assert [error.message for error in result.errors or []] == [refused.message]
+
+
+def test_strawberry_keeps_the_internals_bounded_validation_calls():
+    assert isinstance(statusgraph_schema._schema, GraphQLSchema), (
+        "strawberry's Schema no longer keeps graphql-core's schema in ._schema: schema/limits.py"
+        " BoundedValidation and QueryLimitsGuard read it"
+    )
+    parameters = list(inspect.signature(strawberry_validate_document).parameters)
+    assert parameters == ["schema", "document", "validation_rules"], (
+        "strawberry.schema.schema.validate_document takes other parameters: schema/limits.py"
+        " validate_document calls it with (schema, document, rules)"
+    )
+    errors = strawberry_validate_document(statusgraph_schema._schema, parse("{ nothing }"), ())
+    assert errors == [], "validate_document no longer validates with only the rules it is given"
 
 
 # --- graphql-core: the text of its messages ----------------------------------------------
