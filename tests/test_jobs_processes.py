@@ -15,6 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import text
 from sqlmodel import col, func, select
@@ -25,7 +26,7 @@ from statusgraph.db.models import AuditEvent, JobLease, MonitorStatusChange, Wor
 from statusgraph.ids import new_id
 from statusgraph.jobs import liveness
 from tests.helpers import PEPPER, create_org
-from tests.servers import Server
+from tests.servers import Server, free_port
 from tests.test_jobs_evaluator import overdue_monitors
 
 RUNNING = re.compile(r"statusgraph worker (wrk_\w+) running jobs")
@@ -316,3 +317,38 @@ async def test_a_killed_workers_job_is_taken_over_once_its_lease_expires(
     assert lines[3].startswith("  audit_purge (every 0.2 s): ")
     assert lines[4].startswith("  heartbeat_evaluation (every 0.2 s): ")
     assert await survivor.stop() == 0
+
+
+async def test_serve_with_no_jobs_answers_requests_and_runs_no_job(database_url, jobs_env, jobs_db):
+    if not database_url.startswith("sqlite"):
+        pytest.skip("the flag does the same on PostgreSQL; once is enough")
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "statusgraph",
+        "serve",
+        "--no-jobs",
+        "--port",
+        str(port),
+        env=jobs_env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+
+            async def healthy() -> bool:
+                try:
+                    return (await http.get("/healthz")).status_code == 200
+                except httpx.TransportError:
+                    return False
+
+            await eventually(healthy, seconds=30)
+        await asyncio.sleep(0.5)  # over two intervals of both jobs
+        async with jobs_db() as session:
+            assert (await session.exec(select(Worker))).all() == []
+            assert (await session.exec(select(JobLease))).all() == []
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(process.wait(), 15) == 0
