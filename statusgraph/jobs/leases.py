@@ -43,9 +43,7 @@ async def ensure(session: AsyncSession, names: Iterable[str], *, now: datetime) 
     if not rows:
         return
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    await session.exec(
-        insert(LEASE).values(rows).on_conflict_do_nothing(index_elements=["name"])
-    )
+    await session.exec(insert(LEASE).values(rows).on_conflict_do_nothing(index_elements=["name"]))
 
 
 async def claim(
