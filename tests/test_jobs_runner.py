@@ -336,3 +336,12 @@ def test_the_job_settings_come_from_the_environment(monkeypatch):
         ("heartbeat_evaluation", 10.0),
         ("audit_purge", 60.0),
     ]
+
+
+def test_worker_status_on_a_database_not_yet_migrated_says_so(tmp_path, capsys):
+    empty = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/empty.db")
+    assert worker.worker_status(empty) == 1
+    assert capsys.readouterr() == (
+        "",
+        "error: the database schema is behind this release; run `statusgraph migrate` first\n",
+    )

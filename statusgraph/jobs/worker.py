@@ -22,6 +22,8 @@ from statusgraph.jobs.runner import JobsAlreadyRunning
 
 logger = logging.getLogger("statusgraph.jobs")
 
+SCHEMA_BEHIND = "error: the database schema is behind this release; run `statusgraph migrate` first"
+
 
 def _say(message: str) -> None:
     print(message, file=sys.stderr)  # noqa: T201
@@ -33,7 +35,7 @@ def run_worker(settings: Settings) -> int:
     if settings.is_sqlite:
         migrate.upgrade(settings.database_url)  # as `serve` does on SQLite
     elif asyncio.run(_pending_migrations(settings)):
-        _say("error: the database schema is behind this release; run `statusgraph migrate` first")
+        _say(SCHEMA_BEHIND)
         return 1
     return asyncio.run(_work(settings))
 
@@ -79,7 +81,10 @@ async def _work(settings: Settings) -> int:
 
 def worker_status(settings: Settings, *, clock: Clock = utcnow) -> int:
     """Prints the live processes that run jobs and each job's last run and lag; 0 if
-    some process runs the jobs, 1 if none does (for a health check)."""
+    some process runs the jobs, 1 if none does (for a health check) or the schema is behind."""
+    if asyncio.run(_pending_migrations(settings)):
+        _say(SCHEMA_BEHIND)
+        return 1
     workers, rows = asyncio.run(_read_status(settings, clock))
     intervals = {job.name: job.interval for job in jobs_for(settings)}
     sys.stdout.write(render_status(workers, rows, intervals, now=clock()))
