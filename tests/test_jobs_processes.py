@@ -224,6 +224,15 @@ async def test_two_workers_and_a_web_process_on_postgresql_run_every_job_exactly
         for worker in workers:
             assert await worker.stop() == 0
         log = await runs()
+        async with jobs_db() as session:
+            records = (await session.exec(select(Worker))).all()
+        # serve's shutdown (SIGINT) released its leases and recorded it stopped, too.
+        assert sorted((record.role, record.stopped_at is not None) for record in records) == [
+            ("serve", True),
+            ("worker", True),
+            ("worker", True),
+        ]
+        assert [row.expires_at for row in (await leases_by_name(jobs_db)).values()] == [None] * 2
     finally:
         async with jobs_db.begin() as session:
             await session.exec(text("DROP TABLE job_run_log"))
