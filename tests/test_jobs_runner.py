@@ -4,6 +4,9 @@ the SQLite rule, and `worker --status`."""
 import asyncio
 import itertools
 import logging
+import os
+import socket
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
@@ -232,6 +235,55 @@ async def test_on_sqlite_a_second_runner_refuses_and_serve_keeps_to_requests(
     async with jobs_db() as session:
         roles = [w.role for w in (await session.exec(select(Worker))).all()]
     assert sorted(roles) == ["worker", "worker"]  # the app registered nothing
+
+
+async def test_on_sqlite_a_process_of_this_host_that_no_longer_runs_does_not_keep_the_jobs(
+    jobs_db, settings
+):
+    if not settings.is_sqlite:
+        pytest.skip("SQLite only: on PostgreSQL any number of processes run jobs")
+    # What a crash leaves behind when the process is restarted at once (systemd, a
+    # container's restart policy): records seen a moment ago, of processes gone.
+    gone = await asyncio.create_subprocess_exec(sys.executable, "-c", "pass")
+    await gone.wait()
+    now = utcnow()
+    host = socket.gethostname()[:255]
+    async with jobs_db.begin() as session:
+        for worker_id, pid in (("wrk_killed", gone.pid), ("wrk_same_pid", os.getpid())):
+            # A restarted container runs its new process as the same pid on the same host.
+            session.add(
+                Worker(
+                    id=worker_id,
+                    role="serve",
+                    host=host,
+                    pid=pid,
+                    started_at=now - timedelta(hours=1),
+                    seen_at=now,
+                )
+            )
+    restarted = catalog.runner_for(settings, jobs_db, role="serve")
+    await restarted.start()
+    await restarted.stop()
+
+
+async def test_on_sqlite_a_process_of_another_host_counts_until_it_is_not_seen(jobs_db, settings):
+    if not settings.is_sqlite:
+        pytest.skip("SQLite only: on PostgreSQL any number of processes run jobs")
+    now = utcnow()
+    async with jobs_db.begin() as session:
+        session.add(
+            Worker(
+                id="wrk_elsewhere",
+                role="worker",
+                host="another-host",
+                pid=os.getpid(),  # its pid says nothing about processes of this host
+                started_at=now - timedelta(hours=1),
+                seen_at=now,
+            )
+        )
+    with pytest.raises(JobsAlreadyRunning) as refused:
+        await catalog.runner_for(settings, jobs_db, role="serve").start()
+    assert refused.value.other.id == "wrk_elsewhere"
 
 
 async def test_serve_with_jobs_off_registers_nothing_and_runs_nothing(jobs_db, settings):
