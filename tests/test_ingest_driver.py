@@ -70,3 +70,14 @@ class TestDriverStatement:
         del row["kind"]
         with pytest.raises(KeyError, match="kind"):
             statement.parameters(row)
+
+
+def test_postgresql_locks_a_groups_monitors_in_id_order_so_two_groups_cannot_deadlock():
+    """Two processes' groups sharing monitors must take their row locks in one order;
+    PostgreSQL locks rows as the sorted result comes out of ORDER BY."""
+    from sqlalchemy.dialects import postgresql
+
+    from statusgraph.ingest.writers import LOCKED_MONITORS
+
+    sql = str(LOCKED_MONITORS.compile(dialect=postgresql.dialect()))
+    assert sql.index("ORDER BY monitor.id") < sql.index("FOR UPDATE")

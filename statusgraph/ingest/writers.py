@@ -76,6 +76,9 @@ LOCKED_MONITORS = (
         MONITOR.c.id == any_(bindparam("ids", type_=ARRAY(String))),
         MONITOR.c.type == "heartbeat",
     )
+    # Locked in id order (PostgreSQL locks rows as the sorted result comes out), so two
+    # processes' groups that share monitors wait for each other instead of deadlocking.
+    .order_by(MONITOR.c.id)
     .with_for_update()
 )
 # SQLite's write transaction already serializes; it reads the monitors one by one (an IN

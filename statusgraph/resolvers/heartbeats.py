@@ -208,7 +208,9 @@ async def evaluate_due(session: AsyncSession, *, now: datetime, limit: int = EVA
             .where(col(Monitor.next_deadline_at) <= now)
             .order_by(col(Monitor.next_deadline_at))
             .limit(limit)
-            .with_for_update(skip_locked=True)
+            # FOR NO KEY UPDATE, as resolvers/locks.py takes for edits: the evaluator
+            # changes no key, so inserts that reference a monitor need not wait for it.
+            .with_for_update(skip_locked=True, key_share=True)
             # A Monitor the session already holds is overwritten with the row as locked.
             .execution_options(populate_existing=True)
         )
