@@ -1,6 +1,7 @@
 """/graphql over HTTP: media types, status codes, request errors, GraphiQL, introspection."""
 
 import logging
+from typing import Any
 
 import httpx
 import pytest
@@ -13,10 +14,11 @@ from tests.helpers import gql
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 
 
-def only_error(response):
+def only_error(response: httpx.Response) -> dict[str, Any]:
     body = response.json()
     assert len(body["errors"]) == 1, body
-    return body["errors"][0]
+    error: dict[str, Any] = body["errors"][0]
+    return error
 
 
 async def test_it_answers_queries_over_get(client, people):

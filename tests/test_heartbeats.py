@@ -6,6 +6,8 @@ import os
 import shutil
 import sqlite3
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -13,8 +15,11 @@ from sqlalchemy import make_url, text
 from sqlmodel import func, select
 from starlette.routing import Route, Router
 
+from statusgraph.clock import FrozenClock
+from statusgraph.db.engine import SessionFactory
 from statusgraph.db.models import HeartbeatPing, Monitor, MonitorStatusChange
 from statusgraph.http.routing import DirectRoute
+from statusgraph.ingest.batcher import PingBatcher
 from statusgraph.resolvers import heartbeats
 from tests.helpers import create_key, gql
 from tests.status_api import mutate
@@ -23,7 +28,13 @@ CREATE = "mutation($i: CreateMonitorInput!) { createMonitor(input: $i) { monitor
 CHANGES = "query($id: ID!) { monitor(id: $id) { status statusChanges(first: 20) { edges { node { fromStatus toStatus reason } } } } }"
 
 
-async def heartbeat(client, key, period=600, grace=300, name="nightly backup"):
+async def heartbeat(
+    client: httpx.AsyncClient,
+    key: str,
+    period: int = 600,
+    grace: int = 300,
+    name: str = "nightly backup",
+) -> str:
     payload = await mutate(
         client,
         key,
@@ -32,27 +43,36 @@ async def heartbeat(client, key, period=600, grace=300, name="nightly backup"):
         "createMonitor",
     )
     assert payload["monitor"]["status"] == "PENDING"
-    return payload["monitor"]["id"]
+    monitor_id: str = payload["monitor"]["id"]
+    return monitor_id
 
 
-async def ping(client, key, monitor_id, body=None, **kwargs):
+async def ping(
+    client: httpx.AsyncClient,
+    key: str | None,
+    monitor_id: str,
+    body: Any = None,
+    **kwargs: Any,
+) -> httpx.Response:
     headers = {"X-API-Key": key} if key else {}
     if body is None:
         return await client.post(f"/api/heartbeat/{monitor_id}", headers=headers, **kwargs)
     return await client.post(f"/api/heartbeat/{monitor_id}", headers=headers, json=body)
 
 
-async def evaluate(db, clock):
+async def evaluate(db: SessionFactory, clock: FrozenClock) -> int:
     async with db.begin() as session:
         return await heartbeats.evaluate_due(session, now=clock())
 
 
-async def pings_stored(db):
+async def pings_stored(db: SessionFactory) -> int:
     async with db() as session:
         return (await session.exec(select(func.count()).select_from(HeartbeatPing))).one()
 
 
-async def status_and_changes(client, key, monitor_id):
+async def status_and_changes(
+    client: httpx.AsyncClient, key: str, monitor_id: str
+) -> tuple[str, list[tuple[str | None, str, str]]]:
     data = (await gql(client, CHANGES, {"id": monitor_id}, key=key)).json()["data"]["monitor"]
     changes = [
         (e["node"]["fromStatus"], e["node"]["toStatus"], e["node"]["reason"])
@@ -307,9 +327,9 @@ async def test_pings_arriving_a_turn_of_the_loop_apart_share_one_commit(
 ):
     """As under uvicorn, where each poll of the sockets brings a few more requests."""
     monitor = await heartbeat(client, people.alice.secret)
-    batcher = app.state.ping_batcher
+    batcher: PingBatcher = app.state.ping_batcher
 
-    async def request():  # as the endpoint does, in a request's own task
+    async def request() -> dict[str, Any]:  # as the endpoint does, in a request's own task
         return await batcher.submit(
             organization_id=people.alice.organization.id,
             monitor_id=monitor,
@@ -320,7 +340,7 @@ async def test_pings_arriving_a_turn_of_the_loop_apart_share_one_commit(
             now=clock(),
         )
 
-    def submit():
+    def submit() -> asyncio.Task[dict[str, Any]]:
         return asyncio.create_task(request())
 
     before = batcher.commits
@@ -431,12 +451,15 @@ async def test_the_sqlite_writer_thread_alone_runs_under_sched_batch(client, app
     assert os.sched_getscheduler(0) == os.SCHED_OTHER
 
 
-def _pings_in_database_file(database_url: str, tmp_path) -> int:
+def _pings_in_database_file(database_url: str, tmp_path: Path) -> int:
     """Pings in the main database file alone, without its WAL: what checkpoints copied."""
     copy = tmp_path / "main-file-only.db"
-    shutil.copyfile(make_url(database_url).database, copy)
+    database = make_url(database_url).database
+    assert database is not None
+    shutil.copyfile(database, copy)
     with contextlib.closing(sqlite3.connect(copy)) as connection:
-        return connection.execute("SELECT count(*) FROM heartbeat_ping").fetchone()[0]
+        count: int = connection.execute("SELECT count(*) FROM heartbeat_ping").fetchone()[0]
+        return count
 
 
 async def test_the_sqlite_writer_checkpoints_the_wal_itself_after_answering(

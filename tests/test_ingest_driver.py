@@ -75,9 +75,8 @@ class TestDriverStatement:
 def test_postgresql_locks_a_groups_monitors_in_id_order_so_two_groups_cannot_deadlock():
     """Two processes' groups sharing monitors must take their row locks in one order;
     PostgreSQL locks rows as the sorted result comes out of ORDER BY."""
-    from sqlalchemy.dialects import postgresql
-
     from statusgraph.ingest.writers import LOCKED_MONITORS
 
-    sql = str(LOCKED_MONITORS.compile(dialect=postgresql.dialect()))
+    postgresql = make_url("postgresql+asyncpg://").get_dialect()()  # typed, unlike .dialect()
+    sql = str(LOCKED_MONITORS.compile(dialect=postgresql))
     assert sql.index("ORDER BY monitor.id") < sql.index("FOR UPDATE")

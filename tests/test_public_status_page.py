@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+import httpx
 import pytest
 
 from tests.helpers import StatementCounter, gql, tampered
@@ -30,16 +31,18 @@ RESOLVE = "mutation($id: ID!) { resolveIncident(id: $id) { userErrors { code } }
 TOKEN = 'mutation($p: ID!) { createStatusPageViewerToken(pageId: $p, name: "partners") { token viewerToken { id prefix } userErrors { code } } }'
 
 
-async def read(client, slug, *, key=None, token=None):
+async def read(
+    client: httpx.AsyncClient, slug: str, *, key: str | None = None, token: str | None = None
+) -> httpx.Response:
     headers = {"X-Status-Page-Token": token} if token else None
     return await gql(client, PUBLIC_PAGE, {"slug": slug}, key=key, headers=headers)
 
 
-def hidden(response):
+def hidden(response: httpx.Response) -> bool:
     """A page that may not be seen answers exactly like one that does not exist."""
     assert response.status_code == 200
     body = response.json()
-    return body["data"] == {"publicStatusPage": None} and body["errors"] == NOT_FOUND
+    return bool(body["data"] == {"publicStatusPage": None} and body["errors"] == NOT_FOUND)
 
 
 async def test_it_renders_what_a_status_page_shows(client, clock, people):
