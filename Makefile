@@ -29,7 +29,7 @@ test: $(VENV)/.installed-dev
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy statusgraph tests
+	$(BIN)/mypy statusgraph tests bench
 	$(BIN)/lint-imports
 
 # The documentation site (docs/, mkdocs.yml) into site/; --strict fails on a broken link.

@@ -30,7 +30,7 @@ class HeadersOnlyLimiter(Limiter):
     is the cost of carrying a decision and its three X-RateLimit-* headers, the part of
     the limiter's overhead that no storage can remove."""
 
-    async def hit(self, policy: Policy, identity: str) -> Decision | None:
+    async def hit(self, policy: Policy, identity: str, cost: int = 1) -> Decision | None:
         remaining, reset = (
             (b"x-ratelimit-remaining", b"999999999"),
             (b"x-ratelimit-reset", b"1900000000"),
