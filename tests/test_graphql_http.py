@@ -245,7 +245,7 @@ class TestIntrospection:
         response = await gql(client, self.QUERY, key=people.bob.secret)
         assert response.json()["data"] == {"__schema": {"queryType": {"name": "Query"}}}
 
-    async def test_typename_stays_available(self, client):
+    async def test_typename_is_answered_without_a_key(self, client):
         response = await gql(client, "{ __typename }")
         assert response.json()["data"] == {"__typename": "Query"}
 
@@ -297,7 +297,7 @@ class TestUnexpectedErrors:
         assert "x-request-id" in response.headers
 
 
-async def test_healthz(client):
+async def test_healthz_answers_ok_with_a_request_id(client):
     response = await client.get("/healthz")
     assert response.json() == {"status": "ok"}
     assert "x-request-id" in response.headers
