@@ -45,6 +45,26 @@ async def test_it_refuses_mutations_over_get(client, people):
     }
 
 
+@pytest.mark.parametrize(("accept", "status"), [("application/json", 200), (GRAPHQL_RESPONSE, 400)])
+@pytest.mark.parametrize("method", ["GET", "POST"])
+async def test_a_subscription_is_a_document_the_schema_does_not_validate_not_a_wrong_method(
+    client, people, method, accept, status
+):
+    query = "subscription { viewer { name } }"
+    headers = {"X-API-Key": people.alice.secret, "Accept": accept}
+    if method == "GET":
+        response = await client.get("/graphql", params={"query": query}, headers=headers)
+    else:
+        response = await client.post("/graphql", json={"query": query}, headers=headers)
+    assert response.status_code == status
+    assert "allow" not in response.headers
+    assert response.headers["content-type"] == accept
+    assert only_error(response) == {
+        "message": "The subscription operation is not supported by the schema.",
+        "extensions": {"code": "GRAPHQL_VALIDATION_FAILED"},
+    }
+
+
 @pytest.mark.parametrize(
     ("content", "content_type", "status", "message"),
     [

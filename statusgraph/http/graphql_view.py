@@ -142,7 +142,17 @@ class GraphQLEndpoint:
                 operation_name=operation_name,
                 allowed_operation_types=allowed,
             )
-        except InvalidOperationTypeError:
+        except InvalidOperationTypeError as error:
+            if error.operation_type is OperationType.SUBSCRIPTION:
+                # Strawberry checks the operation type before validating, so a document
+                # graphql-core would refuse (the schema has no subscription root) lands
+                # here; it is answered as that validation error, not as a wrong method.
+                return graphql_errors(
+                    request_failed_status(media_type),
+                    "The subscription operation is not supported by the schema.",
+                    "GRAPHQL_VALIDATION_FAILED",
+                    accept=accept,
+                )
             return graphql_errors(
                 405,
                 "Mutations must be sent with POST",
