@@ -13,6 +13,9 @@ import httpx
 import pytest
 
 from statusgraph import logs
+from statusgraph.errors import NotFoundError
+from statusgraph.ingest.batcher import PingBatcher
+from statusgraph.resolvers import heartbeats
 from tests.servers import STARTUP_SECONDS, free_port
 
 # Nothing listens on port 1: the rate limiter fails open and warns, inside the request.
@@ -117,6 +120,39 @@ async def test_the_request_id_is_set_for_the_request_and_gone_after_it(app_with,
     ]
     assert warning["message"].startswith(STORAGE_WARNING)
     assert warning["request_id"] == "trace-9"
+
+
+async def test_the_ping_batcher_does_not_carry_the_id_of_the_request_that_started_it(
+    app, clock, monkeypatch
+):
+    """The batcher's task commits groups of many requests' pings. Started from inside the
+    first one's context, it would tag whatever is logged while it runs with that
+    request's id, for every group until the queue empties."""
+    batcher: PingBatcher = app.state.ping_batcher
+    seen: list[str | None] = []
+    commit = batcher.writer.commit
+
+    async def noting_the_request_id(group: Any, apply: Any) -> Any:
+        seen.append(logs.current_request_id.get())
+        return await commit(group, apply)
+
+    monkeypatch.setattr(batcher.writer, "commit", noting_the_request_id)
+    as_the_guard_does = logs.current_request_id.set("trace-first")
+    try:
+        answer = batcher.submit(
+            organization_id="org_none",
+            monitor_id="mon_none",
+            kind=heartbeats.PingKind.SUCCESS,
+            message=None,
+            duration_ms=None,
+            ip=None,
+            now=clock(),
+        )
+    finally:
+        logs.current_request_id.reset(as_the_guard_does)
+    with pytest.raises(NotFoundError, match="Monitor not found"):
+        await answer
+    assert seen == [None]
 
 
 async def read_lines(stream: asyncio.StreamReader | None, into: list[str]) -> None:

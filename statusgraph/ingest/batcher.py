@@ -16,6 +16,7 @@ their own (SqliteWriter), on PostgreSQL over a connection kept for them
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -86,7 +87,9 @@ class PingBatcher:
             # The loop is looked up once per worker, not per ping: on Python 3.11
             # get_running_loop() makes a getpid() system call every time.
             self.loop = loop = asyncio.get_running_loop()
-            self.worker = loop.create_task(self._run())
+            # A context of its own: it serves every request's pings, so it must not keep
+            # the request id (logs.current_request_id) of the one that happened to start it.
+            self.worker = loop.create_task(self._run(), context=contextvars.Context())
         answer: asyncio.Future[dict[str, Any]] = loop.create_future()
         self.pending.append(
             PendingPing(organization_id, monitor_id, kind, message, duration_ms, ip, now, answer)
