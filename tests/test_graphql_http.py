@@ -45,6 +45,29 @@ async def test_it_refuses_mutations_over_get(client, people):
     }
 
 
+async def test_several_operations_without_an_operation_name_are_refused_and_none_runs(
+    client, people
+):
+    """GraphQL's GetOperation: strawberry would run the first one, while the rate limiter
+    (which follows the spec) counted no mutation, so a mutation placed before a query
+    ran charged to the read bucket."""
+    revoke = f'mutation A {{ revokeApiKey(id: "{people.bob.key_id}") {{ userErrors {{ code }} }} }}'
+    response = await gql(client, revoke + " query B { __typename }", key=people.alice.secret)
+    assert response.status_code == 400
+    assert only_error(response) == {
+        "message": "Must provide operation name if query contains multiple operations.",
+        "extensions": {"code": "BAD_REQUEST"},
+    }
+    still = await gql(client, "{ viewer { name } }", key=people.bob.secret)
+    assert still.json()["data"] == {"viewer": {"name": "bob"}}
+    named = await client.post(
+        "/graphql",
+        json={"query": revoke + " query B { __typename }", "operationName": "B"},
+        headers={"X-API-Key": people.alice.secret},
+    )
+    assert named.json()["data"] == {"__typename": "Query"}
+
+
 @pytest.mark.parametrize(("accept", "status"), [("application/json", 200), (GRAPHQL_RESPONSE, 400)])
 @pytest.mark.parametrize("method", ["GET", "POST"])
 async def test_a_subscription_is_a_document_the_schema_does_not_validate_not_a_wrong_method(

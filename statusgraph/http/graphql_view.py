@@ -9,7 +9,7 @@ import json
 import re
 from typing import Any
 
-from graphql import GraphQLError
+from graphql import GraphQLError, OperationDefinitionNode
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import Receive, Scope, Send
@@ -31,7 +31,7 @@ from statusgraph.http.responses import (
 from statusgraph.resolvers.credentials import CredentialCache
 from statusgraph.schema import StatusGraphSchema
 from statusgraph.schema.context import Context
-from statusgraph.schema.limits import QueryLimits
+from statusgraph.schema.limits import QueryLimits, parse_document
 from statusgraph.schema.response_cache import ResponseCache
 
 # graphql-core's " Did you mean 'x'?" (or "… 'x', 'y', or 'z'?"): disable_field_suggestions
@@ -102,6 +102,16 @@ class GraphQLEndpoint:
         if isinstance(params, Response):
             return params
         query, variables, operation_name = params
+        if operation_name is None and self._operations(query) > 1:
+            # GraphQL's GetOperation refuses this; strawberry would run the first
+            # operation, which the rate limiter (schema.limits.select_operation, as the
+            # spec) does not count: a mutation placed first ran charged as a read.
+            return graphql_errors(
+                400,
+                "Must provide operation name if query contains multiple operations.",
+                "BAD_REQUEST",
+                accept=accept,
+            )
 
         state = request.scope["state"]
         principal = state.get("principal")
@@ -168,6 +178,15 @@ class GraphQLEndpoint:
         if cache_key is not None and self.cache is not None and response.status_code == 200:
             self.cache.put(cache_key, bytes(response.body), generation=generation, now=now)
         return response
+
+    def _operations(self, query: str) -> int:
+        """How many operations the document defines (the parse is cached and shared with
+        execution); 0 when it does not parse, which execution then reports."""
+        try:
+            document = parse_document(query, self.query_limits.max_tokens)
+        except GraphQLError:
+            return 0
+        return sum(isinstance(each, OperationDefinitionNode) for each in document.definitions)
 
     async def _read_params(
         self, request: Request
