@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 if TYPE_CHECKING:
     from pydantic import ValidationError
     from pydantic_settings import SettingsError
+    from sqlalchemy.ext.asyncio import AsyncEngine
     from sqlmodel.ext.asyncio.session import AsyncSession
 
     from statusgraph.config import Settings
@@ -28,6 +29,13 @@ if TYPE_CHECKING:
     from statusgraph.resolvers.user_errors import UserInputError
 
 Result = TypeVar("Result")
+
+SCHEMA_BEHIND = "error: the database schema is behind this release; run `statusgraph migrate` first"
+
+
+class SchemaBehind(Exception):
+    """The database is behind this release's migrations: a command that reads or writes
+    it answers SCHEMA_BEHIND with exit status 1 (main), not a traceback."""
 
 
 def _say(message: str) -> None:
@@ -43,6 +51,8 @@ def _in_transaction(
 ) -> Result:
     import asyncio
 
+    from sqlalchemy.exc import DBAPIError
+
     from statusgraph.db.engine import create_engine, create_session_factory
 
     async def run() -> Result:
@@ -50,10 +60,32 @@ def _in_transaction(
         try:
             async with create_session_factory(engine).begin() as session:
                 return await work(session)
+        except DBAPIError:
+            # Most likely a table this release expects is missing: asked only on failure,
+            # so a command that works pays nothing for the check.
+            if await _schema_behind(engine):
+                raise SchemaBehind from None
+            raise
         finally:
             await engine.dispose()
 
     return asyncio.run(run())
+
+
+async def _schema_behind(engine: AsyncEngine) -> bool:
+    import logging
+
+    from statusgraph.db import migrate as migrations
+
+    # Alembic announces its context at INFO ("Context impl SQLiteImpl."), which would
+    # precede the one line the operator needs.
+    announcer = logging.getLogger("alembic.runtime.migration")
+    level = announcer.level
+    announcer.setLevel(logging.WARNING)
+    try:
+        return await migrations.pending_revisions(engine)
+    finally:
+        announcer.setLevel(level)
 
 
 def _user_errors(error: UserInputError) -> int:
@@ -98,7 +130,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     if settings.is_sqlite:
         migrations.upgrade(settings.database_url)
     elif _pending_migrations(settings):
-        _say("error: the database schema is behind this release; run `statusgraph migrate` first")
+        _say(SCHEMA_BEHIND)
         return 1
     secret = _in_transaction(
         settings,
@@ -536,5 +568,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     # Every command logs the same way; `serve` passes it on to uvicorn (log_config=None).
     logs.configure(settings.log_format, settings.log_level)
-    code: int = args.run(settings, args)
+    try:
+        code: int = args.run(settings, args)
+    except SchemaBehind:
+        _say(SCHEMA_BEHIND)
+        return 1
     return code

@@ -155,6 +155,29 @@ def test_migrate_creates_the_tables_on_an_empty_database(monkeypatch, tmp_path, 
 
 
 @pytest.mark.parametrize(
+    "command",
+    [
+        ["orgs", "create", "--name", "Acme", "--slug", "acme"],
+        ["keys", "create", "--org", "acme", "--name", "ci", "--scopes", "incidents:read"],
+        ["keys", "list", "--org", "acme"],
+        ["keys", "revoke", "key_x"],
+        ["audit", "purge"],
+    ],
+    ids=" ".join,
+)
+def test_a_command_on_a_database_behind_its_migrations_says_so_with_exit_1(
+    monkeypatch, tmp_path, capsys, command
+):
+    monkeypatch.setenv("STATUSGRAPH_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/empty.db")
+    assert main(command) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == (
+        "error: the database schema is behind this release; run `statusgraph migrate` first\n"
+    )
+
+
+@pytest.mark.parametrize(
     ("variable", "value", "line"),
     [
         ("STATUSGRAPH_PORT", "abc", "error: STATUSGRAPH_PORT: Input should be a valid integer, unable to parse string as an integer"),
