@@ -158,7 +158,9 @@ class TestStateMachine:
             ],
         )
 
-    async def test_a_paused_monitor_refuses_pings_with_a_409_and_resumes_as_pending(self, client, clock, people):
+    async def test_a_paused_monitor_refuses_pings_with_a_409_and_resumes_as_pending(
+        self, client, clock, people
+    ):
         key = people.alice.secret
         monitor = await heartbeat(client, key)
         await ping(client, key, monitor)
@@ -211,7 +213,9 @@ class TestRestErrors:
         assert response.status_code == 401
         assert response.json() == {"error": "Invalid API key"}
 
-    async def test_a_key_without_heartbeat_write_gets_a_403_and_stores_no_ping(self, client, db, clock, people):
+    async def test_a_key_without_heartbeat_write_gets_a_403_and_stores_no_ping(
+        self, client, db, clock, people
+    ):
         monitor = await heartbeat(client, people.alice.secret)
         reader = await create_key(db, clock, people.alice.organization, scopes=["monitors:write"])
         response = await ping(client, reader.secret, monitor)
