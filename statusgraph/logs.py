@@ -52,7 +52,7 @@ class JSONFormatter(logging.Formatter):
             ),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": _message(record),
         }
         request_id = getattr(record, "request_id", None) or current_request_id.get()
         if request_id is not None:
@@ -66,6 +66,16 @@ class JSONFormatter(logging.Formatter):
         # ASCII escapes: a message's newlines or odd characters never break the line, and
         # the line survives a stderr that is not UTF-8.
         return json.dumps(entry)
+
+
+def _message(record: logging.LogRecord) -> str:
+    """The record's message; its template alone, marked, when its arguments don't fit it.
+    Left to the handler, a bad `%` in a log call printed logging's multi-line "--- Logging
+    error ---" report to stderr, and stderr stopped being one JSON object per line."""
+    try:
+        return record.getMessage()
+    except (TypeError, ValueError, KeyError) as error:
+        return f"{record.msg} (log arguments did not fit the message: {error})"
 
 
 class StderrHandler(logging.StreamHandler[TextIO]):

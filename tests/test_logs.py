@@ -41,6 +41,18 @@ def test_a_json_line_has_timestamp_level_logger_and_message():
     }
 
 
+def test_a_log_call_whose_arguments_do_not_fit_its_message_is_still_one_json_line():
+    bad = logging.LogRecord(
+        "statusgraph.test", logging.WARNING, __file__, 1, "%d pings from %s", ("many",), None
+    )
+    line = logs.JSONFormatter().format(bad)
+    assert "\n" not in line
+    assert json.loads(line)["message"] == (
+        "%d pings from %s (log arguments did not fit the message: "
+        "%d format: a real number is required, not str)"
+    )
+
+
 def test_a_json_line_carries_the_request_id_of_its_context_and_the_traceback():
     try:
         raise ValueError("boom")
