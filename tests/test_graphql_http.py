@@ -45,15 +45,21 @@ async def test_it_refuses_mutations_over_get(client, people):
     }
 
 
+@pytest.mark.parametrize(("accept", "status"), [("application/json", 200), (GRAPHQL_RESPONSE, 400)])
 async def test_several_operations_without_an_operation_name_are_refused_and_none_runs(
-    client, people
+    client, people, accept, status
 ):
     """GraphQL's GetOperation: strawberry would run the first one, while the rate limiter
     (which follows the spec) counted no mutation, so a mutation placed before a query
     ran charged to the read bucket."""
     revoke = f'mutation A {{ revokeApiKey(id: "{people.bob.key_id}") {{ userErrors {{ code }} }} }}'
-    response = await gql(client, revoke + " query B { __typename }", key=people.alice.secret)
-    assert response.status_code == 400
+    response = await client.post(
+        "/graphql",
+        json={"query": revoke + " query B { __typename }"},
+        headers={"X-API-Key": people.alice.secret, "Accept": accept},
+    )
+    assert response.status_code == status
+    assert "data" not in response.json()
     assert only_error(response) == {
         "message": "Must provide operation name if query contains multiple operations.",
         "extensions": {"code": "BAD_REQUEST"},
@@ -66,6 +72,23 @@ async def test_several_operations_without_an_operation_name_are_refused_and_none
         headers={"X-API-Key": people.alice.secret},
     )
     assert named.json()["data"] == {"__typename": "Query"}
+
+
+@pytest.mark.parametrize(("accept", "status"), [("application/json", 200), (GRAPHQL_RESPONSE, 400)])
+async def test_an_unknown_operation_name_is_a_request_error_with_the_status_of_its_media_type(
+    client, people, accept, status
+):
+    response = await client.post(
+        "/graphql",
+        json={"query": "query A { __typename }", "operationName": "B"},
+        headers={"X-API-Key": people.alice.secret, "Accept": accept},
+    )
+    assert response.status_code == status
+    assert "data" not in response.json()
+    assert only_error(response) == {
+        "message": 'Unknown operation named "B".',
+        "extensions": {"code": "BAD_REQUEST"},
+    }
 
 
 @pytest.mark.parametrize(("accept", "status"), [("application/json", 200), (GRAPHQL_RESPONSE, 400)])

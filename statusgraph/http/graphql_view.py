@@ -107,7 +107,7 @@ class GraphQLEndpoint:
             # operation, which the rate limiter (schema.limits.select_operation, as the
             # spec) does not count: a mutation placed first ran charged as a read.
             return graphql_errors(
-                400,
+                request_failed_status(media_type),
                 "Must provide operation name if query contains multiple operations.",
                 "BAD_REQUEST",
                 accept=accept,
@@ -171,7 +171,14 @@ class GraphQLEndpoint:
                 headers={"Allow": "POST"},
             )
         except CannotGetOperationTypeError as error:
-            return graphql_errors(400, error.as_http_error_reason(), "BAD_REQUEST", accept=accept)
+            # No operation of that name: a request error like a validation failure, so
+            # 200 under application/json (GraphQL over HTTP), 400 under its own type.
+            return graphql_errors(
+                request_failed_status(media_type),
+                error.as_http_error_reason(),
+                "BAD_REQUEST",
+                accept=accept,
+            )
         finally:
             await context.end_read()
         response = self._respond(result, media_type)
