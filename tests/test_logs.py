@@ -181,6 +181,7 @@ async def test_the_real_server_logs_json_lines_with_the_request_id(tmp_path, wor
     env |= {
         "STATUSGRAPH_DATA_DIR": str(tmp_path / "data"),
         "STATUSGRAPH_LOG_FORMAT": "json",
+        "STATUSGRAPH_ACCESS_LOG": "true",
         "STATUSGRAPH_RATE_LIMIT_STORAGE": UNREACHABLE_REDIS,
     }
     port = free_port()

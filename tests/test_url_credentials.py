@@ -105,10 +105,10 @@ def test_no_route_takes_a_token_in_its_url_yet():
 
 @pytest.fixture
 async def logged_client(settings, clock, caplog):
-    """A client of an app built while statusgraph's loggers print at INFO: the access log
-    middleware is installed only then (access_log.wanted)."""
+    """A client of an app built with the access log on and while statusgraph's loggers
+    print at INFO: the access log middleware is installed only then (access_log.wanted)."""
     caplog.set_level(logging.INFO, logger="statusgraph")
-    app = create_app(settings, clock=clock)
+    app = create_app(settings.model_copy(update={"access_log": True}), clock=clock)
     transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield http
@@ -162,9 +162,10 @@ async def test_the_access_log_is_there_only_when_on_and_printed(
     await app.state.close()
 
 
-async def test_the_real_server_logs_our_line_and_not_uvicorns(tmp_path):
+async def test_the_real_server_logs_our_line_and_not_uvicorns_when_asked(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("STATUSGRAPH_")}
     env["STATUSGRAPH_DATA_DIR"] = str(tmp_path / "data")
+    env["STATUSGRAPH_ACCESS_LOG"] = "true"
     secret = "sg_live_" + "S3cr3t" * 6 + "xy"
     async with Server(env) as server:
         async with httpx.AsyncClient(base_url=server.url) as http:
@@ -183,3 +184,21 @@ async def test_the_real_server_logs_our_line_and_not_uvicorns(tmp_path):
     assert secret not in output
     assert "VALUE42" not in output
     assert "HTTP/1.1" not in output  # uvicorn's access line: `"GET /path HTTP/1.1" 200`
+
+
+async def test_the_real_server_as_shipped_writes_no_access_line(tmp_path):
+    """Off by default (a line adds about a third to a heartbeat ping's CPU): neither our
+    line nor uvicorn's, at the default log level (info) that prints the startup lines."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STATUSGRAPH_")}
+    env["STATUSGRAPH_DATA_DIR"] = str(tmp_path / "data")
+    async with Server(env) as server:
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            answered = await http.post("/graphql", json={"query": "{ __typename }"})
+            found = await http.get("/healthz?probe=1")
+        assert (answered.status_code, found.status_code) == (200, 200)
+    # Read to its end: the server has exited and its output pipe is closed.
+    output = "".join(server.output)
+    assert "statusgraph listening on" in output
+    assert not re.search(r"\b(GET|POST) /", output)
+    assert answered.headers["x-request-id"] not in output
+    assert "HTTP/1.1" not in output
