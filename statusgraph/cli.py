@@ -102,6 +102,24 @@ def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
     return 0
 
 
+# Named to uvicorn rather than left to its "auto", which falls back to asyncio's loop and
+# the pure-Python h11 parser without a word when one is missing: a slower server that
+# looks like the usual one. Both come with uvicorn[standard], a dependency.
+SERVE_PACKAGES = ("uvloop", "httptools")
+
+
+def _missing(packages: Sequence[str]) -> list[str]:
+    import importlib
+
+    missing = []
+    for name in packages:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
+    return missing
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import logging
 
@@ -125,6 +143,13 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             f"error: --workers {workers} needs shared rate-limit storage "
             "(STATUSGRAPH_RATE_LIMIT_STORAGE=redis://...); in-memory counters are per process "
             f"and would multiply every limit by {workers}"
+        )
+        return 2
+    missing = _missing(SERVE_PACKAGES)
+    if missing:
+        _say(
+            f"error: statusgraph serve needs {' and '.join(missing)} (part of "
+            "uvicorn[standard]): pip install 'uvicorn[standard]'"
         )
         return 2
     if settings.is_sqlite:
@@ -159,6 +184,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         port=port,
         workers=workers,
         log_level=settings.log_level,
+        loop="uvloop",
+        http="httptools",
         # It prints whole URLs, query values included; ours (statusgraph.access) does not.
         access_log=False,
         # Our middleware already knows the trusted proxies; uvicorn must not rewrite the peer.

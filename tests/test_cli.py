@@ -219,6 +219,48 @@ def test_each_bad_variable_gets_its_line_and_no_traceback(tmp_path):
     ]
 
 
+# `serve` in a Python where the named packages cannot be imported: a None in sys.modules
+# makes `import name` raise ImportError, as if the package were not installed.
+WITHOUT = """
+import sys
+for name in sys.argv[1].split(","):
+    sys.modules[name] = None
+from statusgraph.cli import main
+sys.exit(main(["serve", "--port", "1"]))
+"""
+
+
+@pytest.mark.parametrize(
+    ("hidden", "named"),
+    [
+        ("uvloop", "uvloop"),
+        ("httptools", "httptools"),
+        ("uvloop,httptools", "uvloop and httptools"),
+    ],
+)
+def test_serve_without_uvloop_or_httptools_names_them_and_exits_2_having_done_nothing(
+    tmp_path, hidden, named
+):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STATUSGRAPH_")}
+    env["STATUSGRAPH_DATA_DIR"] = str(tmp_path / "data")
+    done = subprocess.run(
+        [sys.executable, "-c", WITHOUT, hidden],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.splitlines() == [
+        f"error: statusgraph serve needs {named} (part of uvicorn[standard]): "
+        "pip install 'uvicorn[standard]'"
+    ]
+    # Refused before the database is created or a key is printed.
+    assert not (tmp_path / "data" / "statusgraph.db").exists()
+
+
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     """`statusgraph argv…` in-process: (exit status, stdout, stderr)."""
     code = main(list(argv))
