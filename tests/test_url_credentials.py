@@ -187,7 +187,7 @@ async def test_the_real_server_logs_our_line_and_not_uvicorns_when_asked(tmp_pat
 
 
 async def test_the_real_server_as_shipped_writes_no_access_line(tmp_path):
-    """Off by default (a line adds about a third to a heartbeat ping's CPU): neither our
+    """Off by default (a heartbeat ping takes about half again as much CPU with it): neither our
     line nor uvicorn's, at the default log level (info) that prints the startup lines."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("STATUSGRAPH_")}
     env["STATUSGRAPH_DATA_DIR"] = str(tmp_path / "data")
