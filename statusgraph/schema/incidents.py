@@ -1,20 +1,23 @@
 """Incidents over GraphQL. Scopes: incidents:read, incidents:write."""
 
+from collections.abc import Awaitable, Sequence
 from datetime import datetime
 
 import strawberry
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from statusgraph.auth.scopes import Scope
 from statusgraph.db import models
-from statusgraph.resolvers import incidents, owned
+from statusgraph.resolvers import incidents, owned, page_reads
 from statusgraph.resolvers import vocabulary as v
 from statusgraph.schema.actors import Actor
 from statusgraph.schema.context import Info
 from statusgraph.schema.enums import IncidentImpact, IncidentStatus, ServiceStatus
 from statusgraph.schema.mutations import Rejected, in_transaction, provided
 from statusgraph.schema.permissions import requires
+from statusgraph.schema.preload import NOT_LOADED, NotLoaded, preloaded_or, selection_paths, under
 from statusgraph.schema.relay import Connection, Node, page_args, selects
-from statusgraph.schema.services import DeletePayload, Service
+from statusgraph.schema.services import DeletePayload, Service, services_of
 from statusgraph.schema.user_errors import UserError
 
 
@@ -22,11 +25,14 @@ from statusgraph.schema.user_errors import UserError
 class AffectedService:
     status: ServiceStatus = strawberry.field(description="What this incident holds the service at.")
     service_id: strawberry.Private[str]
+    preloaded_service: strawberry.Private[Service | NotLoaded] = NOT_LOADED
 
-    @strawberry.field
-    async def service(self, info: Info) -> Service:
-        row = await info.context.loaders.service.load(self.service_id)
-        return Service.of(row)
+    @strawberry.field(graphql_type=Service)
+    def service(self, info: Info) -> Service | Awaitable[Service]:
+        async def load() -> Service:
+            return Service.of(await info.context.loaders.service.load(self.service_id))
+
+        return preloaded_or(self.preloaded_service, load)
 
 
 @strawberry.type
@@ -67,19 +73,26 @@ class Incident(Node):
     resolved_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    # Filled by `incidents_of` when the root's selection asks for them (schema/preload.py).
+    preloaded_affected: strawberry.Private[list[AffectedService] | NotLoaded] = NOT_LOADED
+    preloaded_updates: strawberry.Private[list[IncidentUpdate] | NotLoaded] = NOT_LOADED
 
-    @strawberry.field
-    async def affected_services(self, info: Info) -> list[AffectedService]:
-        rows = await info.context.loaders.incident_effects.load(str(self.id))
-        return [
-            AffectedService(status=v.ServiceStatus(row.status), service_id=row.service_id)
-            for row in rows
-        ]
+    @strawberry.field(graphql_type=list[AffectedService])
+    def affected_services(
+        self, info: Info
+    ) -> list[AffectedService] | Awaitable[list[AffectedService]]:
+        async def load() -> list[AffectedService]:
+            return _affected(await info.context.loaders.incident_effects.load(str(self.id)))
 
-    @strawberry.field(description="Oldest first.")
-    async def updates(self, info: Info) -> list[IncidentUpdate]:
-        rows = await info.context.loaders.incident_updates.load(str(self.id))
-        return [IncidentUpdate.of(row) for row in rows]
+        return preloaded_or(self.preloaded_affected, load)
+
+    @strawberry.field(graphql_type=list[IncidentUpdate], description="Oldest first.")
+    def updates(self, info: Info) -> list[IncidentUpdate] | Awaitable[list[IncidentUpdate]]:
+        async def load() -> list[IncidentUpdate]:
+            rows = await info.context.loaders.incident_updates.load(str(self.id))
+            return [IncidentUpdate.of(row) for row in rows]
+
+        return preloaded_or(self.preloaded_updates, load)
 
     @classmethod
     def of(cls, row: models.Incident) -> "Incident":
@@ -93,6 +106,41 @@ class Incident(Node):
             created_at=row.created_at,
             updated_at=row.updated_at,
         )
+
+
+def _affected(effects: list[incidents.Effect]) -> list[AffectedService]:
+    return [
+        AffectedService(status=v.ServiceStatus(row.status), service_id=row.service_id)
+        for row in effects
+    ]
+
+
+async def incidents_of(
+    session: AsyncSession, rows: Sequence[models.Incident], wanted: frozenset[str], now: datetime
+) -> list[Incident]:
+    """`rows` as Incident objects with what `wanted` (the paths selected under an
+    Incident) asks for preloaded: one statement per kind, whatever the number of rows."""
+    found = [Incident.of(row) for row in rows]
+    ids = [row.id for row in rows]
+    if "updates" in wanted:
+        timelines = await incidents.updates_for(session, ids)
+        for incident in found:
+            incident.preloaded_updates = [IncidentUpdate.of(u) for u in timelines[str(incident.id)]]
+    if "affectedServices" in wanted:
+        effects = await incidents.effects_for(session, ids)
+        affected = {incident_id: _affected(each) for incident_id, each in effects.items()}
+        service_wanted = under(wanted, "affectedServices.service")
+        if service_wanted:
+            service_ids = sorted({a.service_id for each in affected.values() for a in each})
+            service_rows = await page_reads.services_by_id(session, service_ids)
+            services = await services_of(session, list(service_rows.values()), service_wanted, now)
+            by_id = {str(service.id): service for service in services}
+            for each in affected.values():
+                for one in each:
+                    one.preloaded_service = by_id[one.service_id]
+        for incident in found:
+            incident.preloaded_affected = affected[str(incident.id)]
+    return found
 
 
 @strawberry.input
@@ -168,7 +216,10 @@ class IncidentQueries:
                 page=page_args(first, after, last, before),
                 with_count=selects(info, "totalCount"),
             )
-        return Connection.of(page, Incident.of)
+            nodes = await incidents_of(
+                session, page.rows, under(selection_paths(info), "edges.node"), ctx.now
+            )
+        return Connection.over(page, nodes)
 
     @strawberry.field(extensions=requires(Scope.incidents_read))
     async def incident(self, info: Info, id: strawberry.ID) -> Incident | None:
@@ -178,7 +229,8 @@ class IncidentQueries:
             row = await owned.require_owned(
                 session, models.Incident, principal.organization_id, id, "Incident"
             )
-        return Incident.of(row)
+            [incident] = await incidents_of(session, [row], selection_paths(info), ctx.now)
+        return incident
 
 
 @strawberry.type

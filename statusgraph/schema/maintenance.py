@@ -1,19 +1,22 @@
 """Maintenance windows over GraphQL. Scopes: maintenance:read, maintenance:write."""
 
+from collections.abc import Awaitable, Sequence
 from datetime import datetime
 
 import strawberry
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from statusgraph.auth.scopes import Scope
 from statusgraph.db import models
-from statusgraph.resolvers import maintenance, owned
+from statusgraph.resolvers import maintenance, owned, page_reads
 from statusgraph.resolvers.service_status import maintenance_status
 from statusgraph.schema.context import Info
 from statusgraph.schema.enums import MaintenanceStatus
 from statusgraph.schema.mutations import Rejected, in_transaction, provided
 from statusgraph.schema.permissions import requires
+from statusgraph.schema.preload import NOT_LOADED, NotLoaded, preloaded_or, selection_paths, under
 from statusgraph.schema.relay import Connection, Node, page_args, selects
-from statusgraph.schema.services import DeletePayload, Service
+from statusgraph.schema.services import DeletePayload, Service, services_of
 from statusgraph.schema.user_errors import UserError
 
 
@@ -28,12 +31,17 @@ class MaintenanceWindow(Node):
     created_at: datetime
     updated_at: datetime
 
-    @strawberry.field
-    async def services(self, info: Info) -> list[Service]:
-        loaders = info.context.loaders
-        ids = await loaders.maintenance_services.load(str(self.id))
-        rows = await loaders.service.load_many(ids)
-        return [Service.of(row) for row in rows if row is not None]
+    preloaded_services: strawberry.Private[list[Service] | NotLoaded] = NOT_LOADED
+
+    @strawberry.field(graphql_type=list[Service])
+    def services(self, info: Info) -> list[Service] | Awaitable[list[Service]]:
+        async def load() -> list[Service]:
+            loaders = info.context.loaders
+            ids = await loaders.maintenance_services.load(str(self.id))
+            rows = await loaders.service.load_many(ids)
+            return [Service.of(row) for row in rows if row is not None]
+
+        return preloaded_or(self.preloaded_services, load)
 
     @classmethod
     def of(cls, row: models.MaintenanceWindow, now: datetime) -> "MaintenanceWindow":
@@ -57,6 +65,26 @@ FIELDS = {
     "ends_at": "ends_at",
     "service_ids": "service_ids",
 }
+
+
+async def windows_of(
+    session: AsyncSession,
+    rows: Sequence[models.MaintenanceWindow],
+    wanted: frozenset[str],
+    now: datetime,
+) -> list[MaintenanceWindow]:
+    """`rows` as MaintenanceWindow objects, their services preloaded when selected."""
+    windows = [MaintenanceWindow.of(row, now) for row in rows]
+    if "services" in wanted and rows:
+        ids = await maintenance.services_for(session, [row.id for row in rows])
+        found = await page_reads.services_by_id(
+            session, sorted({i for e in ids.values() for i in e})
+        )
+        services = await services_of(session, list(found.values()), under(wanted, "services"), now)
+        by_id = {str(service.id): service for service in services}
+        for window in windows:
+            window.preloaded_services = [by_id[i] for i in ids[str(window.id)] if i in by_id]
+    return windows
 
 
 @strawberry.input
@@ -103,7 +131,10 @@ class MaintenanceQueries:
                 page=page_args(first, after, last, before),
                 with_count=selects(info, "totalCount"),
             )
-        return Connection.of(page, lambda row: MaintenanceWindow.of(row, ctx.now))
+            nodes = await windows_of(
+                session, page.rows, under(selection_paths(info), "edges.node"), ctx.now
+            )
+        return Connection.over(page, nodes)
 
     @strawberry.field(extensions=requires(Scope.maintenance_read))
     async def maintenance_window(self, info: Info, id: strawberry.ID) -> MaintenanceWindow | None:
@@ -117,7 +148,8 @@ class MaintenanceQueries:
                 id,
                 "MaintenanceWindow",
             )
-        return MaintenanceWindow.of(row, ctx.now)
+            [window] = await windows_of(session, [row], selection_paths(info), ctx.now)
+        return window
 
 
 @strawberry.type

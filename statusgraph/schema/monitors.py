@@ -1,19 +1,22 @@
 """Monitors over GraphQL. Scopes: monitors:read, monitors:write."""
 
+from collections.abc import Awaitable, Sequence
 from datetime import datetime
 
 import strawberry
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from statusgraph.auth.scopes import Scope
 from statusgraph.db import models
-from statusgraph.resolvers import heartbeats, monitors, owned
+from statusgraph.resolvers import heartbeats, monitors, owned, page_reads
 from statusgraph.resolvers.heartbeats import MonitorStatus, PingKind
 from statusgraph.resolvers.monitors import HttpMethod, MonitorType
 from statusgraph.schema.context import Info
 from statusgraph.schema.mutations import Rejected, in_transaction, provided
 from statusgraph.schema.permissions import requires
+from statusgraph.schema.preload import NOT_LOADED, NotLoaded, preloaded_or, selection_paths, under
 from statusgraph.schema.relay import Connection, Node, page_args, selects
-from statusgraph.schema.services import DeletePayload, Service
+from statusgraph.schema.services import DeletePayload, Service, services_of
 from statusgraph.schema.user_errors import UserError
 
 for _enum in (MonitorType, HttpMethod, MonitorStatus, PingKind):
@@ -84,13 +87,19 @@ class Monitor(Node):
     created_at: datetime
     updated_at: datetime
     service_id: strawberry.Private[str | None]
+    preloaded_service: strawberry.Private[Service | NotLoaded | None] = NOT_LOADED
 
-    @strawberry.field
-    async def service(self, info: Info) -> Service | None:
+    @strawberry.field(graphql_type=Service | None)
+    def service(self, info: Info) -> Service | Awaitable[Service | None] | None:
         if self.service_id is None:
             return None
-        row = await info.context.loaders.service.load(self.service_id)
-        return Service.of(row) if row else None
+        service_id = self.service_id
+
+        async def load() -> Service | None:
+            row = await info.context.loaders.service.load(service_id)
+            return Service.of(row) if row else None
+
+        return preloaded_or(self.preloaded_service, load)
 
     @strawberry.field(description="Heartbeat pings, newest first.")
     async def pings(
@@ -182,6 +191,24 @@ FIELDS = {
 }
 
 
+async def monitors_of(
+    session: AsyncSession, rows: Sequence[models.Monitor], wanted: frozenset[str], now: datetime
+) -> list[Monitor]:
+    """`rows` as Monitor objects, their services preloaded when selected."""
+    found = [Monitor.of(row, now) for row in rows]
+    if "service" in wanted:
+        ids = sorted({row.service_id for row in rows if row.service_id is not None})
+        service_rows = await page_reads.services_by_id(session, ids) if ids else {}
+        services = await services_of(
+            session, list(service_rows.values()), under(wanted, "service"), now
+        )
+        by_id = {str(service.id): service for service in services}
+        for monitor in found:
+            if monitor.service_id is not None:
+                monitor.preloaded_service = by_id.get(monitor.service_id)
+    return found
+
+
 @strawberry.input(description="Settings that do not apply to the type are refused.")
 class CreateMonitorInput:
     name: str
@@ -261,7 +288,10 @@ class MonitorQueries:
                 page=page_args(first, after, last, before),
                 with_count=selects(info, "totalCount"),
             )
-        return Connection.of(page, lambda row: Monitor.of(row, ctx.now))
+            nodes = await monitors_of(
+                session, page.rows, under(selection_paths(info), "edges.node"), ctx.now
+            )
+        return Connection.over(page, nodes)
 
     @strawberry.field(extensions=requires(Scope.monitors_read))
     async def monitor(self, info: Info, id: strawberry.ID) -> Monitor | None:
@@ -271,7 +301,8 @@ class MonitorQueries:
             row = await owned.require_owned(
                 session, models.Monitor, principal.organization_id, id, "Monitor"
             )
-        return Monitor.of(row, ctx.now)
+            [monitor] = await monitors_of(session, [row], selection_paths(info), ctx.now)
+        return monitor
 
 
 @strawberry.type

@@ -1,17 +1,28 @@
 """`publicStatusPage(slug:)`: what a status page renders, for anyone allowed to read it.
 
 The rules of what is shown are resolvers/public_page.py's, shared with the HTML page;
-these types only deliver them. Every nested list loads through the per-request
-DataLoaders, so a page costs the same number of SQL statements whether it shows 5
-services or 40.
+these types only deliver them. The root field loads what the selection asks for, one
+statement per kind of thing (load_shown_page, schema/preload.py), so a page costs the
+same number of SQL statements whether it shows 5 services or 40, and its nested fields
+are plain values.
 """
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import strawberry
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from statusgraph.db import models
-from statusgraph.resolvers import public_page, status_pages
+from statusgraph.resolvers import (
+    incidents,
+    maintenance,
+    page_reads,
+    public_page,
+    service_status,
+    status_pages,
+)
 from statusgraph.resolvers import vocabulary as v
 from statusgraph.schema.context import Info
 from statusgraph.schema.enums import (
@@ -27,6 +38,7 @@ from statusgraph.schema.enums import (
     ThemeMode,
 )
 from statusgraph.schema.permissions import PUBLIC
+from statusgraph.schema.preload import selection_paths, under
 
 VIEWER_TOKEN_HEADER = "x-status-page-token"  # noqa: S105  (a header name)
 
@@ -36,31 +48,19 @@ class PublicService:
     id: strawberry.ID
     name: str
     description: str | None
-    manual_status: strawberry.Private[str]
-    group_id: strawberry.Private[str | None]
-
-    @strawberry.field
-    async def status(self, info: Info) -> ServiceStatus:
-        status: v.ServiceStatus = await info.context.loaders.service_status.load(
-            (str(self.id), self.manual_status)
-        )
-        return status
-
-    @strawberry.field
-    async def group_name(self, info: Info) -> str | None:
-        if self.group_id is None:
-            return None
-        group = await info.context.loaders.service_group.load(self.group_id)
-        return group.name if group else None
+    status: ServiceStatus
+    group_name: str | None
 
     @classmethod
-    def of(cls, shown: public_page.ShownService) -> "PublicService":
+    def of(
+        cls, shown: public_page.ShownService, status: v.ServiceStatus, group_name: str | None
+    ) -> "PublicService":
         return cls(
             id=strawberry.ID(shown.id),
             name=shown.name,
             description=shown.description,
-            manual_status=shown.manual_status,
-            group_id=shown.group_id,
+            status=status,
+            group_name=group_name,
         )
 
 
@@ -90,24 +90,18 @@ class PublicIncident:
     impact: IncidentImpact
     started_at: datetime
     resolved_at: datetime | None
-
-    @strawberry.field(description="The timeline, oldest first.")
-    async def updates(self, info: Info) -> list[PublicIncidentUpdate]:
-        rows = await info.context.loaders.incident_updates.load(str(self.id))
-        return [PublicIncidentUpdate.of(public_page.update(row)) for row in rows]
-
-    @strawberry.field
-    async def affected_services(self, info: Info) -> list[PublicAffectedService]:
-        rows = await info.context.loaders.incident_effects.load(str(self.id))
-        return [
-            PublicAffectedService(
-                service_id=strawberry.ID(row.service_id), name=row.service_name, status=row.status
-            )
-            for row in rows
-        ]
+    updates: list[PublicIncidentUpdate] = strawberry.field(
+        description="The timeline, oldest first."
+    )
+    affected_services: list[PublicAffectedService]
 
     @classmethod
-    def of(cls, shown: public_page.ShownIncident) -> "PublicIncident":
+    def of(
+        cls,
+        shown: public_page.ShownIncident,
+        updates: list[PublicIncidentUpdate],
+        affected: list[PublicAffectedService],
+    ) -> "PublicIncident":
         return cls(
             id=strawberry.ID(shown.id),
             title=shown.title,
@@ -115,6 +109,8 @@ class PublicIncident:
             impact=shown.impact,
             started_at=shown.started_at,
             resolved_at=shown.resolved_at,
+            updates=updates,
+            affected_services=affected,
         )
 
 
@@ -126,17 +122,12 @@ class PublicMaintenance:
     starts_at: datetime
     ends_at: datetime
     status: MaintenanceStatus
-
-    @strawberry.field
-    async def services(self, info: Info) -> list[PublicService]:
-        loaders = info.context.loaders
-        rows = await loaders.service.load_many(
-            await loaders.maintenance_services.load(str(self.id))
-        )
-        return [PublicService.of(public_page.service(row)) for row in rows if row is not None]
+    services: list[PublicService]
 
     @classmethod
-    def of(cls, shown: public_page.ShownMaintenance) -> "PublicMaintenance":
+    def of(
+        cls, shown: public_page.ShownMaintenance, services: list[PublicService]
+    ) -> "PublicMaintenance":
         return cls(
             id=strawberry.ID(shown.id),
             title=shown.title,
@@ -144,6 +135,7 @@ class PublicMaintenance:
             starts_at=shown.starts_at,
             ends_at=shown.ends_at,
             status=shown.status,
+            services=services,
         )
 
 
@@ -166,45 +158,25 @@ class PublicStatusPage:
     show_incident_history: bool
     announcement: str | None = strawberry.field(description="Null unless the banner is visible.")
     announcement_style: AnnouncementStyle
-    page_id: strawberry.Private[str]
-
-    @strawberry.field(description="In the page's order, each with its current status.")
-    async def services(self, info: Info) -> list[PublicService]:
-        rows = await info.context.loaders.page_services.load(self.page_id)
-        return [PublicService.of(public_page.service(row)) for row in rows]
-
-    @strawberry.field(description="The worst status among the page's services.")
-    async def overall_status(self, info: Info) -> ServiceStatus:
-        loaders = info.context.loaders
-        rows = await loaders.page_services.load(self.page_id)
-        statuses = await loaders.service_status.load_many([(row.id, row.status) for row in rows])
-        return public_page.overall_status(statuses)
-
-    @strawberry.field(description="Open incidents touching the page's services, newest first.")
-    async def active_incidents(self, info: Info) -> list[PublicIncident]:
-        rows = await info.context.loaders.page_incidents.load(self.page_id)
-        return [PublicIncident.of(shown) for shown in public_page.active_incidents(rows)]
-
-    @strawberry.field(
+    services: list[PublicService] = strawberry.field(
+        description="In the page's order, each with its current status."
+    )
+    overall_status: ServiceStatus = strawberry.field(
+        description="The worst status among the page's services."
+    )
+    active_incidents: list[PublicIncident] = strawberry.field(
+        description="Open incidents touching the page's services, newest first."
+    )
+    incident_history: list[PublicIncident] = strawberry.field(
         description=f"Incidents resolved in the last {public_page.HISTORY.days} days (at most "
         f"{public_page.HISTORY_LIMIT}); empty when the page hides its history."
     )
-    async def incident_history(self, info: Info) -> list[PublicIncident]:
-        if not self.show_incident_history:
-            # public_page.incident_history says the same; this only saves the read.
-            return []
-        rows = await info.context.loaders.page_incidents.load(self.page_id)
-        history = public_page.incident_history(rows, shown=self.show_incident_history)
-        return [PublicIncident.of(shown) for shown in history]
-
-    @strawberry.field(description="In-progress and upcoming maintenance, soonest first.")
-    async def maintenance(self, info: Info) -> list[PublicMaintenance]:
-        ctx = info.context
-        rows = await ctx.loaders.page_maintenance.load(self.page_id)
-        return [PublicMaintenance.of(shown) for shown in public_page.maintenance(rows, ctx.now)]
+    maintenance: list[PublicMaintenance] = strawberry.field(
+        description="In-progress and upcoming maintenance, soonest first."
+    )
 
     @classmethod
-    def of(cls, row: models.StatusPage) -> "PublicStatusPage":
+    def of(cls, row: models.StatusPage, shown: "ShownPage") -> "PublicStatusPage":
         return cls(
             name=row.name,
             slug=row.slug,
@@ -223,8 +195,117 @@ class PublicStatusPage:
             show_incident_history=row.show_incident_history,
             announcement=public_page.announcement(row),
             announcement_style=v.AnnouncementStyle(row.announcement_style),
-            page_id=row.id,
+            services=shown.services,
+            overall_status=shown.overall_status,
+            active_incidents=shown.active_incidents,
+            incident_history=shown.incident_history,
+            maintenance=shown.maintenance,
         )
+
+
+@dataclass(slots=True)
+class ShownPage:
+    """What the selection asks of a page; what it does not ask for stays empty and is
+    never read (graphql-core reads only selected fields)."""
+
+    services: list[PublicService] = field(default_factory=list)
+    overall_status: v.ServiceStatus = v.ServiceStatus.OPERATIONAL
+    active_incidents: list[PublicIncident] = field(default_factory=list)
+    incident_history: list[PublicIncident] = field(default_factory=list)
+    maintenance: list[PublicMaintenance] = field(default_factory=list)
+
+
+async def _public_services(
+    session: AsyncSession, rows: Sequence[models.Service], wanted: frozenset[str], now: datetime
+) -> list[PublicService]:
+    statuses = (
+        await service_status.displayed_statuses(session, [(r.id, r.status) for r in rows], now)
+        if "status" in wanted
+        else {}
+    )
+    group_ids = sorted({r.group_id for r in rows if r.group_id is not None})
+    groups = (
+        await page_reads.groups_by_id(session, group_ids)
+        if "groupName" in wanted and group_ids
+        else {}
+    )
+    found = []
+    for row in rows:
+        group = groups.get(row.group_id) if row.group_id else None
+        status = statuses.get(row.id, v.ServiceStatus(row.status))
+        found.append(
+            PublicService.of(public_page.service(row), status, group.name if group else None)
+        )
+    return found
+
+
+async def _public_incidents(
+    session: AsyncSession, shown: list[public_page.ShownIncident], wanted: frozenset[str]
+) -> list[PublicIncident]:
+    ids = [incident.id for incident in shown]
+    timelines = await incidents.updates_for(session, ids) if "updates" in wanted and ids else {}
+    effects = (
+        await incidents.effects_for(session, ids) if "affectedServices" in wanted and ids else {}
+    )
+    return [
+        PublicIncident.of(
+            incident,
+            [
+                PublicIncidentUpdate.of(public_page.update(u))
+                for u in timelines.get(incident.id, [])
+            ],
+            [
+                PublicAffectedService(
+                    service_id=strawberry.ID(e.service_id), name=e.service_name, status=e.status
+                )
+                for e in effects.get(incident.id, [])
+            ],
+        )
+        for incident in shown
+    ]
+
+
+async def load_shown_page(
+    session: AsyncSession, page: models.StatusPage, wanted: frozenset[str], now: datetime
+) -> ShownPage:
+    """Everything `wanted` (the paths selected under publicStatusPage) asks for, one
+    statement per kind of thing (schema/preload.py), by the rules of public_page.py."""
+    shown = ShownPage()
+    if "services" in wanted or "overallStatus" in wanted:
+        service_rows = (await status_pages.services_for(session, [page.id]))[page.id]
+        service_wanted = under(wanted, "services")
+        if "overallStatus" in wanted:
+            service_wanted |= {"status"}
+        shown.services = await _public_services(session, service_rows, service_wanted, now)
+        shown.overall_status = public_page.overall_status(s.status for s in shown.services)
+    history_shown = "incidentHistory" in wanted and page.show_incident_history
+    if "activeIncidents" in wanted or history_shown:
+        rows = (await page_reads.incidents_for_pages(session, [page.id], now=now))[page.id]
+        active = public_page.active_incidents(rows) if "activeIncidents" in wanted else []
+        history = public_page.incident_history(rows, shown=history_shown)
+        incident_wanted = under(wanted, "activeIncidents") | under(wanted, "incidentHistory")
+        loaded = await _public_incidents(session, [*active, *history], incident_wanted)
+        shown.active_incidents = loaded[: len(active)]
+        shown.incident_history = loaded[len(active) :]
+    if "maintenance" in wanted:
+        windows = (await page_reads.maintenance_for_pages(session, [page.id], now=now))[page.id]
+        listed = public_page.maintenance(windows, now)
+        service_wanted = under(wanted, "maintenance.services")
+        by_window: dict[str, list[PublicService]] = {}
+        if service_wanted and listed:
+            ids = await maintenance.services_for(session, [w.id for w in listed])
+            rows_by_id = await page_reads.services_by_id(
+                session, sorted({i for each in ids.values() for i in each})
+            )
+            services = await _public_services(
+                session, list(rows_by_id.values()), service_wanted, now
+            )
+            by_id = {str(service.id): service for service in services}
+            by_window = {
+                window: [by_id[i] for i in each if i in by_id] for window, each in ids.items()
+            }
+        shown.maintenance = [PublicMaintenance.of(w, by_window.get(w.id, [])) for w in listed]
+    return shown
 
 
 @strawberry.type
@@ -245,4 +326,5 @@ class PublicQueries:
                 viewer_token=ctx.request.headers.get(VIEWER_TOKEN_HEADER),
                 pepper=ctx.pepper,
             )
-        return PublicStatusPage.of(page)
+            shown = await load_shown_page(session, page, selection_paths(info), ctx.now)
+        return PublicStatusPage.of(page, shown)

@@ -42,10 +42,15 @@ class Connection(Generic[Item]):
 
     @classmethod
     def of(cls, page: Page[Row], convert: Callable[[Row], Item]) -> "Connection[Item]":
+        return cls.over(page, [convert(row) for row in page.rows])
+
+    @classmethod
+    def over(cls, page: Page[Row], nodes: list[Item]) -> "Connection[Item]":
+        """The page with `nodes`, made from its rows in order (schema/preload.py)."""
         return cls(
             edges=[
-                Edge(cursor=cursor, node=convert(row))
-                for cursor, row in zip(page.cursors, page.rows, strict=True)
+                Edge(cursor=cursor, node=node)
+                for cursor, node in zip(page.cursors, nodes, strict=True)
             ],
             page_info=PageInfo(
                 has_next_page=page.has_next_page,

@@ -1,17 +1,20 @@
 """Services and service groups over GraphQL. Scopes: services:read, services:write."""
 
+from collections.abc import Awaitable, Sequence
 from datetime import datetime
 
 import strawberry
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from statusgraph.auth.scopes import Scope
 from statusgraph.db import models
-from statusgraph.resolvers import owned, services
+from statusgraph.resolvers import owned, page_reads, service_status, services
 from statusgraph.resolvers import vocabulary as v
 from statusgraph.schema.context import Info
 from statusgraph.schema.enums import ServiceStatus
 from statusgraph.schema.mutations import Rejected, in_transaction, provided
 from statusgraph.schema.permissions import requires
+from statusgraph.schema.preload import NOT_LOADED, NotLoaded, preloaded_or, selection_paths, under
 from statusgraph.schema.relay import Connection, Node, page_args, selects
 from statusgraph.schema.user_errors import UserError
 
@@ -35,23 +38,34 @@ class Service(Node):
     created_at: datetime
     updated_at: datetime
     group_id: strawberry.Private[str | None]
+    # Filled by `services_of` when the root's selection asks for them (schema/preload.py).
+    preloaded_status: strawberry.Private[v.ServiceStatus | NotLoaded] = NOT_LOADED
+    preloaded_group: strawberry.Private[ServiceGroup | NotLoaded | None] = NOT_LOADED
 
     @strawberry.field(
+        graphql_type=ServiceStatus,
         description="What pages show: the worst of the manual status, open incidents and "
-        "maintenance in progress."
+        "maintenance in progress.",
     )
-    async def status(self, info: Info) -> ServiceStatus:
-        status: v.ServiceStatus = await info.context.loaders.service_status.load(
-            (str(self.id), self.manual_status.value)
+    def status(self, info: Info) -> v.ServiceStatus | Awaitable[v.ServiceStatus]:
+        return preloaded_or(
+            self.preloaded_status,
+            lambda: info.context.loaders.service_status.load(
+                (str(self.id), self.manual_status.value)
+            ),
         )
-        return status
 
-    @strawberry.field
-    async def group(self, info: Info) -> ServiceGroup | None:
+    @strawberry.field(graphql_type=ServiceGroup | None)
+    def group(self, info: Info) -> ServiceGroup | Awaitable[ServiceGroup | None] | None:
         if self.group_id is None:
             return None
-        row = await info.context.loaders.service_group.load(self.group_id)
-        return ServiceGroup.of(row) if row else None
+        group_id = self.group_id
+
+        async def load() -> ServiceGroup | None:
+            row = await info.context.loaders.service_group.load(group_id)
+            return ServiceGroup.of(row) if row else None
+
+        return preloaded_or(self.preloaded_group, load)
 
     @classmethod
     def of(cls, row: models.Service) -> "Service":
@@ -65,6 +79,27 @@ class Service(Node):
             updated_at=row.updated_at,
             group_id=row.group_id,
         )
+
+
+async def services_of(
+    session: AsyncSession, rows: Sequence[models.Service], wanted: frozenset[str], now: datetime
+) -> list[Service]:
+    """`rows` as Service objects with what `wanted` (the paths selected under a Service)
+    asks for preloaded: at most two statements for the statuses, one for the groups."""
+    services = [Service.of(row) for row in rows]
+    if "status" in wanted:
+        statuses = await service_status.displayed_statuses(
+            session, [(row.id, row.status) for row in rows], now
+        )
+        for service in services:
+            service.preloaded_status = statuses[str(service.id)]
+    if "group" in wanted:
+        group_ids = sorted({row.group_id for row in rows if row.group_id is not None})
+        groups = await page_reads.groups_by_id(session, group_ids) if group_ids else {}
+        for service in services:
+            group = groups.get(service.group_id) if service.group_id else None
+            service.preloaded_group = ServiceGroup.of(group) if group else None
+    return services
 
 
 SERVICE_FIELDS = {
@@ -139,7 +174,10 @@ class ServiceQueries:
                 page=page_args(first, after, last, before),
                 with_count=selects(info, "totalCount"),
             )
-        return Connection.of(page, Service.of)
+            nodes = await services_of(
+                session, page.rows, under(selection_paths(info), "edges.node"), ctx.now
+            )
+        return Connection.over(page, nodes)
 
     @strawberry.field(extensions=requires(Scope.services_read))
     async def service(self, info: Info, id: strawberry.ID) -> Service | None:
@@ -149,7 +187,8 @@ class ServiceQueries:
             row = await owned.require_owned(
                 session, models.Service, principal.organization_id, id, "Service"
             )
-        return Service.of(row)
+            [service] = await services_of(session, [row], selection_paths(info), ctx.now)
+        return service
 
     @strawberry.field(extensions=requires(Scope.services_read))
     async def service_groups(self, info: Info) -> list[ServiceGroup] | None:

@@ -4,9 +4,11 @@ Fields, enumerations, validation and messages follow reference/004 (camelCase na
 UPPER_SNAKE enum values).
 """
 
+from collections.abc import Awaitable, Sequence
 from datetime import datetime
 
 import strawberry
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from statusgraph.auth.scopes import Scope
 from statusgraph.db import models
@@ -24,8 +26,9 @@ from statusgraph.schema.enums import (
 )
 from statusgraph.schema.mutations import Rejected, in_transaction, provided
 from statusgraph.schema.permissions import requires
+from statusgraph.schema.preload import NOT_LOADED, NotLoaded, preloaded_or, selection_paths, under
 from statusgraph.schema.relay import Connection, Node, page_args, selects
-from statusgraph.schema.services import DeletePayload, Service
+from statusgraph.schema.services import DeletePayload, Service, services_of
 from statusgraph.schema.user_errors import UserError
 
 
@@ -73,11 +76,15 @@ class StatusPage(Node):
     announcement_visible: bool
     created_at: datetime
     updated_at: datetime
+    preloaded_services: strawberry.Private[list[Service] | NotLoaded] = NOT_LOADED
 
-    @strawberry.field(description="In the order given.")
-    async def services(self, info: Info) -> list[Service]:
-        rows = await info.context.loaders.page_services.load(str(self.id))
-        return [Service.of(row) for row in rows]
+    @strawberry.field(graphql_type=list[Service], description="In the order given.")
+    def services(self, info: Info) -> list[Service] | Awaitable[list[Service]]:
+        async def load() -> list[Service]:
+            rows = await info.context.loaders.page_services.load(str(self.id))
+            return [Service.of(row) for row in rows]
+
+        return preloaded_or(self.preloaded_services, load)
 
     @strawberry.field
     async def viewer_tokens(self, info: Info) -> list[StatusPageViewerToken]:
@@ -193,6 +200,21 @@ class UpdateStatusPageInput:
     announcement_visible: bool | None = strawberry.UNSET
 
 
+async def status_pages_of(
+    session: AsyncSession, rows: Sequence[models.StatusPage], wanted: frozenset[str], now: datetime
+) -> list["StatusPage"]:
+    """`rows` as StatusPage objects, their services preloaded when selected."""
+    pages = [StatusPage.of(row) for row in rows]
+    if "services" in wanted and rows:
+        by_page = await status_pages.services_for(session, [row.id for row in rows])
+        unique = {s.id: s for each in by_page.values() for s in each}
+        services = await services_of(session, list(unique.values()), under(wanted, "services"), now)
+        by_id = {str(service.id): service for service in services}
+        for page in pages:
+            page.preloaded_services = [by_id[s.id] for s in by_page[str(page.id)]]
+    return pages
+
+
 @strawberry.type
 class StatusPagePayload:
     status_page: StatusPage | None
@@ -240,7 +262,10 @@ class StatusPageQueries:
                 page=page_args(first, after, last, before),
                 with_count=selects(info, "totalCount"),
             )
-        return Connection.of(page, StatusPage.of)
+            nodes = await status_pages_of(
+                session, page.rows, under(selection_paths(info), "edges.node"), ctx.now
+            )
+        return Connection.over(page, nodes)
 
     @strawberry.field(extensions=requires(Scope.status_pages_read))
     async def status_page(self, info: Info, id: strawberry.ID) -> StatusPage | None:
@@ -250,7 +275,8 @@ class StatusPageQueries:
             row = await owned.require_owned(
                 session, models.StatusPage, principal.organization_id, id, "StatusPage"
             )
-        return StatusPage.of(row)
+            [found] = await status_pages_of(session, [row], selection_paths(info), ctx.now)
+        return found
 
 
 @strawberry.type
