@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 
+from sqlalchemy import bindparam
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -15,6 +16,7 @@ from statusgraph.db.models import (
     MaintenanceService,
     MaintenanceWindow,
 )
+from statusgraph.db.types import UtcDateTime
 from statusgraph.resolvers.vocabulary import MaintenanceStatus, ServiceStatus, worst
 
 
@@ -28,31 +30,40 @@ def maintenance_status(window: MaintenanceWindow, now: datetime) -> MaintenanceS
     return MaintenanceStatus.COMPLETED
 
 
+# Built once: a statement made per request costs its construction and its cache key
+# each time; these only take their values (an expanding IN list and the instant).
+_HELD_BY_INCIDENTS = (
+    select(IncidentService.service_id, IncidentService.status)
+    .join(Incident, col(Incident.id) == col(IncidentService.incident_id))
+    .where(
+        col(IncidentService.service_id).in_(bindparam("ids", expanding=True)),
+        col(Incident.resolved_at).is_(None),
+    )
+)
+_UNDER_MAINTENANCE = (
+    select(MaintenanceService.service_id)
+    .join(MaintenanceWindow, col(MaintenanceWindow.id) == col(MaintenanceService.maintenance_id))
+    .where(
+        col(MaintenanceService.service_id).in_(bindparam("ids", expanding=True)),
+        col(MaintenanceWindow.cancelled_at).is_(None),
+        col(MaintenanceWindow.starts_at) <= bindparam("now", type_=UtcDateTime),
+        col(MaintenanceWindow.ends_at) > bindparam("now", type_=UtcDateTime),
+    )
+)
+
+
 async def displayed_statuses(
     session: AsyncSession, manual: Sequence[tuple[str, str]], now: datetime
 ) -> dict[str, ServiceStatus]:
     """`manual` is (service id, manual status) pairs; two queries for any number."""
     ids = [service_id for service_id, _ in manual]
+    if not ids:
+        return {}
     holds: dict[str, list[ServiceStatus]] = defaultdict(list)
-    incident_rows = await session.exec(
-        select(IncidentService.service_id, IncidentService.status)
-        .join(Incident, col(Incident.id) == col(IncidentService.incident_id))
-        .where(col(IncidentService.service_id).in_(ids), col(Incident.resolved_at).is_(None))
-    )
+    incident_rows = await session.exec(_HELD_BY_INCIDENTS, params={"ids": ids})
     for service_id, status in incident_rows.all():
         holds[service_id].append(ServiceStatus(status))
-    maintained = await session.exec(
-        select(MaintenanceService.service_id)
-        .join(
-            MaintenanceWindow, col(MaintenanceWindow.id) == col(MaintenanceService.maintenance_id)
-        )
-        .where(
-            col(MaintenanceService.service_id).in_(ids),
-            col(MaintenanceWindow.cancelled_at).is_(None),
-            col(MaintenanceWindow.starts_at) <= now,
-            col(MaintenanceWindow.ends_at) > now,
-        )
-    )
+    maintained = await session.exec(_UNDER_MAINTENANCE, params={"ids": ids, "now": now})
     for service_id in maintained.all():
         holds[service_id].append(ServiceStatus.UNDER_MAINTENANCE)
     return {

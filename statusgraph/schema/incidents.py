@@ -8,6 +8,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from statusgraph.auth.scopes import Scope
 from statusgraph.db import models
+from statusgraph.errors import NotFoundError
 from statusgraph.resolvers import incidents, owned, page_reads
 from statusgraph.resolvers import vocabulary as v
 from statusgraph.schema.actors import Actor
@@ -30,7 +31,10 @@ class AffectedService:
     @strawberry.field(graphql_type=Service)
     def service(self, info: Info) -> Service | Awaitable[Service]:
         async def load() -> Service:
-            return Service.of(await info.context.loaders.service.load(self.service_id))
+            row = await info.context.loaders.service.load(self.service_id)
+            if row is None:  # deleted since the incident was read (deletes cascade)
+                raise NotFoundError.of("Service")
+            return Service.of(row)
 
         return preloaded_or(self.preloaded_service, load)
 

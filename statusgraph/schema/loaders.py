@@ -3,6 +3,7 @@
 Every batch reads through the request's one read session (Context.read).
 """
 
+import functools
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
@@ -13,11 +14,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from strawberry.dataloader import DataLoader
 
 from statusgraph.db.models import (
-    Incident,
     IncidentUpdate,
-    MaintenanceWindow,
     Organization,
     Service,
+    ServiceGroup,
 )
 from statusgraph.resolvers import incidents, maintenance, page_reads, service_status, status_pages
 from statusgraph.resolvers.vocabulary import ServiceStatus
@@ -27,35 +27,48 @@ Value = TypeVar("Value")
 
 
 class Loaders:
+    """Made on first use: most requests now read through their root field's preload
+    (schema/preload.py) and never touch a DataLoader."""
+
     def __init__(
         self, read: Callable[[], AbstractAsyncContextManager[AsyncSession]], now: datetime
     ) -> None:
         self._read = read
         self._now = now
-        self.organization = self._loader(self._organizations)
-        self.service = self._loader(page_reads.services_by_id)
-        self.service_group = self._loader(page_reads.groups_by_id)
-        self.service_status: DataLoader[tuple[str, str], ServiceStatus] = self._loader(
-            self._statuses
-        )
-        self.page_services: DataLoader[str, list[Service]] = self._loader(
-            status_pages.services_for, default=list
-        )
-        self.incident_updates: DataLoader[str, list[IncidentUpdate]] = self._loader(
-            incidents.updates_for, default=list
-        )
-        self.incident_effects: DataLoader[str, list[incidents.Effect]] = self._loader(
-            incidents.effects_for, default=list
-        )
-        self.maintenance_services: DataLoader[str, list[str]] = self._loader(
-            maintenance.services_for, default=list
-        )
-        self.page_incidents: DataLoader[str, list[Incident]] = self._loader(
-            self._page_incidents, default=list
-        )
-        self.page_maintenance: DataLoader[str, list[MaintenanceWindow]] = self._loader(
-            self._page_maintenance, default=list
-        )
+
+    @functools.cached_property
+    def organization(self) -> DataLoader[str, Organization]:
+        # Only ever asked for the caller's own organization, which exists while its
+        # credential does.
+        return self._loader(self._organizations)
+
+    @functools.cached_property
+    def service(self) -> DataLoader[str, Service | None]:
+        return self._loader(page_reads.services_by_id)
+
+    @functools.cached_property
+    def service_group(self) -> DataLoader[str, ServiceGroup | None]:
+        return self._loader(page_reads.groups_by_id)
+
+    @functools.cached_property
+    def service_status(self) -> DataLoader[tuple[str, str], ServiceStatus]:
+        return self._loader(self._statuses)
+
+    @functools.cached_property
+    def page_services(self) -> DataLoader[str, list[Service]]:
+        return self._loader(status_pages.services_for, default=list)
+
+    @functools.cached_property
+    def incident_updates(self) -> DataLoader[str, list[IncidentUpdate]]:
+        return self._loader(incidents.updates_for, default=list)
+
+    @functools.cached_property
+    def incident_effects(self) -> DataLoader[str, list[incidents.Effect]]:
+        return self._loader(incidents.effects_for, default=list)
+
+    @functools.cached_property
+    def maintenance_services(self) -> DataLoader[str, list[str]]:
+        return self._loader(maintenance.services_for, default=list)
 
     def _loader(
         self,
@@ -79,13 +92,3 @@ class Loaders:
     ) -> dict[tuple[str, str], ServiceStatus]:
         derived = await service_status.displayed_statuses(session, keys, self._now)
         return {key: derived[key[0]] for key in keys}
-
-    async def _page_incidents(
-        self, session: AsyncSession, ids: Sequence[str]
-    ) -> dict[str, list[Incident]]:
-        return await page_reads.incidents_for_pages(session, ids, now=self._now)
-
-    async def _page_maintenance(
-        self, session: AsyncSession, ids: Sequence[str]
-    ) -> dict[str, list[MaintenanceWindow]]:
-        return await page_reads.maintenance_for_pages(session, ids, now=self._now)
