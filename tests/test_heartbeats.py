@@ -356,6 +356,43 @@ async def test_pings_arriving_a_turn_of_the_loop_apart_share_one_commit(
     assert await pings_stored(db) == 16
 
 
+async def test_one_group_over_many_monitors_reads_them_in_one_go(client, app, db, people):
+    """A group's monitors are read by one statement (a JSON array of ids on SQLite, an
+    array on PostgreSQL): each ping still lands on its own monitor, and one to another
+    organization's, an unknown or a non-heartbeat monitor in the same group is a 404."""
+    key = people.alice.secret
+    monitors = [await heartbeat(client, key, name=f"job {n}") for n in range(12)]
+    theirs = await heartbeat(client, people.charlie.secret)
+    http = await mutate(
+        client,
+        key,
+        CREATE,
+        {"i": {"name": "site", "type": "HTTP", "url": "https://example.com"}},
+        "createMonitor",
+    )
+    strangers = ["mon_doesnotexist", theirs, http["monitor"]["id"]]
+    batcher: PingBatcher = app.state.ping_batcher
+    before = batcher.commits
+    responses = await asyncio.gather(
+        *(ping(client, key, monitor) for monitor in [*monitors, *monitors, *strangers])
+    )
+    assert [r.status_code for r in responses] == [200] * 24 + [404] * 3
+    assert batcher.commits - before <= 2  # a group or two, not one per monitor
+    async with db() as session:
+        counts = dict(
+            (
+                await session.exec(
+                    select(HeartbeatPing.monitor_id, func.count()).group_by(
+                        HeartbeatPing.monitor_id  # type: ignore[arg-type]
+                    )
+                )
+            ).all()
+        )
+    assert counts == {monitor: 2 for monitor in monitors}
+    for monitor in monitors:
+        assert (await status_and_changes(client, key, monitor))[0] == "UP"
+
+
 async def test_what_a_ping_stores_reads_back_through_the_orm(client, db, clock, people):
     """SQLite stores pings through the driver (ingest/driver.py): same values as the ORM's."""
     monitor = await heartbeat(client, people.alice.secret)

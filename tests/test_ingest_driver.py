@@ -10,7 +10,7 @@ from sqlalchemy.engine import make_url
 
 from statusgraph.db.types import UtcDateTime
 from statusgraph.ingest.driver import DriverStatement
-from statusgraph.ingest.writers import INSERT_PINGS, MONITOR_BY_ID
+from statusgraph.ingest.writers import INSERT_PINGS, MONITORS_BY_IDS
 
 
 class TestUtcDateTimeOnSqlite:
@@ -52,8 +52,8 @@ class TestDriverStatement:
     """ingest/driver.py binds what the statement names, in its order, through the column types."""
 
     def test_literal_values_come_from_the_statement_and_the_rest_from_the_row(self):
-        statement = DriverStatement(MONITOR_BY_ID, sqlite.dialect())
-        assert list(statement.parameters({"id": "mon_1"})) == ["mon_1", "heartbeat"]
+        statement = DriverStatement(MONITORS_BY_IDS, sqlite.dialect())
+        assert list(statement.parameters({"ids": '["mon_1"]'})) == ['["mon_1"]', "heartbeat"]
 
     def test_a_missing_value_is_an_error_not_a_null(self):
         statement = DriverStatement(INSERT_PINGS, sqlite.dialect())
