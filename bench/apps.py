@@ -20,9 +20,21 @@ async def ping(_request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
+async def ping_with_body(request: Request) -> JSONResponse:
+    await request.body()
+    return JSONResponse({"status": "ok", "id": request.path_params["id"]})
+
+
 def bare() -> Starlette:
-    """The reference: a Starlette JSON route and nothing else."""
-    return Starlette(routes=[Route("/", ping), Route("/ping", ping)])
+    """The reference: a Starlette JSON route and nothing else; and the same with what a
+    heartbeat ping needs at the least, a POST with a path parameter and a body read."""
+    return Starlette(
+        routes=[
+            Route("/", ping),
+            Route("/ping", ping),
+            Route("/ping/{id}", ping_with_body, methods=["POST"]),
+        ]
+    )
 
 
 class HeadersOnlyLimiter(Limiter):

@@ -32,10 +32,7 @@ import argparse
 import asyncio
 import json
 import os
-import subprocess
-import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,12 +45,10 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from bench.harness import (
-    ROOT,
     Result,
+    ShippedServe,
     UvicornServer,
-    free_port,
     median_of,
-    pinned,
     print_table,
     wrk,
 )
@@ -246,32 +241,6 @@ def same_sql_app() -> Starlette:
         return JSONResponse({"status": "ok"})
 
     return Starlette(routes=[Route("/", ping), *(route(path) for path in statements)])
-
-
-class ShippedServe(UvicornServer):
-    """`statusgraph serve --port N` as installed, pinned to CPU 0, until stopped."""
-
-    def __init__(self, env: dict[str, str], start_seconds: float = 30) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        command = [
-            str(Path(sys.executable).parent / "statusgraph"),
-            "serve",
-            "--port",
-            str(self.port),
-        ]
-        self.process = subprocess.Popen(
-            pinned(0, command), cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL
-        )
-        deadline = time.monotonic() + start_seconds
-        while time.monotonic() < deadline:
-            try:
-                httpx.get(self.url + "/", timeout=1)
-                return
-            except httpx.TransportError:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError("statusgraph serve did not start")
 
 
 def lua_post(path: Path, body: dict[str, Any], key: str | None) -> Path:

@@ -94,6 +94,39 @@ class UvicornServer:
         self.stop()
 
 
+class ShippedServe(UvicornServer):
+    """`statusgraph serve --port N` as installed (`python -m statusgraph`, the console
+    script's own entry point): uvloop, httptools, no access log, background jobs on. The
+    whole process, its threads included, is pinned to CPU 0 at launch; under `wrapper`
+    (valgrind's) when one is given."""
+
+    def __init__(
+        self,
+        env: dict[str, str],
+        *,
+        wrapper: list[str] | None = None,
+        start_seconds: float = 30,
+    ) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        command = [sys.executable, "-m", "statusgraph", "serve", "--port", str(self.port)]
+        self.process = subprocess.Popen(
+            pinned(0, [*(wrapper or []), *command]),
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + start_seconds
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(self.url + "/", timeout=1)
+                return
+            except httpx.TransportError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("statusgraph serve did not start")
+
+
 @dataclass
 class Result:
     name: str
@@ -169,6 +202,12 @@ def callgrind_server(
     is given minutes to start)."""
     wrapper = [*CALLGRIND, f"--callgrind-out-file={out_dir}/callgrind.%p"]
     return UvicornServer(factory, env, wrapper=wrapper, start_seconds=600)
+
+
+def callgrind_serve(out_dir: Path, env: dict[str, str]) -> ShippedServe:
+    """`statusgraph serve` as shipped, under callgrind."""
+    wrapper = [*CALLGRIND, f"--callgrind-out-file={out_dir}/callgrind.%p"]
+    return ShippedServe(env, wrapper=wrapper, start_seconds=600)
 
 
 def instructions_per_request(
