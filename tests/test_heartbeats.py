@@ -383,7 +383,7 @@ async def test_one_group_over_many_monitors_reads_them_in_one_go(client, app, db
             (
                 await session.exec(
                     select(HeartbeatPing.monitor_id, func.count()).group_by(
-                        HeartbeatPing.monitor_id  # type: ignore[arg-type]
+                        HeartbeatPing.monitor_id
                     )
                 )
             ).all()
