@@ -19,6 +19,7 @@ from statusgraph.http import access_log
 from statusgraph.http.cors import GraphQLCORSMiddleware
 from statusgraph.http.graphql_view import GraphQLEndpoint
 from statusgraph.http.middleware import RequestGuardMiddleware
+from statusgraph.http.persisted_queries import PersistedQueries
 from statusgraph.http.routing import GuardedStarlette
 from statusgraph.ingest.writers import group_writer
 from statusgraph.jobs import catalog
@@ -59,6 +60,11 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
     pepper = settings.pepper()
     limiter = Limiter(settings)
     credential_cache = CredentialCache(settings.credential_cache_seconds)
+    persisted = (
+        PersistedQueries(settings.graphql_persisted_queries)
+        if settings.graphql_persisted_queries
+        else None
+    )
 
     # The background jobs, unless this process is kept to requests (serve --no-jobs).
     runner = (
@@ -111,6 +117,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
         if settings.public_cache_seconds
         else None,
         credential_cache=credential_cache,
+        persisted=persisted,
     )
     ping_route = Route("/api/heartbeat/{monitor_id}", heartbeat.ping, methods=["POST"])
     app = GuardedStarlette(
@@ -139,6 +146,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
                 clock=clock,
                 limiter=limiter,
                 credential_cache=credential_cache,
+                persisted=persisted,
             ),
         ],
         lifespan=lifespan,

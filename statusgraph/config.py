@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     graphql_max_cost: int = Field(default=1000, ge=1)
     graphql_max_selections: int = Field(default=1000, ge=1)
     graphiql: bool = True
+    # Documents remembered for automatic persisted queries (http/persisted_queries.py),
+    # per process; 0 answers PersistedQueryNotSupported, and clients stop sending hashes.
+    graphql_persisted_queries: int = Field(default=1000, ge=0)
     # How long a response to an anonymous GraphQL request (a public status page) may be
     # served from memory; 0 turns the cache off. Writes in this process invalidate it.
     public_cache_seconds: float = Field(default=5.0, ge=0)

@@ -48,7 +48,7 @@ from strawberry.schema.schema import validate_document as strawberry_validate_do
 from statusgraph.http.graphql_view import SUGGESTION, _request_error_code
 from statusgraph.http.routing import DirectRoute, GuardedStarlette
 from statusgraph.ingest.driver import DriverStatement
-from statusgraph.ingest.writers import INSERT_PINGS, MONITOR_BY_ID, UPDATE_MONITORS, UPDATED
+from statusgraph.ingest.writers import INSERT_PINGS, MONITORS_BY_IDS, UPDATE_MONITORS, UPDATED
 from statusgraph.ratelimit import SweepingMemoryStorage
 from statusgraph.schema import schema as statusgraph_schema
 
@@ -222,7 +222,7 @@ STATEMENTS: dict[str, tuple[Any, list[str] | None, dict[str, Any]]] = {
             "updated_at": AT,
         },
     ),
-    "select with a literal": (MONITOR_BY_ID, None, {"id": "mon_1"}),
+    "select with a literal": (MONITORS_BY_IDS, None, {"ids": '["mon_1"]'}),
 }
 
 
@@ -248,13 +248,13 @@ def test_driver_statement_sends_what_sqlalchemy_sends(case):
 
 
 def test_sqlalchemy_compiler_still_describes_positional_parameters():
-    compiled = MONITOR_BY_ID.compile(dialect=create_engine("sqlite://").dialect)
+    compiled = MONITORS_BY_IDS.compile(dialect=create_engine("sqlite://").dialect)
     assert isinstance(compiled, SQLCompiler)
     assert compiled.positiontup is not None, (
         "SQLAlchemy's SQLCompiler no longer lists a positional statement's parameters in"
         " positiontup: ingest/driver.py DriverStatement binds rows in that order"
     )
-    assert len(compiled.positiontup) == 2  # the monitor's id, and the literal 'heartbeat'
+    assert len(compiled.positiontup) == 2  # the ids (a JSON array), and the literal 'heartbeat'
     lost = (
         "SQLAlchemy's BindParameter lost .required or .type: ingest/driver.py"
         " DriverStatement reads them to tell literals from row values and to bind them"

@@ -20,7 +20,10 @@ from strawberry.types.graphql import OperationType
 
 from statusgraph.clock import Clock
 from statusgraph.db.engine import SessionFactory
-from statusgraph.http import json_input
+from statusgraph.http import json_input, persisted_queries
+from statusgraph.http.conditional import conditional
+from statusgraph.http.middleware import GRAPHQL_JSON
+from statusgraph.http.persisted_queries import PersistedQueries
 from statusgraph.http.responses import (
     GRAPHQL_RESPONSE,
     JSON,
@@ -71,8 +74,10 @@ class GraphQLEndpoint:
         query_limits: QueryLimits,
         cache: ResponseCache | None = None,
         credential_cache: CredentialCache | None = None,
+        persisted: PersistedQueries | None = None,
     ) -> None:
         self.credential_cache = credential_cache
+        self.persisted = persisted
         self.query_limits = query_limits
         self.cache = cache
         self.schema = schema
@@ -86,6 +91,13 @@ class GraphQLEndpoint:
         await response(scope, receive, send)
 
     async def handle(self, request: Request) -> Response:
+        response = await self._answer(request)
+        if request.method == "GET" and response.status_code == 200:
+            private = request.scope["state"].get("principal") is not None
+            return conditional(response, request.headers, private=private)
+        return response
+
+    async def _answer(self, request: Request) -> Response:
         accept = request.headers.get("accept")
         if (
             request.method == "GET"
@@ -101,7 +113,14 @@ class GraphQLEndpoint:
         params = await self._read_params(request)
         if isinstance(params, Response):
             return params
-        query, variables, operation_name = params
+        sent_query, variables, operation_name, extensions = params
+        try:
+            query, remember = persisted_queries.resolve(self.persisted, sent_query, extensions)
+        except persisted_queries.PersistedQueryError as error:
+            status = request_failed_status(media_type) if error.request_error else 400
+            return graphql_errors(status, error.message, error.code, accept=accept)
+        if query is None or not query.strip():
+            return graphql_errors(400, "Must provide a query string", "BAD_REQUEST", accept=accept)
         if operation_name is None and self._operations(query) > 1:
             # GraphQL's GetOperation refuses this; strawberry would run the first
             # operation, which the rate limiter (schema.limits.select_operation, as the
@@ -182,6 +201,9 @@ class GraphQLEndpoint:
         finally:
             await context.end_read()
         response = self._respond(result, media_type)
+        if remember is not None and self.persisted is not None and result.data is not None:
+            # Executed, so it parsed and validated: worth remembering.
+            self.persisted.remember(remember, query)
         if cache_key is not None and self.cache is not None and response.status_code == 200:
             self.cache.put(cache_key, bytes(response.body), generation=generation, now=now)
         return response
@@ -197,7 +219,7 @@ class GraphQLEndpoint:
 
     async def _read_params(
         self, request: Request
-    ) -> tuple[str, dict[str, Any] | None, str | None] | Response:
+    ) -> tuple[str | None, dict[str, Any] | None, str | None, Any] | Response:
         accept = request.headers.get("accept")
 
         def bad(message: str, status: int = 400) -> Response:
@@ -221,10 +243,12 @@ class GraphQLEndpoint:
             content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
             if content_type != "application/json":
                 return bad("Content-Type must be application/json", 415)
-            try:
-                data = json_input.loads(await request.body())
-            except json_input.JSONInputError as error:
-                return _bad_json(error, error.path, accept)
+            data = request.scope["state"].get(GRAPHQL_JSON)
+            if data is None:  # not decoded by the middleware: it did not parse
+                try:
+                    data = json_input.loads(await request.body())
+                except json_input.JSONInputError as error:
+                    return _bad_json(error, error.path, accept)
             if not isinstance(data, dict):
                 return bad("Request body must be a JSON object (batching is not supported)")
         else:
@@ -237,17 +261,18 @@ class GraphQLEndpoint:
             data.get("variables"),
             data.get("operationName"),
         )
-        if not isinstance(query, str) or not query.strip():
+        extensions = data.get("extensions")
+        if query is None and isinstance(extensions, dict) and "persistedQuery" in extensions:
+            pass  # the document is named by its hash (http/persisted_queries.py)
+        elif not isinstance(query, str) or not query.strip():
             return bad("Must provide a query string")
         if variables is not None and not isinstance(variables, dict):
             return bad("variables must be a JSON object")
         if operation_name is not None and not isinstance(operation_name, str):
             return bad("operationName must be a string")
-        # Read by nothing of ours yet, but the spec makes it a map when present.
-        extensions = data.get("extensions")
         if extensions is not None and not isinstance(extensions, dict):
             return bad("extensions must be a JSON object")
-        return query, variables, operation_name
+        return query, variables, operation_name, extensions
 
     def _respond(self, result: ExecutionResult, media_type: str) -> Response:
         errors = [self._format(error) for error in result.errors or []]

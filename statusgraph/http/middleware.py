@@ -12,6 +12,7 @@ import logging
 import random
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
@@ -33,7 +34,8 @@ from statusgraph.errors import (
     PayloadTooLargeError,
     StatusGraphError,
 )
-from statusgraph.http import json_input
+from statusgraph.http import json_input, persisted_queries
+from statusgraph.http.persisted_queries import PersistedQueries
 from statusgraph.http.responses import graphql_errors, rest_error, www_authenticate
 from statusgraph.ratelimit import Decision, Limiter, Route, route_of
 from statusgraph.resolvers import credentials
@@ -46,6 +48,8 @@ REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 BOTH_HEADERS = "Send the API key in X-API-Key or in Authorization, not both"
 UNEXPECTED = "Unexpected error."
 RATE_LIMITED = "Rate limit exceeded"
+# Where the middleware leaves a POST /graphql body it decoded, for the endpoint.
+GRAPHQL_JSON = "graphql_json"
 
 
 class RateLimitedError(StatusGraphError):
@@ -106,6 +110,8 @@ class GraphQLBody:
     body: bytes
     too_large: bool
     mutations: int  # root mutation fields, each charged to the write bucket
+    # The body as decoded here, handed to the endpoint so it is not decoded twice.
+    data: dict[str, Any] | None = None
 
 
 class RequestGuardMiddleware:
@@ -119,8 +125,10 @@ class RequestGuardMiddleware:
         clock: Clock,
         limiter: Limiter,
         credential_cache: credentials.CredentialCache | None = None,
+        persisted: PersistedQueries | None = None,
     ) -> None:
         self.app = app
+        self.persisted = persisted
         self.credential_cache = credential_cache
         self.trusted = settings.trusted_proxy_networks
         self.db = db
@@ -192,6 +200,7 @@ class RequestGuardMiddleware:
             if route is Route.graphql and scope["method"] == "POST":
                 graphql_body = await self._read_graphql_body(headers, receive)
                 receive = _replay(graphql_body.body, receive)
+                state[GRAPHQL_JSON] = graphql_body.data
             mutations = graphql_body.mutations if graphql_body else 0
             writes = mutations > 0 if graphql_body else scope["method"] not in ("GET", "HEAD")
             charged = self.limiter.policy_for(route, principal, info.ip, writes=writes)
@@ -229,19 +238,28 @@ class RequestGuardMiddleware:
         body = await read_body(receive, max_bytes=self.max_body)
         if body is None:
             return GraphQLBody(body=b"", too_large=True, mutations=0)
-        return GraphQLBody(body=body, too_large=False, mutations=self._mutations(body))
-
-    def _mutations(self, body: bytes) -> int:
         try:
             data = json_input.loads(body)
         except json_input.JSONInputError:
-            return 0  # refused by the endpoint, with the reason
-        if not isinstance(data, dict) or not isinstance(data.get("query"), str):
+            # Refused by the endpoint, with the reason.
+            return GraphQLBody(body=body, too_large=False, mutations=0)
+        if not isinstance(data, dict):
+            return GraphQLBody(body=body, too_large=False, mutations=0)
+        return GraphQLBody(body=body, too_large=False, mutations=self._mutations(data), data=data)
+
+    def _mutations(self, data: dict[str, Any]) -> int:
+        query = data.get("query")
+        if query is None:
+            # A persisted query sent by its hash alone: a mutation is charged as one
+            # even then. An unknown hash runs nothing (the endpoint says so).
+            try:
+                query, _ = persisted_queries.resolve(self.persisted, None, data.get("extensions"))
+            except persisted_queries.PersistedQueryError:
+                return 0
+        if not isinstance(query, str):
             return 0
         name = data.get("operationName")
-        return mutation_fields(
-            data["query"], name if isinstance(name, str) else None, self.max_tokens
-        )
+        return mutation_fields(query, name if isinstance(name, str) else None, self.max_tokens)
 
     @staticmethod
     def _error(scope: Scope, error: StatusGraphError, decision: Decision | None) -> Response:
