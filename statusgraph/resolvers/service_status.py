@@ -6,8 +6,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import bindparam
-from sqlmodel import col, select
+from sqlalchemy import bindparam, literal, select, union_all
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from statusgraph.db.models import (
@@ -30,42 +29,45 @@ def maintenance_status(window: MaintenanceWindow, now: datetime) -> MaintenanceS
     return MaintenanceStatus.COMPLETED
 
 
-# Built once: a statement made per request costs its construction and its cache key
-# each time; these only take their values (an expanding IN list and the instant).
-_HELD_BY_INCIDENTS = (
-    select(IncidentService.service_id, IncidentService.status)
-    .join(Incident, col(Incident.id) == col(IncidentService.incident_id))
+# What holds each service below its manual status, in one statement: the open incidents
+# that affect it, and maintenance in progress. Built once, from the tables rather than
+# the ORM entities (the rows are plain tuples): a statement made per request costs its
+# construction and its cache key every time; this one only takes its values.
+_AFFECTS = IncidentService.__table__  # type: ignore[attr-defined]
+_INCIDENTS = Incident.__table__  # type: ignore[attr-defined]
+_MAINTAINS = MaintenanceService.__table__  # type: ignore[attr-defined]
+_WINDOWS = MaintenanceWindow.__table__  # type: ignore[attr-defined]
+_NOW = bindparam("now", type_=UtcDateTime)
+_HOLDS = union_all(
+    select(_AFFECTS.c.service_id, _AFFECTS.c.status)
+    .join(_INCIDENTS, _INCIDENTS.c.id == _AFFECTS.c.incident_id)
     .where(
-        col(IncidentService.service_id).in_(bindparam("ids", expanding=True)),
-        col(Incident.resolved_at).is_(None),
-    )
-)
-_UNDER_MAINTENANCE = (
-    select(MaintenanceService.service_id)
-    .join(MaintenanceWindow, col(MaintenanceWindow.id) == col(MaintenanceService.maintenance_id))
+        _AFFECTS.c.service_id.in_(bindparam("ids", expanding=True)),
+        _INCIDENTS.c.resolved_at.is_(None),
+    ),
+    select(_MAINTAINS.c.service_id, literal(ServiceStatus.UNDER_MAINTENANCE.value))
+    .join(_WINDOWS, _WINDOWS.c.id == _MAINTAINS.c.maintenance_id)
     .where(
-        col(MaintenanceService.service_id).in_(bindparam("ids", expanding=True)),
-        col(MaintenanceWindow.cancelled_at).is_(None),
-        col(MaintenanceWindow.starts_at) <= bindparam("now", type_=UtcDateTime),
-        col(MaintenanceWindow.ends_at) > bindparam("now", type_=UtcDateTime),
-    )
+        _MAINTAINS.c.service_id.in_(bindparam("ids", expanding=True)),
+        _WINDOWS.c.cancelled_at.is_(None),
+        _WINDOWS.c.starts_at <= _NOW,
+        _WINDOWS.c.ends_at > _NOW,
+    ),
 )
 
 
 async def displayed_statuses(
     session: AsyncSession, manual: Sequence[tuple[str, str]], now: datetime
 ) -> dict[str, ServiceStatus]:
-    """`manual` is (service id, manual status) pairs; two queries for any number."""
+    """`manual` is (service id, manual status) pairs; one query for any number."""
     ids = [service_id for service_id, _ in manual]
     if not ids:
         return {}
     holds: dict[str, list[ServiceStatus]] = defaultdict(list)
-    incident_rows = await session.exec(_HELD_BY_INCIDENTS, params={"ids": ids})
-    for service_id, status in incident_rows.all():
+    # On the session's connection, in its transaction: plain Core, no ORM state.
+    connection = await session.connection()
+    for service_id, status in await connection.execute(_HOLDS, {"ids": ids, "now": now}):
         holds[service_id].append(ServiceStatus(status))
-    maintained = await session.exec(_UNDER_MAINTENANCE, params={"ids": ids, "now": now})
-    for service_id in maintained.all():
-        holds[service_id].append(ServiceStatus.UNDER_MAINTENANCE)
     return {
         service_id: worst([ServiceStatus(status), *holds[service_id]])
         for service_id, status in manual
