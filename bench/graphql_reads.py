@@ -5,10 +5,11 @@
 Three reads a dashboard or a visitor makes, each measured two ways:
 
 - through GraphQL, served by `statusgraph serve` as shipped (a subprocess, one worker,
-  uvloop and httptools, background jobs on) with these differences: the log level is
-  `warning`, the anonymous and enterprise-plan rate limits are raised so no request is
-  refused (the limiter itself stays on), and `STATUSGRAPH_PUBLIC_CACHE_SECONDS=0` turns
-  the public page's response cache off, so every request executes;
+  uvloop and httptools, no access log, background jobs on, the whole process pinned to
+  one core) with these differences: the anonymous and enterprise-plan rate limits are
+  raised so no request is refused (the limiter itself stays on), and
+  `STATUSGRAPH_PUBLIC_CACHE_SECONDS=0` turns the public page's response cache off, so
+  every request executes;
 - through a hand-written Starlette route (uvicorn, one worker) that executes exactly the
   SQL statements the GraphQL request ran, with the same parameters, through an engine
   made by the same `create_engine`, and returns the rows as JSON. The statements are
@@ -25,7 +26,8 @@ per request, read from the server's /proc/<pid>/stat.
 
 Targets (issue #14): GraphQL <= 1.5 x the same-SQL route's CPU per request for each
 read; the uncached public page >= 0.05 x bare and the authenticated 20-row list >= 0.1 x
-bare (requests per second).
+bare (requests per second); the services read sent as a GET whose answer the client
+holds (If-None-Match with its ETag, answered 304) >= 0.3 x bare.
 """
 
 import argparse
@@ -36,6 +38,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 from sqlalchemy import event
@@ -117,7 +120,6 @@ SERVE_ENV = {
     "STATUSGRAPH_RATE_LIMIT_PLANS": json.dumps(
         {"enterprise": {"read": UNLIMITED, "write": UNLIMITED}}
     ),
-    "STATUSGRAPH_LOG_LEVEL": "warning",
 }
 
 
@@ -276,6 +278,27 @@ def check(graphql: ShippedServe, same_sql: UvicornServer, key: str) -> None:
             assert response.status_code == 200, response.text
 
 
+NOT_MODIFIED = "services: GET, 304 (If-None-Match)"
+
+
+def conditional_get(path: Path, graphql: ShippedServe, key: str) -> Path:
+    """A wrk script for the services read as a GET that the client already holds: the
+    answer's ETag sent back in If-None-Match, so every request is answered 304."""
+    query = urlencode({"query": SERVICES})
+    answer = httpx.get(f"{graphql.url}/graphql?{query}", headers={"X-API-Key": key})
+    tag = answer.headers["etag"]
+    again = httpx.get(
+        f"{graphql.url}/graphql?{query}", headers={"X-API-Key": key, "If-None-Match": tag}
+    )
+    assert again.status_code == 304, again.status_code
+    path.write_text(
+        f'wrk.path = "/graphql?{query}"\n'
+        f'wrk.headers["X-API-Key"] = "{key}"\n'
+        f'wrk.headers["If-None-Match"] = {json.dumps(tag)}\n'
+    )
+    return path
+
+
 def verdict(met: bool) -> str:
     return "MET" if met else "MISSED"
 
@@ -313,6 +336,7 @@ def main() -> None:
         targets[f"{read.path[1:]}: same SQL"] = (same_sql, read.path, script)
     try:
         check(graphql, same_sql, key)
+        targets[NOT_MODIFIED] = (graphql, "/", conditional_get(data_dir / "304.lua", graphql, key))
         runs: dict[str, list[Result]] = {name: [] for name in targets}
         for _ in range(args.rounds):
             for name, (server, path, lua) in targets.items():
@@ -358,6 +382,12 @@ def main() -> None:
             f"{read.label:<56} {len(statements[read.path]):>10} {ql.cpu_us_per_request:>11.0f} "
             f"{sql.cpu_us_per_request:>12.0f} {over_sql:>13.2f}x {times_bare:>6.3f}x  {targets_line}"
         )
+    not_modified = results[NOT_MODIFIED]
+    times_bare = not_modified.requests_per_second / baseline.requests_per_second
+    print(
+        f"{'services as a GET answered 304':<56} {'':>10} {not_modified.cpu_us_per_request:>11.0f} "
+        f"{'':>12} {'':>14} {times_bare:>6.3f}x  x bare >= 0.3 {verdict(times_bare >= 0.3)}"
+    )
     print(
         "\nx bare: GraphQL requests/s over the bare route's. The CPU figures are the server "
         "process's user + system time per request (all its threads)."

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import bindparam
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -271,15 +272,26 @@ async def list_incidents(
     return await paginate(session, statement, Incident, page, with_count=with_count)
 
 
+# The batch reads below are built once and take their ids as an expanding parameter: a
+# statement made per request costs its construction and its cache key every time.
+_UPDATES_FOR = (
+    select(IncidentUpdate)
+    .where(col(IncidentUpdate.incident_id).in_(bindparam("ids", expanding=True)))
+    .order_by(col(IncidentUpdate.created_at), col(IncidentUpdate.id))
+)
+_EFFECTS_FOR = (
+    select(IncidentService, Service.name)
+    .join(Service, col(Service.id) == col(IncidentService.service_id))
+    .where(col(IncidentService.incident_id).in_(bindparam("ids", expanding=True)))
+    .order_by(col(Service.position), col(Service.id))
+)
+
+
 async def updates_for(
     session: AsyncSession, incident_ids: Sequence[str]
 ) -> dict[str, list[IncidentUpdate]]:
     """Timelines, oldest first, for any number of incidents in one query."""
-    rows = await session.exec(
-        select(IncidentUpdate)
-        .where(col(IncidentUpdate.incident_id).in_(incident_ids))
-        .order_by(col(IncidentUpdate.created_at), col(IncidentUpdate.id))
-    )
+    rows = await session.exec(_UPDATES_FOR, params={"ids": list(incident_ids)})
     timelines: dict[str, list[IncidentUpdate]] = {incident_id: [] for incident_id in incident_ids}
     for update in rows.all():
         timelines[update.incident_id].append(update)
@@ -297,12 +309,7 @@ async def effects_for(
     session: AsyncSession, incident_ids: Sequence[str]
 ) -> dict[str, list[Effect]]:
     """What each incident holds its services at, with their names, in one query."""
-    rows = await session.exec(
-        select(IncidentService, Service.name)
-        .join(Service, col(Service.id) == col(IncidentService.service_id))
-        .where(col(IncidentService.incident_id).in_(incident_ids))
-        .order_by(col(Service.position), col(Service.id))
-    )
+    rows = await session.exec(_EFFECTS_FOR, params={"ids": list(incident_ids)})
     effects: dict[str, list[Effect]] = {incident_id: [] for incident_id in incident_ids}
     for row, name in rows.all():
         effects[row.incident_id].append(Effect(row.service_id, name, ServiceStatus(row.status)))

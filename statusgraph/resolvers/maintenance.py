@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import bindparam
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -231,12 +232,16 @@ async def list_windows(
     return await paginate(session, statement, MaintenanceWindow, page, with_count=with_count)
 
 
+# Built once; the ids are an expanding parameter (resolvers/incidents.py says why).
+_SERVICES_FOR = (
+    select(MaintenanceService)
+    .where(col(MaintenanceService.maintenance_id).in_(bindparam("ids", expanding=True)))
+    .order_by(col(MaintenanceService.service_id))
+)
+
+
 async def services_for(session: AsyncSession, window_ids: Sequence[str]) -> dict[str, list[str]]:
-    rows = await session.exec(
-        select(MaintenanceService)
-        .where(col(MaintenanceService.maintenance_id).in_(window_ids))
-        .order_by(col(MaintenanceService.service_id))
-    )
+    rows = await session.exec(_SERVICES_FOR, params={"ids": list(window_ids)})
     services: dict[str, list[str]] = {window_id: [] for window_id in window_ids}
     for row in rows.all():
         services[row.maintenance_id].append(row.service_id)

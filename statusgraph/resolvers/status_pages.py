@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import AnyHttpUrl, TypeAdapter, ValidationError
-from sqlalchemy import exists
+from sqlalchemy import bindparam, exists
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -323,14 +323,18 @@ async def readable_page(
     raise NotFoundError.of("StatusPage")
 
 
+# Built once; the ids are an expanding parameter (resolvers/incidents.py says why).
+_SERVICES_FOR = (
+    select(StatusPageService.page_id, Service)
+    .join(Service, col(Service.id) == col(StatusPageService.service_id))
+    .where(col(StatusPageService.page_id).in_(bindparam("ids", expanding=True)))
+    .order_by(col(StatusPageService.page_id), col(StatusPageService.position))
+)
+
+
 async def services_for(session: AsyncSession, page_ids: Sequence[str]) -> dict[str, list[Service]]:
     """Each page's services in its order, for any number of pages in one query."""
-    rows = await session.exec(
-        select(StatusPageService.page_id, Service)
-        .join(Service, col(Service.id) == col(StatusPageService.service_id))
-        .where(col(StatusPageService.page_id).in_(page_ids))
-        .order_by(col(StatusPageService.page_id), col(StatusPageService.position))
-    )
+    rows = await session.exec(_SERVICES_FOR, params={"ids": list(page_ids)})
     services: dict[str, list[Service]] = {page_id: [] for page_id in page_ids}
     for page_id, service in rows.all():
         services[page_id].append(service)
