@@ -1,5 +1,6 @@
 """Automatic persisted queries (Apollo's APQ protocol) and conditional GET (ETag / 304)."""
 
+import asyncio
 import hashlib
 import json
 from typing import Any
@@ -10,7 +11,7 @@ from sqlmodel import func, select
 
 from statusgraph.db.models import Service
 from statusgraph.http.conditional import still_fresh
-from statusgraph.http.persisted_queries import PersistedQueries
+from statusgraph.http.persisted_queries import MAX_REMEMBERED_CHARS, PersistedQueries
 from tests.helpers import create_key, create_org
 
 SERVICES = "{ services(first: 5) { edges { node { name } } } }"
@@ -161,6 +162,68 @@ class TestPersistedQueries:
         assert response.json()["errors"][0]["extensions"]["code"] == "METHOD_NOT_ALLOWED"
         assert await services_stored(db) == 1
 
+    async def test_a_hash_alone_runs_what_was_charged_even_if_registered_meanwhile(
+        self, app_with, clock
+    ):
+        """The middleware looks the hash up once, before charging: a request that found
+        nothing is answered PersistedQueryNotFound even if another request registers the
+        document before it reaches the endpoint (else its mutation would run charged as
+        a read)."""
+        app, client = await app_with()
+        team = await create_org(app.state.db, clock, slug="team", plan="team")
+        key = (await create_key(app.state.db, clock, team, scopes=["*:*"])).secret
+        limiter = app.state.limiter
+        charge = limiter.hit
+        gate = asyncio.Event()
+        calls: list[Any] = []
+
+        reached = asyncio.Event()
+
+        async def held_first(policy: Any, identity: str, cost: int = 1) -> Any:
+            calls.append(policy)
+            if len(calls) == 1:
+                reached.set()
+                await gate.wait()
+            return await charge(policy, identity, cost)
+
+        limiter.hit = held_first
+        hash_only = asyncio.create_task(post(client, key, {"extensions": extension(sha(CREATE))}))
+        await reached.wait()
+        registered = await post(
+            client, key, {"query": CREATE, "extensions": extension(sha(CREATE))}
+        )
+        assert registered.json()["data"]["createService"]["userErrors"] == []
+        gate.set()
+        answer = await hash_only
+        assert answer.json()["errors"][0]["message"] == "PersistedQueryNotFound"
+        assert await services_stored(app.state.db) == 1
+
+    async def test_a_response_served_from_the_public_cache_still_registers_the_hash(
+        self, client, people
+    ):
+        page = "query($s: String!) { publicStatusPage(slug: $s) { name } }"
+        variables = {"s": "none"}
+        await post(client, None, {"query": page, "variables": variables})  # fills the cache
+        # ...with an answer that executed (the page is missing: data null, an error).
+        await get(
+            client,
+            None,
+            {"query": page, "variables": variables, "extensions": extension(sha(page))},
+        )
+        by_hash = await get(
+            client, None, {"variables": variables, "extensions": extension(sha(page))}
+        )
+        assert by_hash.json()["data"] == {"publicStatusPage": None}
+
+    async def test_version_true_is_not_version_1(self, client, people):
+        body = {
+            "query": SERVICES,
+            "extensions": {"persistedQuery": {"version": True, "sha256Hash": sha(SERVICES)}},
+        }
+        response = await post(client, people.alice.secret, body)
+        assert response.status_code == 400
+        assert response.json()["errors"][0]["message"] == "Unsupported persisted query version"
+
     async def test_switched_off_it_says_not_supported(self, app_with, clock):
         app, client = await app_with(graphql_persisted_queries=0)
         org = await create_org(app.state.db, clock, slug="off")
@@ -187,6 +250,12 @@ class TestPersistedQueries:
         )
         theirs = await post(client, people.charlie.secret, {"extensions": extension(sha(SERVICES))})
         assert theirs.json()["data"] == {"services": {"edges": []}}
+
+    def test_a_long_document_runs_but_is_not_remembered(self):
+        store = PersistedQueries(max_entries=10)
+        long = "{ viewer { name } }" + " " * MAX_REMEMBERED_CHARS
+        store.remember("long", long)
+        assert store.lookup("long") is None
 
     def test_the_store_keeps_the_most_recently_used(self):
         store = PersistedQueries(max_entries=2)
@@ -247,9 +316,13 @@ class TestConditionalGet:
         assert charlies.json()["data"] == {"services": {"edges": []}}
 
     async def test_anonymous_answers_may_be_stored_by_shared_caches(self, client, people):
-        response = await get(client, None, {"query": '{ publicStatusPage(slug: "none") { name } }'})
+        query = {"query": '{ publicStatusPage(slug: "none") { name } }'}
+        response = await get(client, None, query)
         assert response.status_code == 200
         assert response.headers["cache-control"] == "no-cache"
+        # A private page read with a viewer token is for that reader only.
+        with_token = await get(client, None, query, {"X-Status-Page-Token": "sgv_x"})
+        assert with_token.headers["cache-control"] == "private, no-cache"
 
     async def test_posts_and_errors_carry_no_tag(self, client, people):
         posted = await post(client, people.alice.secret, {"query": SERVICES})

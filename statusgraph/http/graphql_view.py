@@ -22,7 +22,7 @@ from statusgraph.clock import Clock
 from statusgraph.db.engine import SessionFactory
 from statusgraph.http import json_input, persisted_queries
 from statusgraph.http.conditional import conditional
-from statusgraph.http.middleware import GRAPHQL_JSON
+from statusgraph.http.middleware import GRAPHQL_JSON, PERSISTED_RESOLUTION
 from statusgraph.http.persisted_queries import PersistedQueries
 from statusgraph.http.responses import (
     GRAPHQL_RESPONSE,
@@ -35,6 +35,7 @@ from statusgraph.resolvers.credentials import CredentialCache
 from statusgraph.schema import StatusGraphSchema
 from statusgraph.schema.context import Context
 from statusgraph.schema.limits import QueryLimits, parse_document
+from statusgraph.schema.public import VIEWER_TOKEN_HEADER
 from statusgraph.schema.response_cache import ResponseCache
 
 # graphql-core's " Did you mean 'x'?" (or "… 'x', 'y', or 'z'?"): disable_field_suggestions
@@ -93,7 +94,10 @@ class GraphQLEndpoint:
     async def handle(self, request: Request) -> Response:
         response = await self._answer(request)
         if request.method == "GET" and response.status_code == 200:
-            private = request.scope["state"].get("principal") is not None
+            private = (
+                request.scope["state"].get("principal") is not None
+                or VIEWER_TOKEN_HEADER in request.headers
+            )
             return conditional(response, request.headers, private=private)
         return response
 
@@ -114,11 +118,15 @@ class GraphQLEndpoint:
         if isinstance(params, Response):
             return params
         sent_query, variables, operation_name, extensions = params
-        try:
-            query, remember = persisted_queries.resolve(self.persisted, sent_query, extensions)
-        except persisted_queries.PersistedQueryError as error:
-            status = request_failed_status(media_type) if error.request_error else 400
-            return graphql_errors(status, error.message, error.code, accept=accept)
+        # A POST's persisted query was looked up by the middleware, which charged the
+        # rate limit for that document: the same one runs (http/middleware.py).
+        resolution = request.scope["state"].get(PERSISTED_RESOLUTION)
+        if request.method != "POST" or resolution is None:
+            resolution = persisted_queries.resolution(self.persisted, sent_query, extensions)
+        if isinstance(resolution, persisted_queries.PersistedQueryError):
+            status = request_failed_status(media_type) if resolution.request_error else 400
+            return graphql_errors(status, resolution.message, resolution.code, accept=accept)
+        query, remember = resolution
         if query is None or not query.strip():
             return graphql_errors(400, "Must provide a query string", "BAD_REQUEST", accept=accept)
         if operation_name is None and self._operations(query) > 1:
@@ -142,11 +150,14 @@ class GraphQLEndpoint:
                 query,
                 json.dumps(variables, sort_keys=True) if variables else "",
                 operation_name,
-                request.headers.get("x-status-page-token"),
+                request.headers.get(VIEWER_TOKEN_HEADER),
                 media_type,
             )
             cached = self.cache.get(cache_key, generation=generation, now=now)
             if cached is not None:
+                if remember is not None and self.persisted is not None:
+                    # Only answers that executed are cached: the document validated.
+                    self.persisted.remember(remember, query)
                 return Response(cached, media_type=media_type)
         context = Context(
             request=request,
@@ -204,7 +215,12 @@ class GraphQLEndpoint:
         if remember is not None and self.persisted is not None and result.data is not None:
             # Executed, so it parsed and validated: worth remembering.
             self.persisted.remember(remember, query)
-        if cache_key is not None and self.cache is not None and response.status_code == 200:
+        if (
+            cache_key is not None
+            and self.cache is not None
+            and response.status_code == 200
+            and result.data is not None  # executed: a request error is not worth keeping
+        ):
             self.cache.put(cache_key, bytes(response.body), generation=generation, now=now)
         return response
 

@@ -48,8 +48,11 @@ REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 BOTH_HEADERS = "Send the API key in X-API-Key or in Authorization, not both"
 UNEXPECTED = "Unexpected error."
 RATE_LIMITED = "Rate limit exceeded"
-# Where the middleware leaves a POST /graphql body it decoded, for the endpoint.
+# Where the middleware leaves, for the endpoint, a POST /graphql body it decoded and what
+# it made of the body's persisted query: the endpoint runs exactly the document that was
+# charged, even if another request registers its hash in between.
 GRAPHQL_JSON = "graphql_json"
+PERSISTED_RESOLUTION = "persisted_resolution"
 
 
 class RateLimitedError(StatusGraphError):
@@ -112,6 +115,7 @@ class GraphQLBody:
     mutations: int  # root mutation fields, each charged to the write bucket
     # The body as decoded here, handed to the endpoint so it is not decoded twice.
     data: dict[str, Any] | None = None
+    resolution: persisted_queries.Resolution | None = None
 
 
 class RequestGuardMiddleware:
@@ -201,6 +205,7 @@ class RequestGuardMiddleware:
                 graphql_body = await self._read_graphql_body(headers, receive)
                 receive = _replay(graphql_body.body, receive)
                 state[GRAPHQL_JSON] = graphql_body.data
+                state[PERSISTED_RESOLUTION] = graphql_body.resolution
             mutations = graphql_body.mutations if graphql_body else 0
             writes = mutations > 0 if graphql_body else scope["method"] not in ("GET", "HEAD")
             charged = self.limiter.policy_for(route, principal, info.ip, writes=writes)
@@ -245,21 +250,21 @@ class RequestGuardMiddleware:
             return GraphQLBody(body=body, too_large=False, mutations=0)
         if not isinstance(data, dict):
             return GraphQLBody(body=body, too_large=False, mutations=0)
-        return GraphQLBody(body=body, too_large=False, mutations=self._mutations(data), data=data)
-
-    def _mutations(self, data: dict[str, Any]) -> int:
-        query = data.get("query")
-        if query is None:
-            # A persisted query sent by its hash alone: a mutation is charged as one
-            # even then. An unknown hash runs nothing (the endpoint says so).
-            try:
-                query, _ = persisted_queries.resolve(self.persisted, None, data.get("extensions"))
-            except persisted_queries.PersistedQueryError:
-                return 0
-        if not isinstance(query, str):
-            return 0
-        name = data.get("operationName")
-        return mutation_fields(query, name if isinstance(name, str) else None, self.max_tokens)
+        # A persisted query sent by its hash alone is looked up here, once: a mutation is
+        # charged as one even then. An unknown hash runs nothing (the endpoint says so).
+        resolution = persisted_queries.resolution(
+            self.persisted, data.get("query"), data.get("extensions")
+        )
+        mutations = 0
+        if not isinstance(resolution, persisted_queries.PersistedQueryError):
+            query, _ = resolution
+            name = data.get("operationName")
+            if query is not None:
+                operation = name if isinstance(name, str) else None
+                mutations = mutation_fields(query, operation, self.max_tokens)
+        return GraphQLBody(
+            body=body, too_large=False, mutations=mutations, data=data, resolution=resolution
+        )
 
     @staticmethod
     def _error(scope: Scope, error: StatusGraphError, decision: Decision | None) -> Response:

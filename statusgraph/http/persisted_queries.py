@@ -22,6 +22,9 @@ VERSION = 1
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 NOT_FOUND = "PersistedQueryNotFound"
 NOT_SUPPORTED = "PersistedQueryNotSupported"
+# A longer document still runs but is not remembered (its client sends it each time):
+# 1,000 entries stay under ~16 MB whoever fills them. Real documents are a few kB.
+MAX_REMEMBERED_CHARS = 16 * 1024
 
 
 class PersistedQueryError(Exception):
@@ -50,10 +53,16 @@ class PersistedQueries:
         return document
 
     def remember(self, sha256: str, document: str) -> None:
+        if len(document) > MAX_REMEMBERED_CHARS:
+            return
         self._documents[sha256] = document
         self._documents.move_to_end(sha256)
         while len(self._documents) > self.max_entries:
             self._documents.popitem(last=False)
+
+
+def _is_version(value: Any) -> bool:
+    return type(value) is int and value == VERSION  # True == 1 in Python: not a version
 
 
 def requested_hash(extensions: Any) -> str | None:
@@ -61,7 +70,7 @@ def requested_hash(extensions: Any) -> str | None:
     if not isinstance(extensions, dict) or "persistedQuery" not in extensions:
         return None
     persisted = extensions["persistedQuery"]
-    if not isinstance(persisted, dict) or persisted.get("version") != VERSION:
+    if not isinstance(persisted, dict) or not _is_version(persisted.get("version")):
         raise PersistedQueryError("Unsupported persisted query version", "BAD_REQUEST")
     sha256 = persisted.get("sha256Hash")
     if not isinstance(sha256, str) or not SHA256_HEX.fullmatch(sha256):
@@ -70,6 +79,19 @@ def requested_hash(extensions: Any) -> str | None:
             "BAD_REQUEST",
         )
     return sha256
+
+
+# What resolve() made of a request: (document, hash to remember) or the error to answer.
+Resolution = tuple[str | None, str | None] | PersistedQueryError
+
+
+def resolution(store: PersistedQueries | None, query: Any, extensions: Any) -> Resolution:
+    """resolve(), its error as a value; a `query` that is not a string counts as none
+    (the endpoint refuses such a request before it uses this)."""
+    try:
+        return resolve(store, query if isinstance(query, str) else None, extensions)
+    except PersistedQueryError as error:
+        return error
 
 
 def resolve(

@@ -141,7 +141,10 @@ async def incidents_of(
             by_id = {str(service.id): service for service in services}
             for each in affected.values():
                 for one in each:
-                    one.preloaded_service = by_id[one.service_id]
+                    # A service deleted since the effects were read (PostgreSQL reads each
+                    # statement's own snapshot) falls back to the loader, which says so.
+                    if one.service_id in by_id:
+                        one.preloaded_service = by_id[one.service_id]
         for incident in found:
             incident.preloaded_affected = affected[str(incident.id)]
     return found
