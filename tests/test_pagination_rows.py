@@ -1,5 +1,6 @@
-"""Pages are read as Core rows, not ORM instances (resolvers/pagination.py): a row must
-answer every column under the model's attribute name, with the values the ORM gives."""
+"""Read-only rows are Core rows, not ORM instances (db/rows.py, used by pagination and
+the batch reads): a row must answer every column under the model's attribute name, with
+the values the ORM gives."""
 
 import httpx
 import pytest

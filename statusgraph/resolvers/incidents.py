@@ -14,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from statusgraph.auth.principal import Principal, RequestInfo
 from statusgraph.auth.scopes import Scope
 from statusgraph.db.models import Incident, IncidentService, IncidentUpdate, Service
+from statusgraph.db.rows import read_rows
 from statusgraph.db.scoping import for_org
 from statusgraph.ids import new_id
 from statusgraph.resolvers import audit
@@ -291,9 +292,9 @@ async def updates_for(
     session: AsyncSession, incident_ids: Sequence[str]
 ) -> dict[str, list[IncidentUpdate]]:
     """Timelines, oldest first, for any number of incidents in one query."""
-    rows = await session.exec(_UPDATES_FOR, params={"ids": list(incident_ids)})
+    rows = await read_rows(session, _UPDATES_FOR, {"ids": list(incident_ids)})
     timelines: dict[str, list[IncidentUpdate]] = {incident_id: [] for incident_id in incident_ids}
-    for update in rows.all():
+    for update in rows:
         timelines[update.incident_id].append(update)
     return timelines
 

@@ -18,6 +18,7 @@ from statusgraph.db.models import (
     ServiceGroup,
     StatusPageService,
 )
+from statusgraph.db.rows import read_rows
 from statusgraph.db.types import UtcDateTime
 from statusgraph.resolvers.public_page import HISTORY
 
@@ -53,13 +54,13 @@ _MAINTENANCE_FOR_PAGES = (
 
 
 async def services_by_id(session: AsyncSession, ids: Sequence[str]) -> dict[str, Service]:
-    rows = await session.exec(_SERVICES_BY_ID, params={"ids": list(ids)})
-    return {row.id: row for row in rows.all()}
+    rows = await read_rows(session, _SERVICES_BY_ID, {"ids": list(ids)})
+    return {row.id: row for row in rows}
 
 
 async def groups_by_id(session: AsyncSession, ids: Sequence[str]) -> dict[str, ServiceGroup]:
-    rows = await session.exec(_GROUPS_BY_ID, params={"ids": list(ids)})
-    return {row.id: row for row in rows.all()}
+    rows = await read_rows(session, _GROUPS_BY_ID, {"ids": list(ids)})
+    return {row.id: row for row in rows}
 
 
 async def incidents_for_pages(

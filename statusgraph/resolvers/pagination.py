@@ -10,19 +10,21 @@ import binascii
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import and_, func, or_
-from sqlmodel import select
+from sqlmodel import SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
+from statusgraph.db.rows import read_rows
 from statusgraph.errors import BadUserInputError, ExcessivePaginationError
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 
 Row = TypeVar("Row")
+Model = TypeVar("Model", bound=SQLModel)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,13 +113,13 @@ def _beyond(columns: list[Any], values: tuple[Any, ...], *, greater: bool) -> An
 
 async def paginate(
     session: AsyncSession,
-    statement: SelectOfScalar[Row],
+    statement: SelectOfScalar[Model],
     model: Any,
     args: PageArgs,
     *,
     sort: Sort = NEWEST_FIRST,
     with_count: bool = False,
-) -> Page[Row]:
+) -> Page[Model]:
     """One page of `statement` (already filtered to the tenant)."""
     size = args.size()
     columns = [getattr(model, name) for name in sort.columns]
@@ -132,14 +134,8 @@ async def paginate(
     backwards = args.last is not None
     ascending = sort.descending == backwards
     order = [column.asc() if ascending else column.desc() for column in columns]
-    # Read as Core rows on the session's connection, not as ORM instances: a page is
-    # only read, and the ORM's instance state and identity map cost ~15 % of a 20-row
-    # list request (bench/README.md). A row answers each column by the model's
-    # attribute name with the same types; tests/test_pagination_rows.py holds every
-    # paginated model to that.
-    connection = await session.connection()
-    result = await connection.execute(filtered.order_by(*order).limit(size + 1))
-    rows = cast(list[Row], list(result))
+    # A page is only read: Core rows, not ORM instances (db/rows.py).
+    rows = await read_rows(session, filtered.order_by(*order).limit(size + 1))
     more = len(rows) > size
     rows = rows[:size]
     if backwards:
