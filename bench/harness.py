@@ -73,6 +73,9 @@ class UvicornServer:
             cwd=ROOT,
             env={**os.environ, **(env or {})},
         )
+        self.wait_until_up(start_seconds, factory)
+
+    def wait_until_up(self, start_seconds: float, what: str) -> None:
         deadline = time.monotonic() + start_seconds
         while time.monotonic() < deadline:
             try:
@@ -81,7 +84,7 @@ class UvicornServer:
             except httpx.TransportError:
                 time.sleep(0.05)
         self.stop()
-        raise RuntimeError(f"{factory} did not start")
+        raise RuntimeError(f"{what} did not start")
 
     def stop(self) -> None:
         self.process.terminate()
@@ -116,15 +119,7 @@ class ShippedServe(UvicornServer):
             env={**os.environ, **env},
             stdout=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + start_seconds
-        while time.monotonic() < deadline:
-            try:
-                httpx.get(self.url + "/", timeout=1)
-                return
-            except httpx.TransportError:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError("statusgraph serve did not start")
+        self.wait_until_up(start_seconds, "statusgraph serve")
 
 
 @dataclass

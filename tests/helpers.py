@@ -1,11 +1,15 @@
 """Factories and a GraphQL-over-HTTP helper shared by the tests."""
 
+import os
+import shutil
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import event
 from starlette.applications import Starlette
 
@@ -119,3 +123,23 @@ def tampered(secret: str) -> str:
     """`secret` with its last character changed (never to itself: a fixed replacement
     would equal the secret whenever it already ended with it)."""
     return secret[:-1] + ("1" if secret.endswith("0") else "0")
+
+
+NODE_MODULES = Path(__file__).parent / "node" / "node_modules"
+
+
+def node_or_skip(package: str, what: str) -> str:
+    """The node binary, for a test that runs `package`, pinned in tests/node. In CI
+    (CI=true) a missing node or package fails the test; elsewhere it is skipped,
+    saying what to install."""
+    node = shutil.which("node")
+    if node is not None and (NODE_MODULES / package / "package.json").exists():
+        return node
+    missing = (
+        "node is not installed (apt-get install nodejs npm)"
+        if node is None
+        else f"{package} is not installed (npm ci --prefix tests/node)"
+    )
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{what} cannot run in CI: {missing}")
+    pytest.skip(missing)

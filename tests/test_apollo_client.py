@@ -10,35 +10,17 @@ alone, answered. In CI (CI=true) a missing node or package fails the test.
 import asyncio
 import json
 import os
-import shutil
 from pathlib import Path
 
-import pytest
-
+from tests.helpers import node_or_skip
 from tests.servers import Server
 
 HERE = Path(__file__).parent
 SCRIPT = HERE / "node" / "apollo_apq.mjs"
-PACKAGE = HERE / "node" / "node_modules" / "@apollo" / "client" / "package.json"
-
-
-def _node_or_skip() -> str:
-    node = shutil.which("node")
-    missing = None
-    if node is None:
-        missing = "node is not installed (apt-get install nodejs npm)"
-    elif not PACKAGE.exists():
-        missing = "@apollo/client is not installed (npm ci --prefix tests/node)"
-    if missing is None:
-        assert node is not None
-        return node
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"the Apollo Client test cannot run in CI: {missing}")
-    pytest.skip(missing)
 
 
 async def test_apollo_clients_persisted_query_link_works(tmp_path: Path) -> None:
-    node = _node_or_skip()
+    node = node_or_skip("@apollo/client", "the Apollo Client test")
     env = {k: v for k, v in os.environ.items() if not k.startswith("STATUSGRAPH_")}
     env["STATUSGRAPH_DATA_DIR"] = str(tmp_path / "data")
     async with Server(env) as server:

@@ -14,36 +14,20 @@ what to install.
 import asyncio
 import json
 import os
-import shutil
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import node_or_skip
 from tests.servers import Server
 
 HERE = Path(__file__).parent
 SCRIPT = HERE / "graphql_http_audit.mjs"
-PACKAGE = HERE / "node" / "node_modules" / "graphql-http" / "package.json"
 AUDIT_SECONDS = 120
 
 # Audit id -> why we answer otherwise on purpose. None today: every audit passes.
 DELIBERATE_EXCEPTIONS: dict[str, str] = {}
-
-
-def _node_or_skip() -> str:
-    node = shutil.which("node")
-    missing = None
-    if node is None:
-        missing = "node is not installed (apt-get install nodejs npm)"
-    elif not PACKAGE.exists():
-        missing = "graphql-http is not installed (npm ci --prefix tests/node)"
-    if missing is None:
-        assert node is not None
-        return node
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"the GraphQL-over-HTTP audit cannot run in CI: {missing}")
-    pytest.skip(missing)
 
 
 @pytest.fixture
@@ -76,7 +60,7 @@ def _describe(result: dict[str, object]) -> str:
 
 
 async def test_the_server_passes_every_graphql_over_http_audit(server_env: dict[str, str]) -> None:
-    node = _node_or_skip()
+    node = node_or_skip("graphql-http", "the GraphQL-over-HTTP audit")
     async with Server(server_env) as server:
         [key] = server.printed_keys()
         results = await _audit(node, server.url + "/graphql", key)

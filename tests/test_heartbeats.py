@@ -65,6 +65,19 @@ async def evaluate(db: SessionFactory, clock: FrozenClock) -> int:
         return await heartbeats.evaluate_due(session, now=clock())
 
 
+async def strangers(client: httpx.AsyncClient, people: Any) -> list[str]:
+    """Monitor ids alice cannot ping: unknown, charlie's heartbeat, her own HTTP monitor."""
+    theirs = await heartbeat(client, people.charlie.secret)
+    http = await mutate(
+        client,
+        people.alice.secret,
+        CREATE,
+        {"i": {"name": "site", "type": "HTTP", "url": "https://example.com"}},
+        "createMonitor",
+    )
+    return ["mon_doesnotexist", theirs, http["monitor"]["id"]]
+
+
 async def pings_stored(db: SessionFactory) -> int:
     async with db() as session:
         return (await session.exec(select(func.count()).select_from(HeartbeatPing))).one()
@@ -253,15 +266,7 @@ class TestRestErrors:
 
     async def test_unknown_foreign_and_other_monitors_are_not_found(self, client, db, people):
         key = people.alice.secret
-        theirs = await heartbeat(client, people.charlie.secret)
-        http = await mutate(
-            client,
-            key,
-            CREATE,
-            {"i": {"name": "site", "type": "HTTP", "url": "https://example.com"}},
-            "createMonitor",
-        )
-        for monitor in ("mon_doesnotexist", theirs, http["monitor"]["id"]):
+        for monitor in await strangers(client, people):
             for response in (
                 await ping(client, key, monitor),
                 await client.get(f"/api/heartbeat/{monitor}", headers={"X-API-Key": key}),
@@ -362,19 +367,11 @@ async def test_one_group_over_many_monitors_reads_them_in_one_go(client, app, db
     organization's, an unknown or a non-heartbeat monitor in the same group is a 404."""
     key = people.alice.secret
     monitors = [await heartbeat(client, key, name=f"job {n}") for n in range(12)]
-    theirs = await heartbeat(client, people.charlie.secret)
-    http = await mutate(
-        client,
-        key,
-        CREATE,
-        {"i": {"name": "site", "type": "HTTP", "url": "https://example.com"}},
-        "createMonitor",
-    )
-    strangers = ["mon_doesnotexist", theirs, http["monitor"]["id"]]
+    others = await strangers(client, people)
     batcher: PingBatcher = app.state.ping_batcher
     before = batcher.commits
     responses = await asyncio.gather(
-        *(ping(client, key, monitor) for monitor in [*monitors, *monitors, *strangers])
+        *(ping(client, key, monitor) for monitor in [*monitors, *monitors, *others])
     )
     assert [r.status_code for r in responses] == [200] * 24 + [404] * 3
     assert batcher.commits - before <= 2  # a group or two, not one per monitor
