@@ -40,7 +40,8 @@ def cpu_seconds(pid: int) -> float:
 
 class UvicornServer:
     """`uvicorn <factory> --factory` on a free port, one worker, until stopped; under
-    `wrapper` (a command prefix such as valgrind's) when one is given."""
+    `wrapper` (a command prefix such as valgrind's) when one is given; with `tls`, a
+    (certificate, key) pair, over HTTPS."""
 
     def __init__(
         self,
@@ -49,9 +50,10 @@ class UvicornServer:
         *,
         wrapper: list[str] | None = None,
         start_seconds: float = 30,
+        tls: tuple[Path, Path] | None = None,
     ) -> None:
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         command = [
             sys.executable,
             "-m",
@@ -67,6 +69,7 @@ class UvicornServer:
             "--no-access-log",
             "--log-level",
             "warning",
+            *(["--ssl-certfile", str(tls[0]), "--ssl-keyfile", str(tls[1])] if tls else []),
         ]
         self.process = subprocess.Popen(
             pinned(0, [*(wrapper or []), *command]),
@@ -79,7 +82,7 @@ class UvicornServer:
         deadline = time.monotonic() + start_seconds
         while time.monotonic() < deadline:
             try:
-                httpx.get(self.url + "/", timeout=1)
+                httpx.get(self.url + "/", timeout=1, verify=False)  # noqa: S501 (our own server)
                 return
             except httpx.TransportError:
                 time.sleep(0.05)
