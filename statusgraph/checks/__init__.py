@@ -1,0 +1,1 @@
+"""Active checks (DESIGN §10): probes, their scheduler, results and rollups."""
