@@ -1,0 +1,206 @@
+"""HTTP and KEYWORD probes over aiohttp (chosen by measurement: bench/README.md).
+
+One session per checker, its connector dialling through the SSRF guard's socket
+factory and opening a fresh connection per check (`force_close`): a check measures
+resolving, connecting and the TLS handshake as a visitor would, not a warm pool.
+Resolutions are cached by the connector for `ttl_dns_cache` seconds. The phases come
+from aiohttp's trace hooks, so a timeout says where it happened.
+"""
+
+import asyncio
+import ssl
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+import aiohttp
+
+from statusgraph.checks.guard import BlockedAddressError, Guard
+from statusgraph.checks.probes import Failure, Outcome, down
+
+MAX_REDIRECTS = 5
+KEYWORD_BYTES = 1024 * 1024  # a keyword is looked for in the first MiB of the body
+DEFAULT_EXPECTED = ((200, 399),)
+
+
+@dataclass(frozen=True, slots=True)
+class HttpCheck:
+    url: str
+    method: str = "GET"
+    headers: dict[str, str] = field(default_factory=dict)
+    body: str | None = None
+    expected: Sequence[tuple[int, int]] = DEFAULT_EXPECTED  # inclusive status ranges
+    follow_redirects: bool = True
+    verify_tls: bool = True
+    timeout: float = 10.0
+    keyword: str | None = None
+    keyword_present: bool = True  # False: DOWN when the keyword is found
+    case_sensitive: bool = True
+
+
+def _tracing() -> aiohttp.TraceConfig:
+    """Records when each phase starts and ends in the request's trace context."""
+    trace = aiohttp.TraceConfig()
+
+    def mark(name: str) -> Any:
+        async def hook(_session: Any, context: SimpleNamespace, _params: Any) -> None:
+            context.trace_request_ctx.marks.setdefault(name, time.perf_counter())
+
+        return hook
+
+    trace.on_dns_resolvehost_start.append(mark("resolve_start"))
+    trace.on_dns_resolvehost_end.append(mark("resolve_end"))
+    trace.on_connection_create_start.append(mark("connect_start"))
+    trace.on_connection_create_end.append(mark("connect_end"))
+    trace.on_request_headers_sent.append(mark("headers_sent"))
+    return trace
+
+
+def http_session(
+    guard: Guard,
+    *,
+    concurrency: int = 100,
+    ssl_context: ssl.SSLContext | None = None,
+    resolver: aiohttp.abc.AbstractResolver | None = None,
+) -> aiohttp.ClientSession:
+    """`ssl_context`: whom to trust, the system's CAs by default; `resolver`: aiohttp's
+    own by default (tests give theirs)."""
+    connector = aiohttp.TCPConnector(
+        socket_factory=guard.socket_factory(),
+        force_close=True,
+        limit=concurrency,
+        ssl=ssl_context if ssl_context is not None else True,
+        resolver=resolver,
+    )
+    return aiohttp.ClientSession(
+        connector=connector,
+        trace_configs=[_tracing()],
+        auto_decompress=True,
+        headers={"User-Agent": "statusgraph-check/1"},
+    )
+
+
+def _phases(marks: dict[str, float], started: float, ended: float) -> dict[str, float]:
+    def span(start: str, end: str) -> float | None:
+        if start in marks and end in marks:
+            return (marks[end] - marks[start]) * 1000
+        return None
+
+    found = {
+        "resolve": span("resolve_start", "resolve_end"),
+        "connect": span("connect_start", "connect_end"),
+        "first_byte": span("headers_sent", "headers_received"),
+    }
+    phases = {name: value for name, value in found.items() if value is not None}
+    phases["total"] = (ended - started) * 1000
+    return phases
+
+
+def _where(marks: dict[str, float]) -> str:
+    if "connect_end" not in marks:
+        return (
+            "while connecting"
+            if "resolve_end" in marks or "connect_start" in marks
+            else "while resolving"
+        )
+    if "headers_received" not in marks:
+        return "waiting for the response"
+    return "reading the response"
+
+
+async def _read_at_most(content: aiohttp.StreamReader, limit: int) -> bytes:
+    """Up to `limit` bytes of the body; raises ClientPayloadError if it was cut short."""
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = await content.read(limit - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    broken = content.exception()
+    if broken is not None:
+        raise broken
+    return b"".join(chunks)
+
+
+def _expected(status: int, ranges: Sequence[tuple[int, int]]) -> bool:
+    return any(low <= status <= high for low, high in ranges)
+
+
+async def probe_http(session: aiohttp.ClientSession, check: HttpCheck) -> Outcome:
+    marks: dict[str, float] = {}
+    started = time.perf_counter()
+    status: int | None = None
+    try:
+        async with asyncio.timeout(check.timeout):
+            async with session.request(
+                check.method,
+                check.url,
+                headers=check.headers,
+                data=check.body,
+                allow_redirects=check.follow_redirects,
+                # aiohttp refuses the redirect that brings the count to max_redirects.
+                max_redirects=MAX_REDIRECTS + 1,
+                # True verifies with the session's context (the system's CAs by default).
+                ssl=check.verify_tls,
+                trace_request_ctx=SimpleNamespace(marks=marks),
+            ) as response:
+                marks["headers_received"] = time.perf_counter()
+                status = response.status
+                # The answer is read, up to the bound: a body cut short is a failure,
+                # and the keyword is looked for in it.
+                raw = await _read_at_most(response.content, KEYWORD_BYTES)
+                text = raw.decode(response.charset or "utf-8", errors="replace")
+    except TimeoutError:
+        return down(
+            Failure.TIMEOUT,
+            f"no answer within {check.timeout:g} s ({_where(marks)})",
+            phases=_phases(marks, started, time.perf_counter()),
+        )
+    except aiohttp.ClientConnectorDNSError as error:
+        return down(
+            Failure.DNS,
+            f"{error.host} does not resolve: {error.os_error.strerror or error.os_error}",
+        )
+    except aiohttp.ClientConnectorCertificateError as error:
+        certificate = error.certificate_error
+        detail = getattr(certificate, "verify_message", None) or str(certificate)
+        return down(Failure.TLS, f"TLS certificate rejected: {detail}")
+    except aiohttp.ClientSSLError as error:
+        return down(Failure.TLS, f"TLS handshake failed: {error}")
+    except aiohttp.ClientConnectorError as error:
+        if isinstance(error.os_error, BlockedAddressError):
+            return down(Failure.BLOCKED, str(error.os_error))
+        if isinstance(error.os_error, ConnectionRefusedError):
+            return down(Failure.CONNECT, f"connection to {error.host}:{error.port} refused")
+        cause = error.os_error.strerror or error.os_error
+        return down(Failure.CONNECT, f"cannot connect to {error.host}:{error.port}: {cause}")
+    except aiohttp.TooManyRedirects:
+        return down(Failure.PROTOCOL, f"more than {MAX_REDIRECTS} redirects")
+    except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError) as error:
+        return down(Failure.PROTOCOL, f"the server broke off the response: {error}")
+    except aiohttp.ClientError as error:
+        return down(Failure.PROTOCOL, f"HTTP error: {error}")
+    except ssl.SSLError as error:
+        return down(Failure.TLS, f"TLS error: {error.reason or error}")
+    ended = time.perf_counter()
+    phases = _phases(marks, started, ended)
+    details: dict[str, Any] = {
+        "status_code": status,
+        "response_ms": phases["total"],
+        "phases": phases,
+    }
+    if not _expected(status, check.expected):
+        return down(Failure.STATUS, f"status {status}", **details)
+    if check.keyword is not None:
+        keyword, haystack = check.keyword, text
+        if not check.case_sensitive:
+            keyword, haystack = keyword.casefold(), haystack.casefold()
+        found = keyword in haystack
+        if found != check.keyword_present:
+            reason = "keyword missing" if check.keyword_present else "keyword present"
+            return down(Failure.KEYWORD, reason, **details)
+    return Outcome(up=True, reason=f"status {status}", **details)
