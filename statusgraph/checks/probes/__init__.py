@@ -20,6 +20,8 @@ class Failure(enum.StrEnum):
     KEYWORD = "KEYWORD"
     PROTOCOL = "PROTOCOL"  # the server broke HTTP: closed early, too many redirects
     CERTIFICATE = "CERTIFICATE"  # valid, but expires within the threshold
+    REGISTRATION = "REGISTRATION"  # the domain's registration expires within the threshold
+    RDAP = "RDAP"  # no registration data to be had: no RDAP service, no record, bad answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +29,14 @@ class Certificate:
     subject: str
     issuer: str
     not_after: datetime
+    days_left: int
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    domain: str
+    registrar: str | None
+    expires_at: datetime
     days_left: int
 
 
@@ -41,6 +51,7 @@ class Outcome:
     # first_byte (request sent to response headers), total.
     phases: dict[str, float] = field(default_factory=dict)
     certificate: Certificate | None = None
+    registration: Registration | None = None
 
 
 def down(failure: Failure, reason: str, **details: object) -> Outcome:

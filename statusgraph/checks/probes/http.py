@@ -46,7 +46,10 @@ def _tracing() -> aiohttp.TraceConfig:
 
     def mark(name: str) -> Any:
         async def hook(_session: Any, context: SimpleNamespace, _params: Any) -> None:
-            context.trace_request_ctx.marks.setdefault(name, time.perf_counter())
+            # Requests that are not checks (RDAP lookups) carry no marks to fill.
+            marks = getattr(context.trace_request_ctx, "marks", None)
+            if marks is not None:
+                marks.setdefault(name, time.perf_counter())
 
         return hook
 
