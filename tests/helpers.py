@@ -2,12 +2,14 @@
 
 import os
 import shutil
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 import pytest
 from sqlalchemy import event
@@ -143,3 +145,29 @@ def node_or_skip(package: str, what: str) -> str:
     if os.environ.get("CI") == "true":
         pytest.fail(f"{what} cannot run in CI: {missing}")
     pytest.skip(missing)
+
+
+class StaticResolver(aiohttp.abc.AbstractResolver):
+    """aiohttp DNS that answers from a list, one address per lookup (the last one
+    repeats): a name pointed at loopback, or answers that change between lookups."""
+
+    def __init__(self, *answers: str) -> None:
+        self.answers = list(answers)
+
+    def next_address(self) -> str:
+        return self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+
+    async def resolve(self, host: str, port: int = 0, family: int = 0) -> list[Any]:
+        return [
+            {
+                "hostname": host,
+                "host": self.next_address(),
+                "port": port,
+                "family": socket.AF_INET,
+                "proto": 0,
+                "flags": socket.AI_NUMERICHOST,
+            }
+        ]
+
+    async def close(self) -> None:
+        return None

@@ -5,12 +5,13 @@ import asyncio
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 import trustme
 
 from statusgraph.checks.guard import Guard
-from statusgraph.checks.probes import Failure
+from statusgraph.checks.probes import Failure, Outcome
 from statusgraph.checks.probes.tls import probe_tls
 
 OPEN = Guard(allow_private=True)
@@ -52,10 +53,9 @@ def trusting(ca: trustme.CA) -> ssl.SSLContext:
     return context
 
 
-async def test_a_valid_certificate_is_up_with_its_details(ca: trustme.CA, serve: Serve) -> None:
-    expires = NOW + timedelta(days=90, hours=1)
-    port = await serve(ca.issue_cert("localhost", common_name="localhost", not_after=expires))
-    outcome = await probe_tls(
+async def localhost(port: int, ca: trustme.CA, **settings: Any) -> Outcome:
+    """The probe of 127.0.0.1:port under the name localhost, trusting `ca`."""
+    return await probe_tls(
         OPEN,
         "127.0.0.1",
         port,
@@ -63,7 +63,14 @@ async def test_a_valid_certificate_is_up_with_its_details(ca: trustme.CA, serve:
         now=NOW,
         seconds=5,
         ssl_context=trusting(ca),
+        **settings,
     )
+
+
+async def test_a_valid_certificate_is_up_with_its_details(ca: trustme.CA, serve: Serve) -> None:
+    expires = NOW + timedelta(days=90, hours=1)
+    port = await serve(ca.issue_cert("localhost", common_name="localhost", not_after=expires))
+    outcome = await localhost(port, ca)
     assert (outcome.up, outcome.reason) == (True, "certificate valid for 90 more days")
     assert outcome.certificate is not None
     assert outcome.certificate.subject == "localhost"
@@ -85,16 +92,7 @@ async def test_a_certificate_expiring_within_the_threshold_is_down(
     ca: trustme.CA, serve: Serve, days: int, threshold: int, reason: str
 ) -> None:
     port = await serve(ca.issue_cert("localhost", not_after=NOW + timedelta(days=days, hours=1)))
-    outcome = await probe_tls(
-        OPEN,
-        "127.0.0.1",
-        port,
-        server_name="localhost",
-        now=NOW,
-        seconds=5,
-        threshold_days=threshold,
-        ssl_context=trusting(ca),
-    )
+    outcome = await localhost(port, ca, threshold_days=threshold)
     assert (outcome.up, outcome.failure, outcome.reason) == (False, Failure.CERTIFICATE, reason)
     assert outcome.certificate is not None
     assert outcome.certificate.days_left == days
@@ -123,15 +121,7 @@ async def test_an_invalid_certificate_is_down_with_openssls_reason(
     else:
         leaf = trustme.CA().issue_cert("localhost")
     port = await serve(leaf)
-    outcome = await probe_tls(
-        OPEN,
-        "127.0.0.1",
-        port,
-        server_name="localhost",
-        now=NOW,
-        seconds=5,
-        ssl_context=trusting(ca),
-    )
+    outcome = await localhost(port, ca)
     assert (outcome.up, outcome.failure, outcome.reason) == (False, Failure.TLS, message)
     assert outcome.certificate is None
 

@@ -23,6 +23,7 @@ from statusgraph.checks.guard import ALLOW_SETTING, AddrInfo, Guard
 from statusgraph.checks.probes import Failure
 from statusgraph.checks.probes.http import HttpCheck, http_session, probe_http
 from statusgraph.checks.probes.tcp import probe_tcp
+from tests.helpers import StaticResolver
 
 OPEN = Guard(allow_private=True)
 BIG = b"x" * (1024 * 1024 + 10) + b"needle"
@@ -213,24 +214,10 @@ class TestTls:
         assert (await run(HttpCheck(target.tls_url("/ok"), verify_tls=False))).up
 
     async def test_a_certificate_for_another_name_is_down(self, target: Target) -> None:
-        class Elsewhere(aiohttp.abc.AbstractResolver):
-            async def resolve(self, host: str, port: int = 0, family: int = 0) -> list[Any]:
-                return [
-                    {
-                        "hostname": host,
-                        "host": "127.0.0.1",
-                        "port": port,
-                        "family": socket.AF_INET,
-                        "proto": 0,
-                        "flags": socket.AI_NUMERICHOST,
-                    }
-                ]
-
-            async def close(self) -> None:
-                return None
-
         check = HttpCheck(target.tls_url("/ok", host="status.example"))
-        outcome = await run(check, ssl_context=target.trusting(), resolver=Elsewhere())
+        outcome = await run(
+            check, ssl_context=target.trusting(), resolver=StaticResolver("127.0.0.1")
+        )
         assert outcome.failure == Failure.TLS
         assert "status.example" in outcome.reason or "hostname" in outcome.reason.lower()
 

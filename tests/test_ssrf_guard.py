@@ -25,6 +25,7 @@ from statusgraph.checks.guard import (
     IPAddress,
     refusal,
 )
+from tests.helpers import StaticResolver
 
 
 def only_127_0_0_2(address: IPAddress) -> str | None:
@@ -144,36 +145,17 @@ async def test_a_redirect_into_a_private_address_is_refused(public_port: int) ->
     assert str(error.address) == "127.0.0.2"
 
 
-class Rebinding(aiohttp.abc.AbstractResolver):
+class Rebinding(StaticResolver):
     """DNS that answers a public address to the check at save time, then a private one."""
 
-    def __init__(self, answers: list[str]) -> None:
-        self.answers = answers
-
-    async def resolve(self, host: str, port: int = 0, family: int = 0) -> list[Any]:
-        ip = self.answers.pop(0)
-        return [
-            {
-                "hostname": host,
-                "host": ip,
-                "port": port,
-                "family": socket.AF_INET,
-                "proto": 0,
-                "flags": socket.AI_NUMERICHOST,
-            }
-        ]
-
-    async def close(self) -> None:
-        return None
-
     async def as_addrinfo(self, host: str, port: int) -> Sequence[AddrInfo]:
-        return [addr(self.answers.pop(0), port)]
+        return [addr(self.next_address(), port)]
 
 
 async def test_dns_that_changes_after_the_save_time_check_is_caught_at_connect(
     public_port: int, private_port: int
 ) -> None:
-    dns = Rebinding(["127.0.0.1", "127.0.0.2"])
+    dns = Rebinding("127.0.0.1", "127.0.0.2")
     await NARROW.check_target("status.example", private_port, resolve=dns.as_addrinfo)
     error = await blocked_by(NARROW, f"http://status.example:{private_port}/", dns)
     assert (error.host, str(error.address)) == ("127.0.0.2", "127.0.0.2")

@@ -6,8 +6,11 @@ connection, a slow server and a real outage are told apart in the status history
 """
 
 import enum
+import socket
 from dataclasses import dataclass, field
 from datetime import datetime
+
+from statusgraph.checks.guard import BlockedAddressError
 
 
 class Failure(enum.StrEnum):
@@ -56,3 +59,14 @@ class Outcome:
 
 def down(failure: Failure, reason: str, **details: object) -> Outcome:
     return Outcome(up=False, reason=reason, failure=failure, **details)  # type: ignore[arg-type]
+
+
+def connection_failure(error: OSError, host: str, port: int) -> Outcome:
+    """What opening a connection to host:port ran into, for the TCP and SSL probes."""
+    if isinstance(error, BlockedAddressError):
+        return down(Failure.BLOCKED, str(error))
+    if isinstance(error, socket.gaierror):
+        return down(Failure.DNS, f"{host} does not resolve: {error.strerror}")
+    if isinstance(error, ConnectionRefusedError):
+        return down(Failure.CONNECT, f"connection to {host}:{port} refused")
+    return down(Failure.CONNECT, f"cannot connect to {host}:{port}: {error.strerror or error}")

@@ -2,11 +2,10 @@
 
 import asyncio
 import contextlib
-import socket
 import time
 
-from statusgraph.checks.guard import BlockedAddressError, Guard, Resolve
-from statusgraph.checks.probes import Failure, Outcome, down
+from statusgraph.checks.guard import Guard, Resolve
+from statusgraph.checks.probes import Failure, Outcome, connection_failure, down
 
 
 async def probe_tcp(
@@ -18,14 +17,8 @@ async def probe_tcp(
             _, writer = await guard.open_connection(host, port, resolve=resolve)
     except TimeoutError:
         return down(Failure.TIMEOUT, f"no connection to {host}:{port} within {seconds:g} s")
-    except BlockedAddressError as error:
-        return down(Failure.BLOCKED, str(error))
-    except socket.gaierror as error:
-        return down(Failure.DNS, f"{host} does not resolve: {error.strerror}")
-    except ConnectionRefusedError:
-        return down(Failure.CONNECT, f"connection to {host}:{port} refused")
     except OSError as error:
-        return down(Failure.CONNECT, f"cannot connect to {host}:{port}: {error.strerror or error}")
+        return connection_failure(error, host, port)
     elapsed = (time.perf_counter() - started) * 1000
     writer.close()
     with contextlib.suppress(OSError):  # a reset while closing says nothing of the port

@@ -9,14 +9,13 @@ issuer, expiry and days left come with every result that got that far.
 import asyncio
 import contextlib
 import math
-import socket
 import ssl
 import time
 from datetime import UTC, datetime
 from typing import Any
 
-from statusgraph.checks.guard import BlockedAddressError, Guard, Resolve
-from statusgraph.checks.probes import Certificate, Failure, Outcome, down
+from statusgraph.checks.guard import Guard, Resolve
+from statusgraph.checks.probes import Certificate, Failure, Outcome, connection_failure, down
 
 DEFAULT_THRESHOLD_DAYS = 14
 
@@ -62,18 +61,12 @@ async def probe_tls(
             )
     except TimeoutError:
         return down(Failure.TIMEOUT, f"no TLS handshake with {host}:{port} within {seconds:g} s")
-    except BlockedAddressError as error:
-        return down(Failure.BLOCKED, str(error))
     except ssl.SSLCertVerificationError as error:
         return down(Failure.TLS, f"certificate rejected: {error.verify_message}")
     except ssl.SSLError as error:
         return down(Failure.TLS, f"TLS handshake failed: {error.reason or error}")
-    except socket.gaierror as error:
-        return down(Failure.DNS, f"{host} does not resolve: {error.strerror}")
-    except ConnectionRefusedError:
-        return down(Failure.CONNECT, f"connection to {host}:{port} refused")
-    except OSError as error:
-        return down(Failure.CONNECT, f"cannot connect to {host}:{port}: {error.strerror or error}")
+    except OSError as error:  # after ssl.SSLError, itself an OSError
+        return connection_failure(error, host, port)
     elapsed = (time.perf_counter() - started) * 1000
     peer = writer.get_extra_info("peercert")
     writer.close()
