@@ -9,6 +9,7 @@ from sqlmodel import SQLModel, select
 from statusgraph.db import models
 from statusgraph.db.engine import SessionFactory
 from statusgraph.db.models import ApiKey, AuditEvent, Service
+from statusgraph.resolvers import page_reads
 from tests.helpers import Personas
 from tests.status_api import create_service
 
@@ -44,3 +45,17 @@ async def test_a_core_row_carries_what_the_orm_instance_does(
     assert rows
     for row in rows:
         assert {name: getattr(row, name) for name in model.model_fields} == expected[row.id]
+
+
+async def test_a_core_read_sees_the_sessions_own_unsaved_changes(
+    client: httpx.AsyncClient, db: SessionFactory, people: Personas
+) -> None:
+    """As an ORM query would: read_rows flushes first."""
+    service_id = await create_service(client, people.alice.secret, "API")
+    async with db() as session:
+        row = (await session.exec(select(Service).where(Service.id == service_id))).one()
+        row.name = "renamed"
+        session.add(row)
+        found = await page_reads.services_by_id(session, [service_id])
+        await session.rollback()
+    assert found[service_id].name == "renamed"

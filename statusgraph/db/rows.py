@@ -25,6 +25,9 @@ async def read_rows(
 ) -> list[Model]:
     """The rows `statement` (a select of one model) returns, read on the session's
     connection, in its transaction. Typed as the model: they read like it."""
+    # The ORM flushes pending changes before it queries; a Core read must ask (free
+    # when, as in a request's read session, there are none).
+    await session.flush()
     connection = await session.connection()
     result = await connection.execute(statement, dict(params) if params else None)
     return cast(list[Model], list(result))

@@ -64,7 +64,9 @@ async def displayed_statuses(
     if not ids:
         return {}
     holds: dict[str, list[ServiceStatus]] = defaultdict(list)
-    # On the session's connection, in its transaction: plain Core, no ORM state.
+    # On the session's connection, in its transaction: plain Core, no ORM state, so
+    # pending changes are flushed first as the ORM would (free when there are none).
+    await session.flush()
     connection = await session.connection()
     for service_id, status in await connection.execute(_HOLDS, {"ids": ids, "now": now}):
         holds[service_id].append(ServiceStatus(status))
