@@ -183,3 +183,65 @@ async def test_an_unreachable_registry_is_down_not_an_error() -> None:
         outcome = await probe_domain(rdap, "example.com", now=NOW)
     assert (outcome.up, outcome.failure) == (False, Failure.RDAP)
     assert outcome.reason.startswith("the RDAP server did not answer: ")
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        {"events": None},
+        {"events": 5},
+        {"events": [None, 3, {"eventAction": "expiration", "eventDate": None}]},
+    ],
+)
+async def test_odd_answers_are_down_not_a_crash(
+    registry: Registry, rdap: Rdap, shape: dict[str, Any]
+) -> None:
+    registry.domains["odd.com"] = {"objectClassName": "domain", **shape}
+    outcome = await probe_domain(rdap, "odd.com", now=NOW)
+    assert (outcome.failure, outcome.reason) == (
+        Failure.RDAP,
+        "RDAP gives no expiration date for odd.com",
+    )
+
+
+@pytest.mark.parametrize(
+    "entities",
+    [
+        None,
+        5,
+        [None],
+        [{"roles": None}],
+        [{"roles": 3}],
+        [{"roles": ["registrar"], "vcardArray": 7}],
+    ],
+)
+async def test_odd_entities_give_no_registrar(
+    registry: Registry, rdap: Rdap, entities: Any
+) -> None:
+    registry.domains["odd.com"] = {
+        **answer("odd.com", NOW + timedelta(days=100)),
+        "entities": entities,
+    }
+    outcome = await probe_domain(rdap, "odd.com", now=NOW)
+    assert outcome.up
+    assert outcome.registration is not None
+    assert outcome.registration.registrar is None
+
+
+@pytest.mark.parametrize("domain", ["a?b.com", "a/../b.com", "com", "-a.com", "a b.com", "a#b.com"])
+async def test_a_name_that_is_not_a_domain_never_reaches_the_registry(
+    registry: Registry, rdap: Rdap, domain: str
+) -> None:
+    outcome = await probe_domain(rdap, domain, now=NOW)
+    assert (outcome.failure, outcome.reason) == (
+        Failure.RDAP,
+        f"{domain!r} is not a valid domain name",
+    )
+    assert registry.requests == []
+
+
+async def test_an_expiration_given_as_a_date_alone(registry: Registry, rdap: Rdap) -> None:
+    registry.domains["dated.com"] = answer("dated.com", "2027-11-28")
+    outcome = await probe_domain(rdap, "dated.com", now=NOW)
+    assert outcome.registration is not None
+    assert outcome.registration.expires_at == datetime(2027, 11, 28, tzinfo=UTC)

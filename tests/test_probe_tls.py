@@ -2,7 +2,10 @@
 their certificates issued by a `trustme` CA the probe trusts (or, once, does not)."""
 
 import asyncio
+import socket
 import ssl
+import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -147,3 +150,33 @@ async def test_no_tls_on_the_port_and_a_refused_port(ca: trustme.CA) -> None:
     )
     blocked = await probe_tls(Guard(), "127.0.0.1", port, now=NOW, seconds=5)
     assert blocked.failure == Failure.BLOCKED
+
+
+async def test_a_server_that_never_closes_does_not_hold_the_probe(ca: trustme.CA) -> None:
+    """The handshake completes, then the server never reads again, so TLS's close is
+    never answered (asyncio's own servers would answer it): the probe ends on its own
+    time, not on asyncio's 30-second close timeout."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost").configure_cert(context)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    port = listener.getsockname()[1]
+    done = threading.Event()
+
+    def handshake_then_nothing() -> None:
+        connection, _ = listener.accept()
+        with context.wrap_socket(connection, server_side=True):
+            done.wait(30)
+
+    server = threading.Thread(target=handshake_then_nothing, daemon=True)
+    server.start()
+    started = time.perf_counter()
+    try:
+        outcome = await localhost(port, ca)
+    finally:
+        done.set()
+        server.join(5)
+        listener.close()
+    assert outcome.up
+    assert time.perf_counter() - started < 3

@@ -7,6 +7,7 @@ checks that a probe reports it as BLOCKED.
 """
 
 import asyncio
+import contextlib
 import socket
 import ssl
 from collections.abc import AsyncIterator, Sequence
@@ -45,6 +46,10 @@ async def routes(request: web.Request) -> web.StreamResponse:
         return web.Response(text="late")
     if path == "/big":
         return web.Response(body=BIG)
+    if path == "/odd-charset":
+        return web.Response(
+            body="Opérationnel".encode(), headers={"Content-Type": "text/html; charset=nope-1"}
+        )
     if path == "/broken":
         response = web.StreamResponse(headers={"Content-Length": "1000"})
         await response.prepare(request)
@@ -197,6 +202,71 @@ class TestHttp:
         outcome = await run(HttpCheck(target.url("/ok")), guard=Guard())
         assert outcome.failure == Failure.BLOCKED
         assert ALLOW_SETTING in outcome.reason
+
+
+class TestOddInput:
+    """What a server or a setting can throw at a probe comes back as an Outcome."""
+
+    async def test_an_unknown_charset_is_read_as_utf8(self, target: Target) -> None:
+        outcome = await run(HttpCheck(target.url("/odd-charset"), keyword="Opérationnel"))
+        assert (outcome.up, outcome.reason) == (True, "status 200")
+
+    async def test_a_host_label_over_63_characters(self) -> None:
+        outcome = await run(HttpCheck(f"http://{'a' * 64}.com/"))
+        assert (outcome.failure, outcome.reason) == (
+            Failure.DNS,
+            "the URL's host is not a valid host name",
+        )
+        tcp = await probe_tcp(OPEN, f"{'a' * 64}.com", 80, seconds=5)
+        assert tcp.failure == Failure.DNS
+
+    async def test_a_header_that_cannot_be_sent(self, target: Target) -> None:
+        outcome = await run(HttpCheck(target.url("/ok"), headers={"X-Token": "a\r\nb"}))
+        assert outcome.failure == Failure.PROTOCOL
+        assert outcome.reason.startswith("the request cannot be sent: ")
+
+    async def test_a_slow_resolver_times_out_while_resolving(self) -> None:
+        class Stalls(StaticResolver):
+            async def resolve(self, host: str, port: int = 0, family: int = 0) -> list[Any]:
+                await asyncio.sleep(5)
+                return []
+
+        outcome = await run(
+            HttpCheck("http://slow.example/", timeout=0.3), resolver=Stalls("127.0.0.1")
+        )
+        assert outcome.reason == "no answer within 0.3 s (while resolving)"
+
+    async def test_a_tcp_timeout_leaves_no_socket_open(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A listener whose queue is full never answers: the probe times out, and the
+        socket it was connecting with is closed then, not left to the garbage collector."""
+        made: list[socket.socket] = []
+
+        class Recorded(socket.socket):
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, **kwargs)
+                made.append(self)
+
+        listener = socket.create_server(("127.0.0.1", 0), backlog=0)
+        port = listener.getsockname()[1]
+        fillers = []
+        for _ in range(4):
+            filler = socket.socket()
+            filler.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                filler.connect(("127.0.0.1", port))
+            fillers.append(filler)
+        monkeypatch.setattr("statusgraph.checks.guard.socket.socket", Recorded)
+        try:
+            outcome = await probe_tcp(OPEN, "127.0.0.1", port, seconds=0.3)
+        finally:
+            monkeypatch.undo()
+            for each in (*fillers, listener):
+                each.close()
+        assert outcome.failure == Failure.TIMEOUT
+        assert made
+        assert all(sock.fileno() == -1 for sock in made)
 
 
 class TestTls:

@@ -58,7 +58,9 @@ def addr(ip: str, port: int) -> AddrInfo:
         ("::ffff:127.0.0.1", "loopback"),
         ("::ffff:10.0.0.1", "private"),
         ("2002:7f00:1::", "loopback"),  # 6to4 of 127.0.0.1
-        ("64:ff9b::a00:1", "reserved"),  # NAT64 of 10.0.0.1
+        ("64:ff9b::a00:1", "private"),  # NAT64 of 10.0.0.1
+        ("64:ff9b::808:808", None),  # NAT64 of 8.8.8.8: an IPv6-only network's way out
+        ("fec0::1", "site-local"),
         ("8.8.8.8", None),
         ("::ffff:8.8.8.8", None),
         ("2606:4700::1111", None),

@@ -24,6 +24,7 @@ from typing import Any
 
 ALLOW_SETTING = "STATUSGRAPH_CHECKS_ALLOW_PRIVATE_NETWORKS"
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 # (family, type, proto, canonname, sockaddr), as getaddrinfo returns and aiohttp passes.
 AddrInfo = tuple[int, int, int, str, tuple[Any, ...]]
 Resolve = Callable[[str, int], Awaitable[Sequence[AddrInfo]]]
@@ -44,10 +45,16 @@ class BlockedAddressError(ConnectionRefusedError):
 def refusal(address: IPAddress) -> str | None:
     """What kind of non-public address this is, or None for a public one."""
     if isinstance(address, ipaddress.IPv6Address):
-        # An IPv4 address written as IPv6 is judged as the IPv4 address it reaches.
+        # An IPv4 address written as IPv6 is judged as the IPv4 address it reaches:
+        # mapped, 6to4, or NAT64's well-known prefix (RFC 6052), which DNS64 hands out
+        # for IPv4-only sites on IPv6-only networks.
         embedded = address.ipv4_mapped or address.sixtofour
+        if embedded is None and address in NAT64:
+            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
         if embedded is not None:
             return refusal(embedded)
+        if address.is_site_local:
+            return "site-local"
     if address.is_loopback:
         return "loopback"
     if address.is_link_local:
@@ -104,7 +111,7 @@ class Guard:
             return
         try:
             found = await (resolve or system_resolve)(host, port)
-        except OSError:
+        except (OSError, UnicodeError):  # the host's syntax is the validators' concern
             return
         refused: BlockedAddressError | None = None
         for *_, sockaddr in found:
@@ -143,6 +150,9 @@ class Guard:
                 sock.close()
                 errors.append(error)
                 continue
+            except BaseException:  # cancelled (the probe's time is up): no socket leaks
+                sock.close()
+                raise
             return await asyncio.open_connection(
                 sock=sock,
                 ssl=ssl_context,

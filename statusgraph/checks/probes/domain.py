@@ -3,13 +3,15 @@
 The RDAP server of a top-level domain comes from IANA's bootstrap file (RFC 9224), whose
 address is a setting (STATUSGRAPH_RDAP_BOOTSTRAP_URL) so that tests serve their own.
 Registrations change rarely and registries rate-limit: the bootstrap file is kept a
-day and each domain's answer 12 hours, so a domain is asked about at most twice a day
-however often its monitor runs. Requests go through the checks' guarded HTTP session.
+day and each domain's registration 12 hours, so a registered domain is asked about at
+most twice a day however often its monitor runs (a failed lookup is tried again at the
+next check). Requests go through the checks' guarded HTTP session.
 """
 
 import math
+import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -20,6 +22,9 @@ BOOTSTRAP_FOR = timedelta(days=1)
 ANSWER_FOR = timedelta(hours=12)
 DEFAULT_THRESHOLD_DAYS = 30
 TIMEOUT = aiohttp.ClientTimeout(total=20)
+
+
+LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 
 
 class RdapError(Exception):
@@ -33,12 +38,17 @@ class _Kept:
 
 
 def normalize(domain: str) -> str:
-    """Lower case, no trailing dot, IDNA (ASCII) labels."""
+    """Lower case, no trailing dot, IDNA (ASCII) labels of letters, digits and hyphens:
+    the name goes into the RDAP server's URL, so nothing else may."""
     cleaned = domain.strip().rstrip(".").lower()
     try:
-        return cleaned.encode("idna").decode("ascii")
+        ascii_name = cleaned.encode("idna").decode("ascii")
     except UnicodeError as error:
         raise RdapError(f"{domain!r} is not a valid domain name") from error
+    labels = ascii_name.split(".")
+    if len(labels) < 2 or not all(LABEL.fullmatch(label) for label in labels):
+        raise RdapError(f"{domain!r} is not a valid domain name")
+    return ascii_name
 
 
 class Rdap:
@@ -112,21 +122,30 @@ class Rdap:
         return found
 
 
+def _listed(value: Any, key: str) -> list[Any]:
+    """value[key] when value is an object and that is a list; else nothing."""
+    found = value.get(key) if isinstance(value, dict) else None
+    return found if isinstance(found, list) else []
+
+
 def _expiration(answer: Any) -> datetime | None:
-    for event in answer.get("events", []) if isinstance(answer, dict) else []:
+    for event in _listed(answer, "events"):
         if isinstance(event, dict) and event.get("eventAction") == "expiration":
+            text = str(event.get("eventDate"))
             try:
-                parsed = datetime.fromisoformat(str(event.get("eventDate")))
+                parsed = datetime.fromisoformat(text)
             except ValueError:
                 return None
+            if parsed.tzinfo is None and "T" not in text:
+                return parsed.replace(tzinfo=UTC)  # a date alone: its start, in UTC
             return parsed if parsed.tzinfo is not None else None
     return None
 
 
 def _registrar(answer: dict[str, Any]) -> str | None:
     """The registrar entity's name (its vCard `fn`), if the answer gives one."""
-    for entity in answer.get("entities", []):
-        if not isinstance(entity, dict) or "registrar" not in entity.get("roles", []):
+    for entity in _listed(answer, "entities"):
+        if "registrar" not in _listed(entity, "roles"):
             continue
         vcard = entity.get("vcardArray")
         if isinstance(vcard, list) and len(vcard) == 2 and isinstance(vcard[1], list):

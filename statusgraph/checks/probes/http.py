@@ -91,6 +91,10 @@ def _phases(marks: dict[str, float], started: float, ended: float) -> dict[str, 
             return (marks[end] - marks[start]) * 1000
         return None
 
+    # aiohttp starts "connection create" before it resolves the name: the connect
+    # phase starts once the name is resolved (or at once, from its DNS cache).
+    if "resolve_end" in marks:
+        marks = {**marks, "connect_start": marks["resolve_end"]}
     found = {
         "resolve": span("resolve_start", "resolve_end"),
         "connect": span("connect_start", "connect_end"),
@@ -102,15 +106,20 @@ def _phases(marks: dict[str, float], started: float, ended: float) -> dict[str, 
 
 
 def _where(marks: dict[str, float]) -> str:
+    if "resolve_start" in marks and "resolve_end" not in marks:
+        return "while resolving"
     if "connect_end" not in marks:
-        return (
-            "while connecting"
-            if "resolve_end" in marks or "connect_start" in marks
-            else "while resolving"
-        )
+        return "while connecting"
     if "headers_received" not in marks:
         return "waiting for the response"
     return "reading the response"
+
+
+def _decode(raw: bytes, charset: str | None) -> str:
+    try:
+        return raw.decode(charset or "utf-8", errors="replace")
+    except LookupError:  # a charset Python does not know
+        return raw.decode("utf-8", errors="replace")
 
 
 async def _read_at_most(content: aiohttp.StreamReader, limit: int) -> bytes:
@@ -156,7 +165,7 @@ async def probe_http(session: aiohttp.ClientSession, check: HttpCheck) -> Outcom
                 # The answer is read, up to the bound: a body cut short is a failure,
                 # and the keyword is looked for in it.
                 raw = await _read_at_most(response.content, KEYWORD_BYTES)
-                text = raw.decode(response.charset or "utf-8", errors="replace")
+                text = _decode(raw, response.charset)
     except TimeoutError:
         return down(
             Failure.TIMEOUT,
@@ -189,6 +198,10 @@ async def probe_http(session: aiohttp.ClientSession, check: HttpCheck) -> Outcom
         return down(Failure.PROTOCOL, f"HTTP error: {error}")
     except ssl.SSLError as error:
         return down(Failure.TLS, f"TLS error: {error.reason or error}")
+    except UnicodeError:  # a label over 63 characters: no DNS query can carry it
+        return down(Failure.DNS, "the URL's host is not a valid host name")
+    except ValueError as error:  # settings aiohttp refuses to send (CR/LF in a header)
+        return down(Failure.PROTOCOL, f"the request cannot be sent: {error}")
     ended = time.perf_counter()
     phases = _phases(marks, started, ended)
     details: dict[str, Any] = {

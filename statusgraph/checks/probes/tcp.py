@@ -1,7 +1,6 @@
 """TCP probe: UP when a connection opens within the timeout."""
 
 import asyncio
-import contextlib
 import time
 
 from statusgraph.checks.guard import Guard, Resolve
@@ -19,8 +18,10 @@ async def probe_tcp(
         return down(Failure.TIMEOUT, f"no connection to {host}:{port} within {seconds:g} s")
     except OSError as error:
         return connection_failure(error, host, port)
+    except UnicodeError:  # a label over 63 characters: no DNS query can carry it
+        return down(Failure.DNS, f"{host!r} is not a valid host name")
     elapsed = (time.perf_counter() - started) * 1000
-    writer.close()
-    with contextlib.suppress(OSError):  # a reset while closing says nothing of the port
-        await writer.wait_closed()
+    # Closed without waiting for the peer: the check is over, and a peer that never
+    # finishes closing must not hold it past its time.
+    writer.transport.abort()
     return Outcome(up=True, reason="connected", response_ms=elapsed, phases={"connect": elapsed})

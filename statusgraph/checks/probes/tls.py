@@ -7,7 +7,6 @@ issuer, expiry and days left come with every result that got that far.
 """
 
 import asyncio
-import contextlib
 import math
 import ssl
 import time
@@ -67,11 +66,12 @@ async def probe_tls(
         return down(Failure.TLS, f"TLS handshake failed: {error.reason or error}")
     except OSError as error:  # after ssl.SSLError, itself an OSError
         return connection_failure(error, host, port)
+    except UnicodeError:  # a label over 63 characters: no DNS query can carry it
+        return down(Failure.DNS, f"{host!r} is not a valid host name")
     elapsed = (time.perf_counter() - started) * 1000
     peer = writer.get_extra_info("peercert")
-    writer.close()
-    with contextlib.suppress(OSError, ssl.SSLError):
-        await writer.wait_closed()
+    # No TLS close exchange: a server that never answers it must not hold the probe.
+    writer.transport.abort()
     certificate = _certificate(peer, now)
     details: dict[str, Any] = {
         "certificate": certificate,
