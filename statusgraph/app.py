@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from statusgraph import logs
+from statusgraph.checks.guard import Guard
 from statusgraph.clock import Clock, utcnow
 from statusgraph.config import Settings
 from statusgraph.db.engine import create_engine, create_session_factory, create_sqlite_writer
@@ -118,6 +119,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
         else None,
         credential_cache=credential_cache,
         persisted=persisted,
+        checks_guard=Guard(allow_private=settings.checks_allow_private_networks),
     )
     ping_route = Route("/api/heartbeat/{monitor_id}", heartbeat.ping, methods=["POST"])
     app = GuardedStarlette(

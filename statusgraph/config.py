@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     # How long a response to an anonymous GraphQL request (a public status page) may be
     # served from memory; 0 turns the cache off. Writes in this process invalidate it.
     public_cache_seconds: float = Field(default=5.0, ge=0)
+    # Monitors may target loopback, private and link-local addresses (a self-hoster's own
+    # network); off, such targets are refused when saved and when dialled (checks/guard.py).
+    checks_allow_private_networks: bool = False
     # How long a looked-up API key is trusted before it is read again; a key revoked
     # through another process stops working within this time. 0 turns the cache off.
     credential_cache_seconds: float = Field(default=30.0, ge=0)

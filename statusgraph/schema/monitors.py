@@ -1,12 +1,16 @@
 """Monitors over GraphQL. Scopes: monitors:read, monitors:write."""
 
+import asyncio
 from collections.abc import Awaitable, Sequence
 from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
 
 import strawberry
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from statusgraph.auth.scopes import Scope
+from statusgraph.checks.guard import BlockedAddressError, Guard
 from statusgraph.db import models
 from statusgraph.resolvers import heartbeats, monitors, owned, page_reads
 from statusgraph.resolvers.heartbeats import MonitorStatus, PingKind
@@ -260,6 +264,45 @@ class MonitorPayload:
     user_errors: list[UserError]
 
 
+# How long saving a monitor waits for its host's name to resolve; unresolved, it is saved.
+TARGET_LOOKUP_SECONDS = 3.0
+
+
+def _target(fields: dict[str, Any]) -> tuple[str, str, int] | None:
+    """(input field, host, port) a monitor's settings point at, if they name one that
+    parses (a malformed URL or host is the resolver's validation to refuse)."""
+    url, host = fields.get("url"), fields.get("host")
+    if isinstance(url, str):
+        try:
+            parts = urlsplit(url)
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:
+            return None
+        return ("url", parts.hostname, port) if parts.hostname else None
+    if isinstance(host, str) and host:
+        given = fields.get("port")
+        return "host", host, given if isinstance(given, int) and 0 < given < 65536 else 443
+    return None
+
+
+async def refused_target(guard: Guard, fields: dict[str, Any]) -> list[UserError]:
+    """DESIGN §10: a monitor may not point at a loopback, private or link-local address
+    unless STATUSGRAPH_CHECKS_ALLOW_PRIVATE_NETWORKS is on; the probes check again where
+    they dial (checks/guard.py). Runs before the transaction, so a refusal writes nothing."""
+    target = _target(fields)
+    if target is None:
+        return []
+    field_name, host, port = target
+    try:
+        async with asyncio.timeout(TARGET_LOOKUP_SECONDS):
+            await guard.check_target(host, port)
+    except BlockedAddressError as error:
+        return [UserError(field=field_name, code="BLOCKED_ADDRESS", message=str(error))]
+    except TimeoutError:
+        return []  # a slow resolver: the check will say what it finds
+    return []
+
+
 def _payload(result: models.Monitor | Rejected, now: datetime) -> MonitorPayload:
     if isinstance(result, Rejected):
         return MonitorPayload(monitor=None, user_errors=result.user_errors)
@@ -312,6 +355,9 @@ class MonitorMutations:
         ctx = info.context
         principal = ctx.require_principal()
         fields = provided(input, FIELDS)
+        refused = await refused_target(ctx.checks_guard, fields)
+        if refused:
+            return MonitorPayload(monitor=None, user_errors=refused)
         return _payload(
             await in_transaction(
                 ctx,
@@ -329,6 +375,9 @@ class MonitorMutations:
         ctx = info.context
         principal = ctx.require_principal()
         changes = provided(input, {k: v for k, v in FIELDS.items() if k != "type"})
+        refused = await refused_target(ctx.checks_guard, changes)
+        if refused:
+            return MonitorPayload(monitor=None, user_errors=refused)
         return _payload(
             await in_transaction(
                 ctx,
