@@ -4,7 +4,7 @@ The tag is a hash of the response body as it would be sent, so a 304 means exact
 "the bytes you hold are what this request would return now, for this credential":
 nothing the caller can see changed. It saves the transfer and the client's parse, not
 the server's work: knowing without executing would need a change signal from every
-write (docs/graphql.md, "Caching").
+write (docs/graphql-over-http.md, "Caching: ETag and 304").
 """
 
 import hashlib

@@ -9,7 +9,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from statusgraph.auth.scopes import Scope
 from statusgraph.db import models
 from statusgraph.errors import NotFoundError
-from statusgraph.resolvers import incidents, owned, page_reads
+from statusgraph.resolvers import incidents, owned
 from statusgraph.resolvers import vocabulary as v
 from statusgraph.schema.actors import Actor
 from statusgraph.schema.context import Info
@@ -17,8 +17,8 @@ from statusgraph.schema.enums import IncidentImpact, IncidentStatus, ServiceStat
 from statusgraph.schema.mutations import Rejected, in_transaction, provided
 from statusgraph.schema.permissions import requires
 from statusgraph.schema.preload import NOT_LOADED, NotLoaded, preloaded_or, selection_paths, under
-from statusgraph.schema.relay import Connection, Node, page_args, selects
-from statusgraph.schema.services import DeletePayload, Service, services_of
+from statusgraph.schema.relay import Connection, Node, page_args
+from statusgraph.schema.services import DeletePayload, Service, services_by_ids
 from statusgraph.schema.user_errors import UserError
 
 
@@ -135,10 +135,8 @@ async def incidents_of(
         affected = {incident_id: _affected(each) for incident_id, each in effects.items()}
         service_wanted = under(wanted, "affectedServices.service")
         if service_wanted:
-            service_ids = sorted({a.service_id for each in affected.values() for a in each})
-            service_rows = await page_reads.services_by_id(session, service_ids)
-            services = await services_of(session, list(service_rows.values()), service_wanted, now)
-            by_id = {str(service.id): service for service in services}
+            service_ids = (a.service_id for each in affected.values() for a in each)
+            by_id = await services_by_ids(session, service_ids, service_wanted, now)
             for each in affected.values():
                 for one in each:
                     # A service deleted since the effects were read (PostgreSQL reads each
@@ -215,17 +213,16 @@ class IncidentQueries:
     ) -> Connection[Incident] | None:
         ctx = info.context
         principal = ctx.require_principal()
+        paths = selection_paths(info)
         async with ctx.read() as session:
             page = await incidents.list_incidents(
                 session,
                 principal.organization_id,
                 open_only=open_only,
                 page=page_args(first, after, last, before),
-                with_count=selects(info, "totalCount"),
+                with_count="totalCount" in paths,
             )
-            nodes = await incidents_of(
-                session, page.rows, under(selection_paths(info), "edges.node"), ctx.now
-            )
+            nodes = await incidents_of(session, page.rows, under(paths, "edges.node"), ctx.now)
         return Connection.over(page, nodes)
 
     @strawberry.field(extensions=requires(Scope.incidents_read))

@@ -8,15 +8,15 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from statusgraph.auth.scopes import Scope
 from statusgraph.db import models
-from statusgraph.resolvers import maintenance, owned, page_reads
+from statusgraph.resolvers import maintenance, owned
 from statusgraph.resolvers.service_status import maintenance_status
 from statusgraph.schema.context import Info
 from statusgraph.schema.enums import MaintenanceStatus
 from statusgraph.schema.mutations import Rejected, in_transaction, provided
 from statusgraph.schema.permissions import requires
 from statusgraph.schema.preload import NOT_LOADED, NotLoaded, preloaded_or, selection_paths, under
-from statusgraph.schema.relay import Connection, Node, page_args, selects
-from statusgraph.schema.services import DeletePayload, Service, services_of
+from statusgraph.schema.relay import Connection, Node, page_args
+from statusgraph.schema.services import DeletePayload, Service, services_by_ids
 from statusgraph.schema.user_errors import UserError
 
 
@@ -77,11 +77,8 @@ async def windows_of(
     windows = [MaintenanceWindow.of(row, now) for row in rows]
     if "services" in wanted and rows:
         ids = await maintenance.services_for(session, [row.id for row in rows])
-        found = await page_reads.services_by_id(
-            session, sorted({i for e in ids.values() for i in e})
-        )
-        services = await services_of(session, list(found.values()), under(wanted, "services"), now)
-        by_id = {str(service.id): service for service in services}
+        service_ids = (i for each in ids.values() for i in each)
+        by_id = await services_by_ids(session, service_ids, under(wanted, "services"), now)
         for window in windows:
             window.preloaded_services = [by_id[i] for i in ids[str(window.id)] if i in by_id]
     return windows
@@ -124,16 +121,15 @@ class MaintenanceQueries:
     ) -> Connection[MaintenanceWindow] | None:
         ctx = info.context
         principal = ctx.require_principal()
+        paths = selection_paths(info)
         async with ctx.read() as session:
             page = await maintenance.list_windows(
                 session,
                 principal.organization_id,
                 page=page_args(first, after, last, before),
-                with_count=selects(info, "totalCount"),
+                with_count="totalCount" in paths,
             )
-            nodes = await windows_of(
-                session, page.rows, under(selection_paths(info), "edges.node"), ctx.now
-            )
+            nodes = await windows_of(session, page.rows, under(paths, "edges.node"), ctx.now)
         return Connection.over(page, nodes)
 
     @strawberry.field(extensions=requires(Scope.maintenance_read))

@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from statusgraph.auth.scopes import Scope
 from statusgraph.checks.guard import BlockedAddressError, Guard
 from statusgraph.db import models
-from statusgraph.resolvers import heartbeats, monitors, owned, page_reads
+from statusgraph.resolvers import heartbeats, monitors, owned
 from statusgraph.resolvers.heartbeats import MonitorStatus, PingKind
 from statusgraph.resolvers.monitors import HttpMethod, MonitorType
 from statusgraph.schema.context import Info
@@ -20,7 +20,7 @@ from statusgraph.schema.mutations import Rejected, in_transaction, provided
 from statusgraph.schema.permissions import requires
 from statusgraph.schema.preload import NOT_LOADED, NotLoaded, preloaded_or, selection_paths, under
 from statusgraph.schema.relay import Connection, Node, page_args, selects
-from statusgraph.schema.services import DeletePayload, Service, services_of
+from statusgraph.schema.services import DeletePayload, Service, services_by_ids
 from statusgraph.schema.user_errors import UserError
 
 for _enum in (MonitorType, HttpMethod, MonitorStatus, PingKind):
@@ -201,12 +201,8 @@ async def monitors_of(
     """`rows` as Monitor objects, their services preloaded when selected."""
     found = [Monitor.of(row, now) for row in rows]
     if "service" in wanted:
-        ids = sorted({row.service_id for row in rows if row.service_id is not None})
-        service_rows = await page_reads.services_by_id(session, ids) if ids else {}
-        services = await services_of(
-            session, list(service_rows.values()), under(wanted, "service"), now
-        )
-        by_id = {str(service.id): service for service in services}
+        ids = [row.service_id for row in rows if row.service_id is not None]
+        by_id = await services_by_ids(session, ids, under(wanted, "service"), now) if ids else {}
         for monitor in found:
             if monitor.service_id is not None:
                 monitor.preloaded_service = by_id.get(monitor.service_id)
@@ -323,17 +319,16 @@ class MonitorQueries:
     ) -> Connection[Monitor] | None:
         ctx = info.context
         principal = ctx.require_principal()
+        paths = selection_paths(info)
         async with ctx.read() as session:
             page = await monitors.list_monitors(
                 session,
                 principal.organization_id,
                 kind=type,
                 page=page_args(first, after, last, before),
-                with_count=selects(info, "totalCount"),
+                with_count="totalCount" in paths,
             )
-            nodes = await monitors_of(
-                session, page.rows, under(selection_paths(info), "edges.node"), ctx.now
-            )
+            nodes = await monitors_of(session, page.rows, under(paths, "edges.node"), ctx.now)
         return Connection.over(page, nodes)
 
     @strawberry.field(extensions=requires(Scope.monitors_read))

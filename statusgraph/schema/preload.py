@@ -5,7 +5,8 @@ selection asks for (`selection_paths`), runs those SELECTs one after the other i
 request's read session, and gives every object its share. Nested fields are then plain
 synchronous functions over that, so graphql-core completes a list of fifty objects
 without fifty tasks, DataLoader batches scheduled through the event loop, or awaits.
-The pattern, with a worked example, is in docs/contributing.md ("Adding a type").
+The pattern, with a worked example, is in docs/development.md ("Reads: load at the root,
+hand out below").
 
 An object can also be made where nothing was preloaded: a mutation's payload, `node(id)`.
 Its nested fields then fall back to the request's DataLoaders (`preloaded_or`), which are

@@ -4,10 +4,10 @@ from collections.abc import Callable
 from typing import Generic, TypeVar
 
 import strawberry
-from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField
 
 from statusgraph.resolvers.pagination import Page, PageArgs
 from statusgraph.schema.context import Info
+from statusgraph.schema.preload import selection_paths
 
 Item = TypeVar("Item")
 Row = TypeVar("Row")
@@ -71,15 +71,4 @@ def page_args(
 
 def selects(info: Info, name: str) -> bool:
     """Whether the current field's selection asks for `name` (through fragments too)."""
-
-    def walk(selections: list[SelectedField | FragmentSpread | InlineFragment]) -> bool:
-        for selection in selections:
-            if isinstance(selection, SelectedField) and selection.name == name:
-                return True
-            if isinstance(selection, (FragmentSpread, InlineFragment)) and walk(
-                selection.selections
-            ):
-                return True
-        return False
-
-    return any(walk(field.selections) for field in info.selected_fields)
+    return name in selection_paths(info)

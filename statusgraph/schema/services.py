@@ -1,6 +1,6 @@
 """Services and service groups over GraphQL. Scopes: services:read, services:write."""
 
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from datetime import datetime
 
 import strawberry
@@ -15,7 +15,7 @@ from statusgraph.schema.enums import ServiceStatus
 from statusgraph.schema.mutations import Rejected, in_transaction, provided
 from statusgraph.schema.permissions import requires
 from statusgraph.schema.preload import NOT_LOADED, NotLoaded, preloaded_or, selection_paths, under
-from statusgraph.schema.relay import Connection, Node, page_args, selects
+from statusgraph.schema.relay import Connection, Node, page_args
 from statusgraph.schema.user_errors import UserError
 
 
@@ -85,7 +85,7 @@ async def services_of(
     session: AsyncSession, rows: Sequence[models.Service], wanted: frozenset[str], now: datetime
 ) -> list[Service]:
     """`rows` as Service objects with what `wanted` (the paths selected under a Service)
-    asks for preloaded: at most two statements for the statuses, one for the groups."""
+    asks for preloaded: one statement for the statuses, one for the groups."""
     services = [Service.of(row) for row in rows]
     if "status" in wanted:
         statuses = await service_status.displayed_statuses(
@@ -100,6 +100,16 @@ async def services_of(
             group = groups.get(service.group_id) if service.group_id else None
             service.preloaded_group = ServiceGroup.of(group) if group else None
     return services
+
+
+async def services_by_ids(
+    session: AsyncSession, ids: Iterable[str], wanted: frozenset[str], now: datetime
+) -> dict[str, Service]:
+    """The services of `ids` (which come from the tenant's own rows), by id, with what
+    `wanted` asks for preloaded: for the types that point at services."""
+    rows = await page_reads.services_by_id(session, sorted(set(ids)))
+    services = await services_of(session, list(rows.values()), wanted, now)
+    return {str(service.id): service for service in services}
 
 
 SERVICE_FIELDS = {
@@ -166,17 +176,16 @@ class ServiceQueries:
     ) -> Connection[Service] | None:
         ctx = info.context
         principal = ctx.require_principal()
+        paths = selection_paths(info)
         async with ctx.read() as session:
             page = await services.list_services(
                 session,
                 principal.organization_id,
                 group_id=group_id,
                 page=page_args(first, after, last, before),
-                with_count=selects(info, "totalCount"),
+                with_count="totalCount" in paths,
             )
-            nodes = await services_of(
-                session, page.rows, under(selection_paths(info), "edges.node"), ctx.now
-            )
+            nodes = await services_of(session, page.rows, under(paths, "edges.node"), ctx.now)
         return Connection.over(page, nodes)
 
     @strawberry.field(extensions=requires(Scope.services_read))

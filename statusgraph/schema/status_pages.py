@@ -27,7 +27,7 @@ from statusgraph.schema.enums import (
 from statusgraph.schema.mutations import Rejected, in_transaction, provided
 from statusgraph.schema.permissions import requires
 from statusgraph.schema.preload import NOT_LOADED, NotLoaded, preloaded_or, selection_paths, under
-from statusgraph.schema.relay import Connection, Node, page_args, selects
+from statusgraph.schema.relay import Connection, Node, page_args
 from statusgraph.schema.services import DeletePayload, Service, services_of
 from statusgraph.schema.user_errors import UserError
 
@@ -255,16 +255,15 @@ class StatusPageQueries:
     ) -> Connection[StatusPage] | None:
         ctx = info.context
         principal = ctx.require_principal()
+        paths = selection_paths(info)
         async with ctx.read() as session:
             page = await status_pages.list_pages(
                 session,
                 principal.organization_id,
                 page=page_args(first, after, last, before),
-                with_count=selects(info, "totalCount"),
+                with_count="totalCount" in paths,
             )
-            nodes = await status_pages_of(
-                session, page.rows, under(selection_paths(info), "edges.node"), ctx.now
-            )
+            nodes = await status_pages_of(session, page.rows, under(paths, "edges.node"), ctx.now)
         return Connection.over(page, nodes)
 
     @strawberry.field(extensions=requires(Scope.status_pages_read))
