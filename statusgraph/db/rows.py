@@ -11,11 +11,20 @@ columns to its attribute names, and Core rows to the ORM's values.
 from collections.abc import Mapping
 from typing import Any, TypeVar, cast
 
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
 Model = TypeVar("Model", bound=SQLModel)
+
+
+async def core_connection(session: AsyncSession) -> AsyncConnection:
+    """The session's connection, in its transaction, for a Core read. The ORM flushes
+    pending changes before it queries; a Core read must ask (free when, as in a
+    request's read session, there are none)."""
+    await session.flush()
+    return await session.connection()
 
 
 async def read_rows(
@@ -25,9 +34,6 @@ async def read_rows(
 ) -> list[Model]:
     """The rows `statement` (a select of one model) returns, read on the session's
     connection, in its transaction. Typed as the model: they read like it."""
-    # The ORM flushes pending changes before it queries; a Core read must ask (free
-    # when, as in a request's read session, there are none).
-    await session.flush()
-    connection = await session.connection()
+    connection = await core_connection(session)
     result = await connection.execute(statement, dict(params) if params else None)
     return cast(list[Model], list(result))

@@ -15,6 +15,7 @@ from statusgraph.db.models import (
     MaintenanceService,
     MaintenanceWindow,
 )
+from statusgraph.db.rows import core_connection
 from statusgraph.db.types import UtcDateTime
 from statusgraph.resolvers.vocabulary import MaintenanceStatus, ServiceStatus, worst
 
@@ -64,10 +65,7 @@ async def displayed_statuses(
     if not ids:
         return {}
     holds: dict[str, list[ServiceStatus]] = defaultdict(list)
-    # On the session's connection, in its transaction: plain Core, no ORM state, so
-    # pending changes are flushed first as the ORM would (free when there are none).
-    await session.flush()
-    connection = await session.connection()
+    connection = await core_connection(session)  # plain Core rows, no ORM state
     for service_id, status in await connection.execute(_HOLDS, {"ids": ids, "now": now}):
         holds[service_id].append(ServiceStatus(status))
     return {
