@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from statusgraph import logs
-from statusgraph.checks.guard import Guard
+from statusgraph.checks.manual import Checking
 from statusgraph.clock import Clock, utcnow
 from statusgraph.config import Settings
 from statusgraph.db.engine import create_engine, create_session_factory, create_sqlite_writer
@@ -91,11 +91,15 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
     async def close() -> None:
         """Releases what the app holds; also called by tests, which run no lifespan."""
         await heartbeat.batcher.close()
+        await prober.close()
         await limiter.close()
         await engine.dispose()
         if sqlite_writer is not None:
             sqlite_writer.dispose()
 
+    # runMonitorCheck probes from the web process, through its own guard and sessions.
+    prober = catalog.prober_for(settings)
+    checking = Checking(guard=prober.guard, prober=prober, min_interval=settings.check_min_interval)
     sqlite_writer = create_sqlite_writer(settings.database_url)
     heartbeat = HeartbeatEndpoints(db, clock, group_writer(engine, sqlite_writer))
     beacon = BeaconEndpoints(db, clock)
@@ -119,7 +123,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
         else None,
         credential_cache=credential_cache,
         persisted=persisted,
-        checks_guard=Guard(allow_private=settings.checks_allow_private_networks),
+        checking=checking,
     )
     ping_route = Route("/api/heartbeat/{monitor_id}", heartbeat.ping, methods=["POST"])
     app = GuardedStarlette(

@@ -72,6 +72,15 @@ class Settings(BaseSettings):
     # Monitors may target loopback, private and link-local addresses (a self-hoster's own
     # network); off, such targets are refused when saved and when dialled (checks/guard.py).
     checks_allow_private_networks: bool = False
+    # Active checks (docs/monitors.md): how many run at once per process, the shortest
+    # interval a monitor may have, how long raw results are kept (rollups keep 400 days),
+    # and where the domain checks find the RDAP servers (the IANA bootstrap file).
+    check_concurrency: int = Field(default=100, ge=1, le=10_000)
+    check_min_interval: int = Field(default=30, ge=1)
+    check_results_retention_days: int = Field(default=7, ge=1)
+    rdap_bootstrap_url: str = "https://data.iana.org/rdap/dns.json"
+    # How often old check results, rollups and transitions are purged.
+    check_retention_seconds: float = Field(default=3600.0, gt=0)
     # How long a looked-up API key is trusted before it is read again; a key revoked
     # through another process stops working within this time. 0 turns the cache off.
     credential_cache_seconds: float = Field(default=30.0, ge=0)

@@ -67,6 +67,11 @@ ID_FIELDS = {
         {"id": "monitor"},
         "Monitor not found",
     ),
+    "Mutation.runMonitorCheck": (
+        "mutation($id: ID!) { runMonitorCheck(id: $id) { userErrors { code } } }",
+        {"id": "monitor"},
+        "Monitor not found",
+    ),
     "Mutation.resumeMonitor": (
         "mutation($id: ID!) { resumeMonitor(id: $id) { userErrors { code } } }",
         {"id": "monitor"},

@@ -86,6 +86,7 @@ def jobs_env(database_url: str, tmp_path: Path) -> dict[str, str]:
         "STATUSGRAPH_SECRET_KEY": PEPPER,
         "STATUSGRAPH_HEARTBEAT_EVALUATE_SECONDS": "0.2",
         "STATUSGRAPH_AUDIT_PURGE_SECONDS": "0.2",
+        "STATUSGRAPH_CHECK_RETENTION_SECONDS": "0.2",
         "STATUSGRAPH_JOBS_LEASE_SECONDS": "1.5",
         "STATUSGRAPH_JOBS_SHUTDOWN_SECONDS": "2",
     }
@@ -142,13 +143,13 @@ async def test_a_second_worker_on_sqlite_refuses_and_the_first_stops_cleanly_on_
 
     async def both_jobs_ran() -> bool:
         rows = (await leases_by_name(jobs_db)).values()
-        return len(rows) == 2 and all(row.last_finished_at for row in rows)
+        return len(rows) == 3 and all(row.last_finished_at for row in rows)
 
     await eventually(both_jobs_ran)
     began = time.monotonic()
     assert await first.stop(signal.SIGTERM) == 0
     assert time.monotonic() - began < 2 + 1  # the shutdown timeout, and some slack
-    assert [row.expires_at for row in (await leases_by_name(jobs_db)).values()] == [None, None]
+    assert [row.expires_at for row in (await leases_by_name(jobs_db)).values()] == [None] * len(JOB_NAMES)
     async with jobs_db() as session:
         stopped = await session.get(Worker, first.worker_id, populate_existing=True)
     assert stopped is not None
@@ -232,7 +233,7 @@ async def test_two_workers_and_a_web_process_on_postgresql_run_every_job_exactly
             ("worker", True),
             ("worker", True),
         ]
-        assert [row.expires_at for row in (await leases_by_name(jobs_db)).values()] == [None] * 2
+        assert [row.expires_at for row in (await leases_by_name(jobs_db)).values()] == [None] * len(JOB_NAMES)
     finally:
         async with jobs_db.begin() as session:
             await session.exec(text("DROP TABLE job_run_log"))
@@ -256,7 +257,7 @@ async def test_two_workers_and_a_web_process_on_postgresql_run_every_job_exactly
         assert len({holder for _, _, holder in spans}) >= 2, (name, spans)
 
 
-JOB_NAMES = ("heartbeat_evaluation", "audit_purge")
+JOB_NAMES = ("heartbeat_evaluation", "audit_purge", "check_retention")
 
 
 async def test_a_killed_workers_job_is_taken_over_once_its_lease_expires(
@@ -324,7 +325,8 @@ async def test_a_killed_workers_job_is_taken_over_once_its_lease_expires(
     assert lines[1].startswith(f"  worker {survivor.worker_id} (pid {survivor.process.pid} on ")
     assert lines[2] == "jobs:"
     assert lines[3].startswith("  audit_purge (every 0.2 s): ")
-    assert lines[4].startswith("  heartbeat_evaluation (every 0.2 s): ")
+    assert lines[4].startswith("  check_retention (every 0.2 s): ")
+    assert lines[5].startswith("  heartbeat_evaluation (every 0.2 s): ")
     assert await survivor.stop() == 0
 
 

@@ -356,6 +356,7 @@ def test_worker_status_prints_the_live_processes_and_each_jobs_last_run_and_lag(
         "jobs:\n"
         "  audit_purge (every 86400 s): running since 2026-03-02 08:59:50Z by wrk_a, "
         "lease until 2026-03-02 09:00:20Z\n"
+        "  check_retention (every 3600 s): never run; due when a process runs jobs\n"
         "  heartbeat_evaluation (every 10 s): last run 2026-03-02 08:59:25Z by wrk_a, 12 ms, "
         "3 items, ok; lag 25.0 s (due since 2026-03-02 08:59:35Z)\n"
     )
@@ -367,6 +368,7 @@ def test_worker_status_prints_the_live_processes_and_each_jobs_last_run_and_lag(
         "jobs:\n"
         "  audit_purge (every 86400 s): last run 2026-03-02 08:59:50Z by wrk_a, 40 ms, 0 items, "
         "failed: OperationalError: disk full; next in 86340.0 s\n"
+        "  check_retention (every 3600 s): never run; due when a process runs jobs\n"
         "  heartbeat_evaluation (every 10 s): last run 2026-03-02 08:59:25Z by wrk_a, 12 ms, "
         "3 items, ok; lag 85.0 s (due since 2026-03-02 08:59:35Z)\n"
     )
@@ -387,6 +389,7 @@ def test_the_job_settings_come_from_the_environment(monkeypatch):
     assert [(job.name, job.interval) for job in catalog.jobs_for(settings)] == [
         ("heartbeat_evaluation", 10.0),
         ("audit_purge", 60.0),
+        ("check_retention", 3600.0),
     ]
 
 

@@ -44,6 +44,9 @@ CASES = {
     "MonitorStatusChange": Case(
         "monitors:read", "{ monitors { edges { node { statusChanges { totalCount } } } } }"
     ),
+    "CheckResult": Case(
+        "monitors:read", "{ monitors { edges { node { checks { totalCount } } } } }"
+    ),
     "BeaconKey": Case("config:read", "{ beaconKeys { totalCount } }"),
     "BeaconEvent": Case("monitors:read", "{ beaconEvents { totalCount } }"),
     "Metric": Case("metrics:read", "{ metrics { totalCount } }"),
@@ -78,6 +81,20 @@ async def one_of_each(client: httpx.AsyncClient, people: Personas) -> dict[str, 
         headers={"Origin": BEACON_ORIGIN},
     )
     assert sent.status_code == 202, sent.text
+    # A check result: a TCP monitor checked now against a closed port on loopback.
+    tcp = await gql(
+        client,
+        """mutation { createMonitor(input: {name: "db", type: TCP, host: "127.0.0.1", port: 9}) {
+             monitor { id } } }""",
+        key=key,
+    )
+    checked = await gql(
+        client,
+        "mutation($id: ID!) { runMonitorCheck(id: $id) { result { id } } }",
+        {"id": tcp.json()["data"]["createMonitor"]["monitor"]["id"]},
+        key=key,
+    )
+    check_id = checked.json()["data"]["runMonitorCheck"]["result"]["id"]
     lists = await read(
         client,
         key,
@@ -111,6 +128,7 @@ async def one_of_each(client: httpx.AsyncClient, people: Personas) -> dict[str, 
         "Monitor": made["monitor"],
         "HeartbeatPing": first(lists["monitor"]["pings"]),
         "MonitorStatusChange": first(lists["monitor"]["statusChanges"]),
+        "CheckResult": check_id,
         "BeaconKey": made["beacon"],
         "BeaconEvent": first(lists["beaconEvents"]),
         "Metric": made["metric"],

@@ -113,7 +113,7 @@ async def test_concurrent_updates_of_different_settings_all_stick(client, db, pe
         {"expectedStatusCodes": [200, 204]},
         {"name": "renamed"},
         {"intervalSeconds": 120},
-        {"timeoutSeconds": 10},
+        {"timeoutSeconds": 15},
     ] * (N // 6)
     variables = [{"id": monitor, "i": each} for each in changes]
     won, lost = outcomes(
@@ -126,8 +126,13 @@ async def test_concurrent_updates_of_different_settings_all_stick(client, db, pe
         "url": "https://example.org/health",
         "method": "HEAD",
         "expected_status_codes": [200, 204],
+        # the defaults, untouched
+        "follow_redirects": True,
+        "verify_tls": True,
+        "confirmations": 2,
+        "retry_interval_seconds": 20,
     }
-    assert (row.name, row.interval_seconds, row.timeout_seconds) == ("renamed", 120, 10)
+    assert (row.name, row.interval_seconds, row.timeout_seconds) == ("renamed", 120, 15)
     assert await audit_entries(db, "monitor.updated", monitor) == N
 
 

@@ -224,6 +224,12 @@ SAMPLES = [
         "monitor.resumed",
     ),
     (
+        "runMonitorCheck",
+        "mutation($id: ID!) { runMonitorCheck(id: $id) { userErrors { code } } }",
+        {"id": "{checked_monitor}"},
+        "monitor.checked",
+    ),
+    (
         "deleteMonitor",
         "mutation($id: ID!) { deleteMonitor(id: $id) { userErrors { code } } }",
         {"id": "{monitor}"},
@@ -291,6 +297,16 @@ async def objects(client: httpx.AsyncClient, people: Personas) -> dict[str, str]
                 client,
                 key,
                 'mutation { createMonitor(input: {name: "cron", type: HEARTBEAT, periodSeconds: 60, graceSeconds: 60}) { monitor { id } userErrors { code } } }',
+                {},
+                "createMonitor",
+            )
+        )["monitor"]["id"],
+        # Checked against a closed port on loopback: refused at once.
+        "checked_monitor": (
+            await mutate(
+                client,
+                key,
+                'mutation { createMonitor(input: {name: "site", type: TCP, host: "127.0.0.1", port: 9}) { monitor { id } userErrors { code } } }',
                 {},
                 "createMonitor",
             )

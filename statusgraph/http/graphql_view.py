@@ -18,7 +18,7 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
-from statusgraph.checks.guard import Guard
+from statusgraph.checks.manual import Checking
 from statusgraph.clock import Clock
 from statusgraph.db.engine import SessionFactory
 from statusgraph.http import json_input, persisted_queries
@@ -77,10 +77,10 @@ class GraphQLEndpoint:
         cache: ResponseCache | None = None,
         credential_cache: CredentialCache | None = None,
         persisted: PersistedQueries | None = None,
-        checks_guard: Guard | None = None,
+        checking: Checking | None = None,
     ) -> None:
         self.credential_cache = credential_cache
-        self.checks_guard = checks_guard or Guard()
+        self.checking = checking or Checking()
         self.persisted = persisted
         self.query_limits = query_limits
         self.cache = cache
@@ -171,7 +171,7 @@ class GraphQLEndpoint:
             now=now,
             query_limits=self.query_limits,
             credential_cache=self.credential_cache,
-            checks_guard=self.checks_guard,
+            checking=self.checking,
         )
         allowed = (
             {OperationType.QUERY}

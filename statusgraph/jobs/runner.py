@@ -16,6 +16,7 @@ import socket
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from statusgraph.clock import Clock, utcnow
 from statusgraph.db.engine import SessionFactory
@@ -51,6 +52,16 @@ class Job:
     run: Callable[[JobContext], Awaitable[int]]  # returns how many items it handled
 
 
+class Service(Protocol):
+    """Work that runs all along rather than at intervals (the checker, checks/scheduler.py):
+    started once this process may run jobs, stopped before its leases are released. It
+    claims its own units of work, with leases of its own."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self, grace_seconds: float) -> None: ...
+
+
 class JobsAlreadyRunning(Exception):
     """On SQLite, another live process already runs the jobs."""
 
@@ -70,11 +81,13 @@ class JobRunner:
         shutdown_seconds: float,
         exclusive: bool,
         clock: Clock = utcnow,
+        services: Sequence[Service] = (),
     ) -> None:
         """`exclusive`: at most one live process runs jobs (SQLite); start() refuses
         while another one does."""
         self.db = db
         self.jobs = list(jobs)
+        self.services = list(services)
         self.role = role
         self.lease = timedelta(seconds=lease_seconds)
         self.shutdown_seconds = shutdown_seconds
@@ -111,12 +124,20 @@ class JobRunner:
         self.keeper = asyncio.create_task(self._keep_alive(), name="jobs: liveness")
         for job in self.jobs:
             self.loops[job.name] = asyncio.create_task(self._loop(job), name=f"job: {job.name}")
+        for service in self.services:
+            await service.start()
 
     async def stop(self) -> None:
         """Stops claiming, waits up to the shutdown timeout for runs in flight, cancels
         the rest (their leases are released and their jobs due again at once), releases
         whatever is left and marks this process stopped."""
         self.stopping.set()
+        if self.loops:  # started: the services too
+            for service in self.services:
+                try:
+                    await service.stop(self.shutdown_seconds)
+                except Exception:
+                    logger.exception("could not stop %s cleanly", type(service).__name__)
         loops = list(self.loops.values())
         if loops:
             _done, late = await asyncio.wait(loops, timeout=self.shutdown_seconds)

@@ -1,6 +1,6 @@
-"""Monitors: HTTP, KEYWORD, TCP, SSL, DOMAIN and HEARTBEAT, each with its own settings.
-
-Running the active checks comes later; the model, validation and API come now.
+"""Monitors: HTTP, KEYWORD, TCP, SSL, DOMAIN and HEARTBEAT, each with its own settings
+(DESIGN §10, docs/monitors.md). Heartbeats are passive; the others are checked by the
+checker (checks/scheduler.py), which runs a monitor once its `next_check_at` is due.
 """
 
 import functools
@@ -20,10 +20,12 @@ from statusgraph.db.models import HeartbeatPing, Monitor, MonitorStatusChange, S
 from statusgraph.db.scoping import for_org
 from statusgraph.ids import new_id
 from statusgraph.resolvers import audit, heartbeats
+from statusgraph.resolvers.heartbeats import MonitorStatus
 from statusgraph.resolvers.locks import Lock
 from statusgraph.resolvers.owned import check_references, delete_owned, owned_by_ids, require_owned
 from statusgraph.resolvers.pagination import Page, PageArgs, paginate
 from statusgraph.resolvers.user_errors import Problems
+from statusgraph.resolvers.vocabulary import ServiceStatus
 
 
 class MonitorType(StrEnum):
@@ -33,6 +35,11 @@ class MonitorType(StrEnum):
     SSL = "ssl"
     DOMAIN = "domain"
     HEARTBEAT = "heartbeat"
+
+
+class KeywordMode(StrEnum):
+    PRESENT = "present"  # DOWN when the keyword is missing
+    ABSENT = "absent"  # DOWN when the keyword is found
 
 
 class HttpMethod(StrEnum):
@@ -45,9 +52,16 @@ class HttpMethod(StrEnum):
     OPTIONS = "OPTIONS"
 
 
-MIN_INTERVAL = 30
+MIN_INTERVAL = 30  # STATUSGRAPH_CHECK_MIN_INTERVAL's default
 DEFAULT_INTERVAL = 60
-DEFAULT_TIMEOUT = 30
+DEFAULT_TIMEOUT = 10
+MAX_TIMEOUT = 60
+MAX_CONFIRMATIONS = 10
+RETRY_SECONDS = (5, 3600)
+MAX_HEADERS = 20
+MAX_HEADER_VALUE = 1000
+MAX_BODY = 64 * 1024
+HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$")  # an HTTP token
 MIN_PERIOD = 60
 MAX_PERIOD = 365 * 24 * 3600
 URL = TypeAdapter(AnyHttpUrl)
@@ -57,47 +71,76 @@ HOSTNAME = re.compile(
 DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
 # Which settings each type takes (column or settings key -> GraphQL field name).
+_ACTIVE = frozenset(
+    {"interval_seconds", "timeout_seconds", "confirmations", "retry_interval_seconds"}
+)
+_HTTP = _ACTIVE | {
+    "url",
+    "method",
+    "expected_status_codes",
+    "headers",
+    "body",
+    "follow_redirects",
+    "verify_tls",
+}
 TYPE_FIELDS: dict[MonitorType, frozenset[str]] = {
-    MonitorType.HTTP: frozenset(
-        {"url", "method", "expected_status_codes", "interval_seconds", "timeout_seconds"}
-    ),
-    MonitorType.KEYWORD: frozenset(
-        {"url", "method", "expected_status_codes", "keyword", "interval_seconds", "timeout_seconds"}
-    ),
-    MonitorType.TCP: frozenset({"host", "port", "interval_seconds", "timeout_seconds"}),
-    MonitorType.SSL: frozenset(
-        {"host", "port", "warning_days", "interval_seconds", "timeout_seconds"}
-    ),
-    MonitorType.DOMAIN: frozenset(
-        {"domain", "warning_days", "interval_seconds", "timeout_seconds"}
-    ),
+    MonitorType.HTTP: _HTTP,
+    MonitorType.KEYWORD: _HTTP | {"keyword", "keyword_mode", "case_sensitive"},
+    MonitorType.TCP: _ACTIVE | {"host", "port"},
+    MonitorType.SSL: _ACTIVE | {"host", "port", "sni_name", "warning_days"},
+    MonitorType.DOMAIN: _ACTIVE | {"domain", "warning_days"},
     MonitorType.HEARTBEAT: frozenset({"period_seconds", "grace_seconds"}),
 }
 SETTINGS_KEYS = (
     "url",
     "method",
     "expected_status_codes",
+    "headers",
+    "body",
+    "follow_redirects",
+    "verify_tls",
     "keyword",
+    "keyword_mode",
+    "case_sensitive",
     "host",
     "port",
+    "sni_name",
     "domain",
     "warning_days",
+    "confirmations",
+    "retry_interval_seconds",
 )
 COLUMNS = ("interval_seconds", "timeout_seconds", "period_seconds", "grace_seconds")
 CAMEL = {
     "url": "url",
     "method": "method",
     "expected_status_codes": "expectedStatusCodes",
+    "headers": "headers",
+    "body": "body",
+    "follow_redirects": "followRedirects",
+    "verify_tls": "verifyTls",
     "keyword": "keyword",
+    "keyword_mode": "keywordMode",
+    "case_sensitive": "caseSensitive",
     "host": "host",
     "port": "port",
+    "sni_name": "sniName",
     "domain": "domain",
     "warning_days": "warningDays",
+    "confirmations": "confirmations",
+    "retry_interval_seconds": "retryIntervalSeconds",
     "interval_seconds": "intervalSeconds",
     "timeout_seconds": "timeoutSeconds",
     "period_seconds": "periodSeconds",
     "grace_seconds": "graceSeconds",
 }
+# What a linked service shows while the monitor is DOWN; OPERATIONAL: no effect.
+STATUS_WHEN_DOWN = (
+    ServiceStatus.OPERATIONAL,
+    ServiceStatus.DEGRADED_PERFORMANCE,
+    ServiceStatus.PARTIAL_OUTAGE,
+    ServiceStatus.MAJOR_OUTAGE,
+)
 
 
 def _is_host(value: str) -> bool:
@@ -108,7 +151,56 @@ def _is_host(value: str) -> bool:
     return True
 
 
-def _check_settings(kind: MonitorType, values: dict[str, Any], problems: Problems) -> None:
+def _check_headers(headers: list[dict[str, str]], problems: Problems) -> None:
+    if len(headers) > MAX_HEADERS:
+        problems.add("headers", "INVALID", f"At most {MAX_HEADERS} headers")
+    for header in headers:
+        if not HEADER_NAME.match(header["name"]):
+            problems.add("headers", "INVALID", f"{header['name']!r} is not a valid header name")
+        value = header["value"]
+        if len(value) > MAX_HEADER_VALUE or any(c in value for c in "\r\n\0"):
+            problems.add(
+                "headers",
+                "INVALID",
+                f"The value of {header['name']!r} must be at most {MAX_HEADER_VALUE} "
+                "characters, without line breaks",
+            )
+
+
+def _check_active(values: dict[str, Any], problems: Problems, min_interval: int) -> None:
+    interval, timeout = values.get("interval_seconds"), values.get("timeout_seconds")
+    if interval is not None and interval < min_interval:
+        problems.add(
+            "intervalSeconds", "INVALID", f"intervalSeconds must be at least {min_interval}"
+        )
+    if timeout is not None and (
+        not 1 <= timeout <= MAX_TIMEOUT or (interval is not None and timeout >= interval)
+    ):
+        problems.add(
+            "timeoutSeconds",
+            "INVALID",
+            f"timeoutSeconds must be between 1 and {MAX_TIMEOUT}, and less than intervalSeconds",
+        )
+    confirmations = values.get("confirmations")
+    if confirmations is not None and not 1 <= confirmations <= MAX_CONFIRMATIONS:
+        problems.add(
+            "confirmations",
+            "INVALID",
+            f"confirmations must be between 1 and {MAX_CONFIRMATIONS}",
+        )
+    retry = values.get("retry_interval_seconds")
+    low, high = RETRY_SECONDS
+    if retry is not None and not low <= retry <= high:
+        problems.add(
+            "retryIntervalSeconds",
+            "INVALID",
+            f"retryIntervalSeconds must be between {low} and {high}",
+        )
+
+
+def _check_settings(
+    kind: MonitorType, values: dict[str, Any], problems: Problems, *, min_interval: int
+) -> None:
     """`values` holds every setting of the monitor after the change."""
     allowed = TYPE_FIELDS[kind]
     for name, value in values.items():
@@ -133,7 +225,14 @@ def _check_settings(kind: MonitorType, values: dict[str, Any], problems: Problem
         try:
             URL.validate_python(values["url"])
         except ValidationError:
-            problems.add("url", "INVALID", "url must be an http(s) URL")
+            problems.add("url", "INVALID", "url must be an http or https URL with a host")
+    if values.get("headers") is not None:
+        _check_headers(values["headers"], problems)
+    body = values.get("body")
+    if body is not None and len(body.encode()) > MAX_BODY:
+        problems.add("body", "INVALID", f"body must be at most {MAX_BODY} bytes")
+    if values.get("sni_name") is not None and not _is_host(values["sni_name"]):
+        problems.add("sniName", "INVALID", "sniName must be a hostname")
     if values.get("method") is not None and values["method"] not in set(HttpMethod):
         problems.add("method", "INVALID", f"method must be one of {', '.join(HttpMethod)}")
     codes = values.get("expected_status_codes")
@@ -157,18 +256,8 @@ def _check_settings(kind: MonitorType, values: dict[str, Any], problems: Problem
     warning = values.get("warning_days")
     if warning is not None and not 1 <= warning <= 365:
         problems.add("warningDays", "INVALID", "warningDays must be between 1 and 365")
-    interval, timeout = values.get("interval_seconds"), values.get("timeout_seconds")
     if kind is not MonitorType.HEARTBEAT:
-        if interval is not None and interval < MIN_INTERVAL:
-            problems.add(
-                "intervalSeconds", "INVALID", f"intervalSeconds must be at least {MIN_INTERVAL}"
-            )
-        if timeout is not None and interval is not None and not 1 <= timeout < interval:
-            problems.add(
-                "timeoutSeconds",
-                "INVALID",
-                "timeoutSeconds must be at least 1 and less than intervalSeconds",
-            )
+        _check_active(values, problems, min_interval)
     for name in ("period_seconds", "grace_seconds"):
         value = values.get(name)
         if kind is MonitorType.HEARTBEAT and (
@@ -187,9 +276,14 @@ def _defaults(kind: MonitorType) -> dict[str, Any]:
     defaults: dict[str, Any] = {
         "interval_seconds": DEFAULT_INTERVAL,
         "timeout_seconds": DEFAULT_TIMEOUT,
+        "confirmations": 2,
+        "retry_interval_seconds": 20,
     }
     if kind in (MonitorType.HTTP, MonitorType.KEYWORD):
-        defaults |= {"method": HttpMethod.GET.value, "expected_status_codes": [200]}
+        # No expected codes: any 2xx or 3xx (checks/probes/http.py).
+        defaults |= {"method": HttpMethod.GET.value, "follow_redirects": True, "verify_tls": True}
+    if kind is MonitorType.KEYWORD:
+        defaults |= {"keyword_mode": KeywordMode.PRESENT.value, "case_sensitive": True}
     if kind is MonitorType.SSL:
         defaults |= {"port": 443, "warning_days": 14}
     if kind is MonitorType.DOMAIN:
@@ -220,6 +314,13 @@ async def _check_common(
             session, Service, principal.organization_id, [fields["service_id"]], lock=Lock.REFERENCE
         )
         check_references(problems, "serviceId", [fields["service_id"]], found, "Service")
+    impact = fields.get("status_when_down")
+    if impact is not None and impact not in STATUS_WHEN_DOWN:
+        problems.add(
+            "statusWhenDown",
+            "INVALID",
+            "statusWhenDown must be one of " + ", ".join(s.name for s in STATUS_WHEN_DOWN),
+        )
 
 
 _record = functools.partial(audit.record_change, scope=Scope.monitors_write)
@@ -232,6 +333,7 @@ async def create_monitor(
     fields: dict[str, Any],
     request: RequestInfo,
     now: datetime,
+    min_interval: int = MIN_INTERVAL,
 ) -> Monitor:
     kind = MonitorType(fields["type"])
     problems = Problems()
@@ -239,7 +341,7 @@ async def create_monitor(
     values = _defaults(kind) | {
         key: fields[key] for key in (*SETTINGS_KEYS, *COLUMNS) if fields.get(key) is not None
     }
-    _check_settings(kind, values, problems)
+    _check_settings(kind, values, problems, min_interval=min_interval)
     problems.raise_if_any()
     monitor = Monitor(
         id=new_id("mon"),
@@ -247,6 +349,9 @@ async def create_monitor(
         service_id=fields.get("service_id"),
         name=fields["name"].strip(),
         type=kind,
+        status_when_down=fields.get("status_when_down") or ServiceStatus.MAJOR_OUTAGE.value,
+        # Checked at once: a new monitor shows UP or DOWN within seconds, not an interval.
+        next_check_at=now if kind is not MonitorType.HEARTBEAT else None,
         created_at=now,
         updated_at=now,
     )
@@ -273,6 +378,7 @@ async def update_monitor(
     changes: dict[str, Any],
     request: RequestInfo,
     now: datetime,
+    min_interval: int = MIN_INTERVAL,
 ) -> Monitor:
     problems = Problems()
     # The service before the monitor: deleteService locks the service, then (ON DELETE
@@ -287,16 +393,21 @@ async def update_monitor(
     values = current_values(monitor) | {
         key: changes[key] for key in (*SETTINGS_KEYS, *COLUMNS) if key in changes
     }
-    _check_settings(kind, values, problems)
+    _check_settings(kind, values, problems, min_interval=min_interval)
     problems.raise_if_any()
     _apply(monitor, values)
     if "name" in changes:
         monitor.name = changes["name"].strip()
     if "service_id" in changes:
         monitor.service_id = changes["service_id"]
+    if changes.get("status_when_down") is not None:
+        monitor.status_when_down = changes["status_when_down"]
     monitor.updated_at = now
     if kind is MonitorType.HEARTBEAT:
         heartbeats.refresh(session, monitor, reason="settings changed", now=now)
+    elif not monitor.paused and set(changes) & set(TYPE_FIELDS[kind]):
+        # New settings are tried at once, their failures counted afresh.
+        monitor.next_check_at, monitor.failures = now, 0
     session.add(monitor)
     await _record(
         session,
@@ -335,7 +446,9 @@ async def set_paused(
     problems.raise_if_any()
     monitor.paused = paused
     monitor.updated_at = now
-    if paused:
+    if kind_of(monitor) is not MonitorType.HEARTBEAT:
+        _pause_checks(session, monitor, paused=paused, now=now)
+    elif paused:
         heartbeats.refresh(session, monitor, reason="paused", now=now)
     else:
         # A resumed monitor starts afresh, as after creation: no stale "DOWN".
@@ -353,6 +466,29 @@ async def set_paused(
     )
     await session.flush()
     return monitor
+
+
+def kind_of(monitor: Monitor) -> MonitorType:
+    return MonitorType(monitor.type)
+
+
+def _pause_checks(session: AsyncSession, monitor: Monitor, *, paused: bool, now: datetime) -> None:
+    """A paused monitor is never checked; a resumed one starts afresh, as PENDING, and is
+    checked at once. Both are transitions, so uptime leaves paused time out."""
+    to = MonitorStatus.PAUSED if paused else MonitorStatus.PENDING
+    session.add(
+        MonitorStatusChange(
+            id=new_id("chg"),
+            monitor_id=monitor.id,
+            from_status=monitor.recorded_status,
+            to_status=to.value,
+            reason="paused" if paused else "resumed",
+            created_at=now,
+        )
+    )
+    monitor.recorded_status = to.value
+    monitor.failures = 0
+    monitor.next_check_at = None if paused else now
 
 
 async def delete_monitor(

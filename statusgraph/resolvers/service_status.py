@@ -1,12 +1,17 @@
 """What a service shows: the worst of its manual status, the open incidents that
-hold it, and any maintenance in progress. Derived at read time, so resolving an
-incident or the end of a maintenance window needs no job to "restore" anything."""
+hold it, any maintenance in progress, and its linked monitors (DESIGN §10: a DOWN
+monitor shows its `status_when_down`, MAJOR_OUTAGE by default; a LATE heartbeat
+DEGRADED_PERFORMANCE). Derived at read time, so resolving an incident, the end of a
+maintenance window or a monitor coming back needs no job to "restore" anything.
+
+Monitors count by their recorded status: the checker records it with each check, and
+the heartbeat evaluator within `STATUSGRAPH_HEARTBEAT_EVALUATE_SECONDS` of a deadline."""
 
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import bindparam, literal, select, union_all
+from sqlalchemy import bindparam, case, literal, select, union_all
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from statusgraph.db.models import (
@@ -14,6 +19,7 @@ from statusgraph.db.models import (
     IncidentService,
     MaintenanceService,
     MaintenanceWindow,
+    Monitor,
 )
 from statusgraph.db.rows import core_connection
 from statusgraph.db.types import UtcDateTime
@@ -38,6 +44,7 @@ _AFFECTS = IncidentService.__table__  # type: ignore[attr-defined]
 _INCIDENTS = Incident.__table__  # type: ignore[attr-defined]
 _MAINTAINS = MaintenanceService.__table__  # type: ignore[attr-defined]
 _WINDOWS = MaintenanceWindow.__table__  # type: ignore[attr-defined]
+_MONITORS = Monitor.__table__  # type: ignore[attr-defined]
 _NOW = bindparam("now", type_=UtcDateTime)
 _HOLDS = union_all(
     select(_AFFECTS.c.service_id, _AFFECTS.c.status)
@@ -53,6 +60,18 @@ _HOLDS = union_all(
         _WINDOWS.c.cancelled_at.is_(None),
         _WINDOWS.c.starts_at <= _NOW,
         _WINDOWS.c.ends_at > _NOW,
+    ),
+    select(
+        _MONITORS.c.service_id,
+        case(
+            (_MONITORS.c.recorded_status == "down", _MONITORS.c.status_when_down),
+            else_=literal(ServiceStatus.DEGRADED_PERFORMANCE.value),
+        ),
+    ).where(
+        _MONITORS.c.service_id.in_(bindparam("ids", expanding=True)),
+        _MONITORS.c.recorded_status.in_(("down", "late")),
+        _MONITORS.c.paused.is_(False),
+        _MONITORS.c.status_when_down != ServiceStatus.OPERATIONAL.value,
     ),
 )
 

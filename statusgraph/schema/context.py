@@ -12,7 +12,7 @@ from starlette.requests import Request
 from strawberry.types import Info as StrawberryInfo
 
 from statusgraph.auth.principal import Principal, RequestInfo
-from statusgraph.checks.guard import Guard
+from statusgraph.checks.manual import Checking
 from statusgraph.db.engine import SessionFactory
 from statusgraph.resolvers.credentials import CredentialCache
 from statusgraph.schema.limits import QueryLimits
@@ -31,8 +31,9 @@ class Context:
     now: datetime
     query_limits: QueryLimits
     credential_cache: CredentialCache | None = None
-    # Where monitors may point (checks/guard.py); the default refuses private networks.
-    checks_guard: Guard = field(default_factory=Guard)
+    # Where monitors may point (the default refuses private networks), the shortest
+    # interval, and how to check one now (checks/manual.py).
+    checking: Checking = field(default_factory=Checking)
     loaders: Loaders = field(init=False)
     _read_session: AsyncSession | None = field(default=None, init=False)
     _read_lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)

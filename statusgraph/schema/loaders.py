@@ -13,6 +13,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from strawberry.dataloader import DataLoader
 
+from statusgraph.checks import history
 from statusgraph.db.models import (
     IncidentUpdate,
     Organization,
@@ -41,6 +42,11 @@ class Loaders:
         # Only ever asked for the caller's own organization, which exists while its
         # credential does.
         return self._loader(self._organizations)
+
+    @functools.cached_property
+    def last_check(self) -> DataLoader[str, Any]:
+        """Each monitor's newest check result (a Core row), or None."""
+        return self._loader(history.last_results)
 
     @functools.cached_property
     def service(self) -> DataLoader[str, Service | None]:

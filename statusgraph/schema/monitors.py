@@ -2,7 +2,7 @@
 
 import asyncio
 from collections.abc import Awaitable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -10,12 +10,27 @@ import strawberry
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from statusgraph.auth.scopes import Scope
+from statusgraph.checks import history, manual
 from statusgraph.checks.guard import BlockedAddressError, Guard
 from statusgraph.db import models
+from statusgraph.errors import BadUserInputError
 from statusgraph.resolvers import heartbeats, monitors, owned
 from statusgraph.resolvers.heartbeats import MonitorStatus, PingKind
-from statusgraph.resolvers.monitors import HttpMethod, MonitorType
+from statusgraph.resolvers.monitors import HttpMethod, KeywordMode, MonitorType
+from statusgraph.resolvers.vocabulary import ServiceStatus as ServiceStatusValue
+from statusgraph.schema.checks import (
+    WINDOW_LENGTH,
+    Certificate,
+    CheckResult,
+    DailyBar,
+    Registration,
+    ResponseTimes,
+    TimeBucket,
+    Uptime,
+    UptimeWindow,
+)
 from statusgraph.schema.context import Info
+from statusgraph.schema.enums import ServiceStatus
 from statusgraph.schema.mutations import Rejected, in_transaction, provided
 from statusgraph.schema.permissions import requires
 from statusgraph.schema.preload import NOT_LOADED, NotLoaded, preloaded_or, selection_paths, under
@@ -23,8 +38,24 @@ from statusgraph.schema.relay import Connection, Node, page_args, selects
 from statusgraph.schema.services import DeletePayload, Service, services_by_ids
 from statusgraph.schema.user_errors import UserError
 
-for _enum in (MonitorType, HttpMethod, MonitorStatus, PingKind):
+for _enum in (MonitorType, HttpMethod, MonitorStatus, PingKind, KeywordMode):
     strawberry.enum(_enum)
+
+MAX_BARS = 400
+# How many response-time buckets one request may ask for: 31 days of hours, 400 of days.
+MAX_BUCKETS = 744
+
+
+@strawberry.type
+class HttpHeader:
+    name: str
+    value: str
+
+
+@strawberry.input
+class HttpHeaderInput:
+    name: str
+    value: str
 
 
 @strawberry.type
@@ -71,8 +102,8 @@ class Monitor(Node):
     type: MonitorType
     paused: bool
     status: MonitorStatus = strawberry.field(
-        description="Heartbeats: derived from their pings and the clock. Active checks are "
-        "PENDING until the checker (a later release) has run."
+        description="Heartbeats: derived from their pings and the clock. Active checks: "
+        "PENDING until the first check, then UP or DOWN as the checks confirm."
     )
     interval_seconds: int | None
     timeout_seconds: int | None
@@ -85,13 +116,116 @@ class Monitor(Node):
     host: str | None
     port: int | None
     domain: str | None
-    warning_days: int | None
+    warning_days: int | None = strawberry.field(
+        description="SSL and DOMAIN: DOWN when the certificate or registration expires "
+        "within this many days."
+    )
+    headers: list[HttpHeader] | None
+    body: str | None
+    follow_redirects: bool | None
+    verify_tls: bool | None
+    keyword_mode: KeywordMode | None
+    case_sensitive: bool | None
+    sni_name: str | None
+    confirmations: int | None = strawberry.field(
+        description="Consecutive failed checks before DOWN (active checks; default 2)."
+    )
+    retry_interval_seconds: int | None = strawberry.field(
+        description="After a failure, the next check comes this much later (default 20)."
+    )
+    status_when_down: ServiceStatus = strawberry.field(
+        description="What the linked service shows while this monitor is DOWN."
+    )
     last_ping_at: datetime | None
     next_deadline_at: datetime | None
+    next_check_at: datetime | None = strawberry.field(
+        description="Active checks: when the next check is due."
+    )
     created_at: datetime
     updated_at: datetime
     service_id: strawberry.Private[str | None]
+    row: strawberry.Private[models.Monitor]
+    now: strawberry.Private[datetime]
     preloaded_service: strawberry.Private[Service | NotLoaded | None] = NOT_LOADED
+
+    @strawberry.field(description="The newest check's result (active checks).")
+    async def last_check(self, info: Info) -> CheckResult | None:
+        row = await info.context.loaders.last_check.load(str(self.id))
+        return CheckResult.of(row) if row is not None else None
+
+    @strawberry.field(description="SSL: the certificate the newest check was shown.")
+    async def certificate(self, info: Info) -> Certificate | None:
+        row = await info.context.loaders.last_check.load(str(self.id))
+        found = row.details.get("certificate") if row is not None else None
+        return Certificate.of(found, self.now) if found else None
+
+    @strawberry.field(description="DOMAIN: the registration the newest check found.")
+    async def registration(self, info: Info) -> Registration | None:
+        row = await info.context.loaders.last_check.load(str(self.id))
+        found = row.details.get("registration") if row is not None else None
+        return Registration.of(found, self.now) if found else None
+
+    @strawberry.field(description="Check results, newest first (kept 7 days by default).")
+    async def checks(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[CheckResult]:
+        async with info.context.read() as session:
+            page = await history.list_results(
+                session,
+                str(self.id),
+                page=page_args(first, after, last, before),
+                with_count=selects(info, "totalCount"),
+            )
+        return Connection.of(page, CheckResult.of)
+
+    @strawberry.field(description="Time-weighted uptime over a window ending now.")
+    async def uptime(self, info: Info, window: UptimeWindow = UptimeWindow.LAST_30_DAYS) -> Uptime:
+        since = self.now - WINDOW_LENGTH[window]
+        async with info.context.read() as session:
+            found = await history.histories(session, [self.row], since, self.now)
+        return Uptime.of(window, found[self.row.id].spans)
+
+    @strawberry.field(description="One bar per UTC day, oldest first, ending today.")
+    async def daily_bars(self, info: Info, days: int = 90) -> list[DailyBar]:
+        if not 1 <= days <= MAX_BARS:
+            raise BadUserInputError(f"days must be between 1 and {MAX_BARS}")
+        since = history.bars_since(days, self.now)
+        async with info.context.read() as session:
+            found = await history.histories(session, [self.row], since, self.now)
+        return [
+            DailyBar.of(bar) for bar in history.bars(found[self.row.id], days=days, now=self.now)
+        ]
+
+    @strawberry.field(
+        description="Response-time average and percentiles per hour or day, oldest first; "
+        "hours or days without checks are left out. Default: the last 24 hours."
+    )
+    async def response_times(
+        self,
+        info: Info,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        bucket: TimeBucket = TimeBucket.HOUR,
+    ) -> list[ResponseTimes]:
+        until = until or self.now
+        since = since or until - timedelta(hours=24)
+        if since.tzinfo is None or until.tzinfo is None:
+            raise BadUserInputError("since and until need a time zone offset")
+        step = timedelta(hours=1) if bucket is TimeBucket.HOUR else timedelta(days=1)
+        if since >= until or (until - since) / step > MAX_BUCKETS:
+            raise BadUserInputError(
+                f"since must be before until, and at most {MAX_BUCKETS} {bucket.value}s before it"
+            )
+        async with info.context.read() as session:
+            rows = await history.response_times(
+                session, str(self.id), since=since, until=until, period=bucket.value
+            )
+        return [ResponseTimes.of(row) for row in rows]
 
     @strawberry.field(graphql_type=Service | None)
     def service(self, info: Info) -> Service | Awaitable[Service | None] | None:
@@ -148,8 +282,11 @@ class Monitor(Node):
             derived = heartbeats.derive(row, now)
             status, deadline = derived.status, derived.next_deadline
         else:
-            status, deadline = (MonitorStatus.PAUSED if row.paused else MonitorStatus.PENDING), None
+            status = MonitorStatus.PAUSED if row.paused else MonitorStatus(row.recorded_status)
+            deadline = None
         method = settings.get("method")
+        mode = settings.get("keyword_mode")
+        headers = settings.get("headers")
         return cls(
             id=strawberry.ID(row.id),
             name=row.name,
@@ -168,11 +305,26 @@ class Monitor(Node):
             port=settings.get("port"),
             domain=settings.get("domain"),
             warning_days=settings.get("warning_days"),
+            headers=[HttpHeader(name=h["name"], value=h["value"]) for h in headers]
+            if headers is not None
+            else None,
+            body=settings.get("body"),
+            follow_redirects=settings.get("follow_redirects"),
+            verify_tls=settings.get("verify_tls"),
+            keyword_mode=KeywordMode(mode) if mode else None,
+            case_sensitive=settings.get("case_sensitive"),
+            sni_name=settings.get("sni_name"),
+            confirmations=settings.get("confirmations"),
+            retry_interval_seconds=settings.get("retry_interval_seconds"),
+            status_when_down=ServiceStatusValue(row.status_when_down),
             last_ping_at=row.last_ping_at,
             next_deadline_at=deadline,
+            next_check_at=row.next_check_at,
             created_at=row.created_at,
             updated_at=row.updated_at,
             service_id=row.service_id,
+            row=row,
+            now=now,
         )
 
 
@@ -192,6 +344,16 @@ FIELDS = {
     "port": "port",
     "domain": "domain",
     "warning_days": "warning_days",
+    "headers": "headers",
+    "body": "body",
+    "follow_redirects": "follow_redirects",
+    "verify_tls": "verify_tls",
+    "keyword_mode": "keyword_mode",
+    "case_sensitive": "case_sensitive",
+    "sni_name": "sni_name",
+    "confirmations": "confirmations",
+    "retry_interval_seconds": "retry_interval_seconds",
+    "status_when_down": "status_when_down",
 }
 
 
@@ -215,10 +377,11 @@ class CreateMonitorInput:
     type: MonitorType
     service_id: strawberry.ID | None = None
     interval_seconds: int | None = strawberry.field(
-        default=None, description="At least 30; default 60."
+        default=None,
+        description="At least STATUSGRAPH_CHECK_MIN_INTERVAL (30 by default); default 60.",
     )
     timeout_seconds: int | None = strawberry.field(
-        default=None, description="Less than the interval; default 30."
+        default=None, description="At most 60 and less than the interval; default 10."
     )
     period_seconds: int | None = strawberry.field(
         default=None, description="HEARTBEAT: 60 s to 365 days."
@@ -234,6 +397,26 @@ class CreateMonitorInput:
     port: int | None = None
     domain: str | None = None
     warning_days: int | None = None
+    headers: list[HttpHeaderInput] | None = None
+    body: str | None = None
+    follow_redirects: bool | None = strawberry.field(default=None, description="Default true.")
+    verify_tls: bool | None = strawberry.field(default=None, description="Default true.")
+    keyword_mode: KeywordMode | None = strawberry.field(
+        default=None, description="Default PRESENT."
+    )
+    case_sensitive: bool | None = strawberry.field(default=None, description="Default true.")
+    sni_name: str | None = strawberry.field(
+        default=None, description="SSL: the name sent in the handshake; default the host."
+    )
+    confirmations: int | None = strawberry.field(default=None, description="1 to 10; default 2.")
+    retry_interval_seconds: int | None = strawberry.field(
+        default=None, description="5 to 3600; default 20."
+    )
+    status_when_down: ServiceStatus | None = strawberry.field(
+        default=None,
+        description="What the linked service shows while DOWN: MAJOR_OUTAGE (default), "
+        "PARTIAL_OUTAGE, DEGRADED_PERFORMANCE, or OPERATIONAL for no effect.",
+    )
 
 
 @strawberry.input(description="Only the fields you send change; the type cannot change.")
@@ -252,6 +435,16 @@ class UpdateMonitorInput:
     port: int | None = strawberry.UNSET
     domain: str | None = strawberry.UNSET
     warning_days: int | None = strawberry.UNSET
+    headers: list[HttpHeaderInput] | None = strawberry.UNSET
+    body: str | None = strawberry.UNSET
+    follow_redirects: bool | None = strawberry.UNSET
+    verify_tls: bool | None = strawberry.UNSET
+    keyword_mode: KeywordMode | None = strawberry.UNSET
+    case_sensitive: bool | None = strawberry.UNSET
+    sni_name: str | None = strawberry.UNSET
+    confirmations: int | None = strawberry.UNSET
+    retry_interval_seconds: int | None = strawberry.UNSET
+    status_when_down: ServiceStatus | None = strawberry.UNSET
 
 
 @strawberry.type
@@ -299,10 +492,35 @@ async def refused_target(guard: Guard, fields: dict[str, Any]) -> list[UserError
     return []
 
 
+async def _target_of(
+    session: AsyncSession, organization_id: str, monitor_id: str, now: datetime
+) -> manual.Target:
+    row = await owned.require_owned(session, models.Monitor, organization_id, monitor_id, "Monitor")
+    return manual.target_of(row, now)
+
+
+def _plain(fields: dict[str, Any]) -> dict[str, Any]:
+    """Input objects and enums as the resolvers store them (headers as dicts, values)."""
+    plain = dict(fields)
+    if plain.get("headers") is not None:
+        plain["headers"] = [{"name": h.name, "value": h.value} for h in plain["headers"]]
+    for name in ("keyword_mode", "status_when_down"):
+        if plain.get(name) is not None:
+            plain[name] = plain[name].value
+    return plain
+
+
 def _payload(result: models.Monitor | Rejected, now: datetime) -> MonitorPayload:
     if isinstance(result, Rejected):
         return MonitorPayload(monitor=None, user_errors=result.user_errors)
     return MonitorPayload(monitor=Monitor.of(result, now), user_errors=[])
+
+
+@strawberry.type
+class RunMonitorCheckPayload:
+    result: CheckResult | None
+    monitor: Monitor | None
+    user_errors: list[UserError]
 
 
 @strawberry.type
@@ -350,14 +568,20 @@ class MonitorMutations:
         ctx = info.context
         principal = ctx.require_principal()
         fields = provided(input, FIELDS)
-        refused = await refused_target(ctx.checks_guard, fields)
+        fields = _plain(fields)
+        refused = await refused_target(ctx.checking.guard, fields)
         if refused:
             return MonitorPayload(monitor=None, user_errors=refused)
         return _payload(
             await in_transaction(
                 ctx,
                 lambda s: monitors.create_monitor(
-                    s, principal, fields=fields, request=ctx.request_info, now=ctx.now
+                    s,
+                    principal,
+                    fields=fields,
+                    request=ctx.request_info,
+                    now=ctx.now,
+                    min_interval=ctx.checking.min_interval,
                 ),
             ),
             ctx.now,
@@ -370,7 +594,8 @@ class MonitorMutations:
         ctx = info.context
         principal = ctx.require_principal()
         changes = provided(input, {k: v for k, v in FIELDS.items() if k != "type"})
-        refused = await refused_target(ctx.checks_guard, changes)
+        changes = _plain(changes)
+        refused = await refused_target(ctx.checking.guard, changes)
         if refused:
             return MonitorPayload(monitor=None, user_errors=refused)
         return _payload(
@@ -383,6 +608,7 @@ class MonitorMutations:
                     changes=changes,
                     request=ctx.request_info,
                     now=ctx.now,
+                    min_interval=ctx.checking.min_interval,
                 ),
             ),
             ctx.now,
@@ -429,6 +655,39 @@ class MonitorMutations:
                 ),
             ),
             ctx.now,
+        )
+
+    @strawberry.mutation(
+        extensions=requires(Scope.monitors_write),
+        description="Checks the monitor now and answers with the result, which counts "
+        "like any scheduled check (it may change the status); the schedule is kept.",
+    )
+    async def run_monitor_check(self, info: Info, id: strawberry.ID) -> RunMonitorCheckPayload:
+        ctx = info.context
+        principal = ctx.require_principal()
+        prober = ctx.checking.prober
+        if prober is None:
+            raise RuntimeError("this process has no prober")  # masked: a wiring bug
+        target = await in_transaction(
+            ctx,
+            lambda s: _target_of(s, principal.organization_id, id, ctx.now),
+        )
+        if isinstance(target, Rejected):
+            return RunMonitorCheckPayload(result=None, monitor=None, user_errors=target.user_errors)
+        result_id = await manual.check_now(
+            ctx.db, prober, target, principal=principal, request=ctx.request_info, now=ctx.now
+        )
+        async with ctx.read() as session:
+            row = await session.get(models.Monitor, str(id))
+            result = await manual.read_result(session, result_id) if result_id else None
+        if row is None or result is None:  # deleted while it was being checked
+            return RunMonitorCheckPayload(
+                result=None,
+                monitor=None,
+                user_errors=[UserError(field="id", code="NOT_FOUND", message="Monitor not found")],
+            )
+        return RunMonitorCheckPayload(
+            result=CheckResult.of(result), monitor=Monitor.of(row, ctx.now), user_errors=[]
         )
 
     @strawberry.mutation(extensions=requires(Scope.monitors_write))

@@ -13,6 +13,7 @@ from statusgraph.ids import id_prefix
 from statusgraph.resolvers.owned import owned_by_ids, owned_children_by_ids
 from statusgraph.schema.api_keys import ApiKey
 from statusgraph.schema.audit import AuditEvent
+from statusgraph.schema.checks import CheckResult
 from statusgraph.schema.context import Info
 from statusgraph.schema.incidents import Incident, IncidentUpdate
 from statusgraph.schema.ingest import BeaconEvent, BeaconKey, Metric
@@ -49,12 +50,14 @@ NODE_TYPES: dict[str, tuple[str, Any, Callable[[Any, datetime], Node]]] = {
         models.MonitorStatusChange,
         lambda row, _now: MonitorStatusChange.of(row),
     ),
+    "chk": (Scope.monitors_read, models.CheckResult, lambda row, _now: CheckResult.of(row)),
 }
 # Tables without an organization of their own: a row is its parent's organization's.
 PARENTS: dict[str, tuple[Any, str]] = {
     "upd": (models.Incident, "incident_id"),
     "png": (models.Monitor, "monitor_id"),
     "chg": (models.Monitor, "monitor_id"),
+    "chk": (models.Monitor, "monitor_id"),
 }
 
 

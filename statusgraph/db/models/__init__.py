@@ -3,7 +3,13 @@
 from statusgraph.db.models.accounts import ApiKey, AuditEvent, Organization, Plan
 from statusgraph.db.models.ingest import BeaconEvent, BeaconKey, Metric, MetricPoint
 from statusgraph.db.models.jobs import JobLease, Worker
-from statusgraph.db.models.monitors import HeartbeatPing, Monitor, MonitorStatusChange
+from statusgraph.db.models.monitors import (
+    CheckResult,
+    CheckRollup,
+    HeartbeatPing,
+    Monitor,
+    MonitorStatusChange,
+)
 from statusgraph.db.models.status import (
     Incident,
     IncidentService,
@@ -22,6 +28,8 @@ __all__ = [
     "AuditEvent",
     "BeaconEvent",
     "BeaconKey",
+    "CheckResult",
+    "CheckRollup",
     "HeartbeatPing",
     "Incident",
     "IncidentService",

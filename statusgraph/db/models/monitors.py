@@ -6,10 +6,11 @@ No `from __future__ import annotations` here: it breaks SQLModel's column infere
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Text
+from sqlalchemy import JSON, Column, Float, Index, Text
 from sqlmodel import Field, SQLModel
 
 from statusgraph.db.models.base import utc_column
+from statusgraph.db.types import UtcDateTime
 
 
 class Monitor(SQLModel, table=True):
@@ -19,6 +20,8 @@ class Monitor(SQLModel, table=True):
         # The heartbeat evaluator asks only for monitors whose deadline has passed, so
         # finding overdue monitors costs O(overdue), not O(all).
         Index("ix_monitor_next_deadline", "next_deadline_at"),
+        # The checker claims monitors whose next check is due: O(due), not O(all).
+        Index("ix_monitor_next_check", "next_check_at"),
     )
 
     id: str = Field(primary_key=True, max_length=32)
@@ -42,6 +45,15 @@ class Monitor(SQLModel, table=True):
     # decide whether a change must be logged.
     recorded_status: str = Field(default="pending", max_length=16)
     next_deadline_at: datetime | None = utc_column(nullable=True)
+    # Active checks (checks/scheduler.py): when the next check is due, or, while one runs,
+    # until when its claim holds (a worker killed mid-check lets it go at that time);
+    # empty for heartbeats and paused monitors. `failures`: consecutive failed checks,
+    # counted towards the confirmations that turn a monitor DOWN.
+    next_check_at: datetime | None = utc_column(nullable=True)
+    failures: int = 0
+    # What the linked service shows while this monitor is DOWN (a LATE heartbeat shows
+    # at most degraded_performance); `operational` leaves the service alone.
+    status_when_down: str = Field(default="major_outage", max_length=32)
     created_at: datetime = utc_column()
     updated_at: datetime = utc_column()
 
@@ -71,3 +83,55 @@ class MonitorStatusChange(SQLModel, table=True):
     to_status: str = Field(max_length=16)
     reason: str = Field(max_length=200)
     created_at: datetime = utc_column()
+
+
+class CheckResult(SQLModel, table=True):
+    """One check of an active monitor, kept STATUSGRAPH_CHECK_RESULTS_RETENTION_DAYS."""
+
+    __tablename__ = "check_result"
+    __table_args__ = (
+        Index("ix_check_result_monitor_checked", "monitor_id", "checked_at", "id"),
+        Index("ix_check_result_checked_at", "checked_at"),  # the retention purge
+    )
+
+    id: str = Field(primary_key=True, max_length=32)
+    monitor_id: str = Field(foreign_key="monitor.id", ondelete="CASCADE", max_length=32)
+    checked_at: datetime = utc_column()
+    up: bool
+    failure: str | None = Field(default=None, max_length=16)  # probes.Failure
+    reason: str = Field(max_length=500)
+    response_ms: float | None = Field(default=None, sa_column=Column(Float, nullable=True))
+    status_code: int | None = None
+    # Phases in milliseconds; the certificate (SSL) or registration (DOMAIN) found.
+    details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class CheckRollup(SQLModel, table=True):
+    """Checks of one monitor over one hour or one day, kept 400 days: counted as results
+    are written (an upsert that adds), so uptime pages never scan raw results. `b00`..`b11`
+    count response times per bucket of checks/histogram.py, for percentiles."""
+
+    __tablename__ = "check_rollup"
+    __table_args__ = (Index("ix_check_rollup_period_starts", "period", "starts_at"),)
+
+    monitor_id: str = Field(
+        foreign_key="monitor.id", ondelete="CASCADE", max_length=32, primary_key=True
+    )
+    period: str = Field(max_length=8, primary_key=True)  # hour | day
+    starts_at: datetime = Field(sa_column=Column(UtcDateTime(), primary_key=True))
+    checks: int = 0
+    failures: int = 0
+    response_count: int = 0
+    response_ms_sum: float = Field(default=0.0, sa_column=Column(Float, nullable=False))
+    b00: int = 0
+    b01: int = 0
+    b02: int = 0
+    b03: int = 0
+    b04: int = 0
+    b05: int = 0
+    b06: int = 0
+    b07: int = 0
+    b08: int = 0
+    b09: int = 0
+    b10: int = 0
+    b11: int = 0

@@ -1,0 +1,210 @@
+"""Reading a monitor's history for the API: its last check, its results, uptime, daily
+bars and response-time percentiles (DESIGN §10).
+
+Uptime and bars come from status transitions (a few per day for a healthy monitor) and
+maintenance windows, response times from the rollups: nothing here scans raw results.
+The status in force when a window opens is the `from_status` of the first transition
+inside it, or the monitor's current status when there is none, so purging transitions
+older than 400 days (checks/retention.py) never changes a figure.
+"""
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import Table, select
+from sqlmodel import select as model_select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from statusgraph.checks import histogram, uptime
+from statusgraph.checks.results import BUCKET_COLUMNS, period_start
+from statusgraph.db.models import (
+    CheckResult,
+    CheckRollup,
+    MaintenanceService,
+    MaintenanceWindow,
+    Monitor,
+    MonitorStatusChange,
+)
+from statusgraph.db.rows import core_connection
+from statusgraph.resolvers.pagination import Page, PageArgs, Sort, paginate
+
+_RESULTS: Table = CheckResult.__table__  # type: ignore[attr-defined]
+_ROLLUPS: Table = CheckRollup.__table__  # type: ignore[attr-defined]
+_CHANGES: Table = MonitorStatusChange.__table__  # type: ignore[attr-defined]
+_MAINTAINS: Table = MaintenanceService.__table__  # type: ignore[attr-defined]
+_WINDOWS: Table = MaintenanceWindow.__table__  # type: ignore[attr-defined]
+
+NEWEST_CHECK_FIRST = Sort(columns=("checked_at", "id"))
+Period = tuple[datetime, datetime]
+
+
+async def last_results(session: AsyncSession, monitor_ids: Sequence[str]) -> dict[str, Any]:
+    """Each monitor's newest result (a Core row), in one statement: a correlated
+    subquery per monitor walks the (monitor_id, checked_at) index to its newest row."""
+    if not monitor_ids:
+        return {}
+    inner = _RESULTS.alias("inner")
+    newest = (
+        select(inner.c.id)
+        .where(inner.c.monitor_id == _RESULTS.c.monitor_id)
+        .order_by(inner.c.checked_at.desc(), inner.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    statement = select(_RESULTS).where(
+        _RESULTS.c.monitor_id.in_(list(monitor_ids)), _RESULTS.c.id == newest
+    )
+    rows = (await (await core_connection(session)).execute(statement)).all()
+    return {row.monitor_id: row for row in rows}
+
+
+async def list_results(
+    session: AsyncSession, monitor_id: str, *, page: PageArgs, with_count: bool = False
+) -> Page[CheckResult]:
+    statement = model_select(CheckResult).where(CheckResult.monitor_id == monitor_id)
+    return await paginate(
+        session, statement, CheckResult, page, sort=NEWEST_CHECK_FIRST, with_count=with_count
+    )
+
+
+def current_status(monitor: Monitor) -> str:
+    return "paused" if monitor.paused else monitor.recorded_status
+
+
+async def spans_of(
+    session: AsyncSession, monitors: Sequence[Monitor], since: datetime, until: datetime
+) -> dict[str, list[uptime.Span]]:
+    """Each monitor's statuses over [since, until), from its creation on; one statement."""
+    if not monitors:
+        return {}
+    statement = (
+        select(
+            _CHANGES.c.monitor_id,
+            _CHANGES.c.created_at,
+            _CHANGES.c.from_status,
+            _CHANGES.c.to_status,
+        )
+        .where(
+            _CHANGES.c.monitor_id.in_([monitor.id for monitor in monitors]),
+            _CHANGES.c.created_at >= since,
+            _CHANGES.c.created_at < until,
+        )
+        .order_by(_CHANGES.c.created_at, _CHANGES.c.id)
+    )
+    changes: dict[str, list[Any]] = defaultdict(list)
+    for row in await (await core_connection(session)).execute(statement):
+        changes[row.monitor_id].append(row)
+    found = {}
+    for monitor in monitors:
+        own = changes[monitor.id]
+        before = own[0].from_status if own else current_status(monitor)
+        found[monitor.id] = uptime.spans(
+            [(row.created_at, row.to_status) for row in own],
+            before=before,
+            since=max(since, monitor.created_at),
+            until=until,
+        )
+    return found
+
+
+async def maintenance_of(
+    session: AsyncSession, service_ids: Sequence[str], since: datetime, until: datetime
+) -> dict[str, list[Period]]:
+    """Each service's maintenance over [since, until), clipped to it."""
+    if not service_ids:
+        return {}
+    statement = (
+        select(_MAINTAINS.c.service_id, _WINDOWS.c.starts_at, _WINDOWS.c.ends_at)
+        .join(_WINDOWS, _WINDOWS.c.id == _MAINTAINS.c.maintenance_id)
+        .where(
+            _MAINTAINS.c.service_id.in_(list(service_ids)),
+            _WINDOWS.c.cancelled_at.is_(None),
+            _WINDOWS.c.starts_at < until,
+            _WINDOWS.c.ends_at > since,
+        )
+    )
+    found: dict[str, list[Period]] = defaultdict(list)
+    for row in await (await core_connection(session)).execute(statement):
+        found[row.service_id].append((max(row.starts_at, since), min(row.ends_at, until)))
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """A monitor's (or a service's) statuses over a stretch of time, maintenance out."""
+
+    spans: list[uptime.Span]  # maintenance removed
+    maintenance: list[Period]
+
+
+async def histories(
+    session: AsyncSession, monitors: Sequence[Monitor], since: datetime, until: datetime
+) -> dict[str, History]:
+    spans = await spans_of(session, monitors, since, until)
+    service_ids = sorted({m.service_id for m in monitors if m.service_id is not None})
+    maintained = await maintenance_of(session, service_ids, since, until)
+    found = {}
+    for monitor in monitors:
+        windows = maintained.get(monitor.service_id, []) if monitor.service_id else []
+        found[monitor.id] = History(uptime.without(spans[monitor.id], windows), windows)
+    return found
+
+
+def day_start(moment: datetime) -> datetime:
+    return datetime.combine(moment.astimezone(UTC).date(), time(), UTC)
+
+
+def bars(history: History, *, days: int, now: datetime) -> list[uptime.DayBar]:
+    return uptime.daily_bars(
+        history.spans, history.maintenance, days=days, last_day=now.astimezone(UTC).date()
+    )
+
+
+def bars_since(days: int, now: datetime) -> datetime:
+    """Where `days` daily bars ending today begin."""
+    return day_start(now) - timedelta(days=days - 1)
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseTimes:
+    starts_at: datetime
+    checks: int
+    failures: int
+    average_ms: float | None
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+
+
+async def response_times(
+    session: AsyncSession, monitor_id: str, *, since: datetime, until: datetime, period: str
+) -> list[ResponseTimes]:
+    """Per hour or day from the rollups, oldest first; periods without checks are left out."""
+    statement = (
+        select(_ROLLUPS)
+        .where(
+            _ROLLUPS.c.monitor_id == monitor_id,
+            _ROLLUPS.c.period == period,
+            _ROLLUPS.c.starts_at >= period_start(since, period),
+            _ROLLUPS.c.starts_at < until,
+        )
+        .order_by(_ROLLUPS.c.starts_at)
+    )
+    found = []
+    for row in await (await core_connection(session)).execute(statement):
+        counts = [getattr(row, name) for name in BUCKET_COLUMNS]
+        found.append(
+            ResponseTimes(
+                starts_at=row.starts_at,
+                checks=row.checks,
+                failures=row.failures,
+                average_ms=row.response_ms_sum / row.response_count if row.response_count else None,
+                p50_ms=histogram.percentile(counts, 0.50),
+                p95_ms=histogram.percentile(counts, 0.95),
+                p99_ms=histogram.percentile(counts, 0.99),
+            )
+        )
+    return found

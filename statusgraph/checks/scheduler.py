@@ -1,0 +1,202 @@
+"""The checker: runs every due check, on its own task, and writes results in batches
+(DESIGN §10, §2).
+
+Three parts, so that measuring never waits on storing:
+
+- the claimer takes due monitors from the database with a lease (results.claim), as
+  many as there are free slots (`STATUSGRAPH_CHECK_CONCURRENCY`, default 100);
+- each claimed monitor is probed on a task of its own; what it found goes on a queue;
+- the writer empties the queue every `batch_seconds` (or at `batch_size` results) into
+  one transaction (results.record). A slow database makes results wait in memory, never
+  a check late: the claims' leases hold the monitors meanwhile.
+
+Any number of processes may run a checker on PostgreSQL; on SQLite one process runs
+the jobs (jobs/runner.py). `stop()` stops claiming, lets checks in flight finish within
+the timeout, gives back the claims of the rest and writes what was found.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from statusgraph.checks import results
+from statusgraph.checks.prober import Prober, Target
+from statusgraph.checks.results import Checked
+from statusgraph.clock import Clock, utcnow
+from statusgraph.db.engine import SessionFactory
+
+logger = logging.getLogger("statusgraph.checks")
+
+# A claim outlives the check's timeout by this much before another worker may take it.
+LEASE_MARGIN = timedelta(seconds=60)
+MAX_TIMEOUT = 60
+CLAIM_BATCH = 500  # at most this many monitors per claiming transaction
+# Results waiting for the database beyond this many are dropped, oldest first (with a
+# warning): memory stays bounded through a long database outage, and the monitors whose
+# results were lost are checked again when their claims expire.
+MAX_WAITING = 100_000
+LAG_SAMPLES = 10_000
+
+
+@dataclass(slots=True)
+class Stats:
+    """What the checker did, for `worker --status`, logs and bench/checks.py."""
+
+    checks: int = 0
+    written: int = 0
+    dropped: int = 0
+    write_errors: int = 0
+    transactions: int = 0
+    # Seconds between when each recent check was due and when it started.
+    lags: deque[float] = field(default_factory=lambda: deque(maxlen=LAG_SAMPLES))
+
+
+class Checker:
+    def __init__(
+        self,
+        db: SessionFactory,
+        prober: Prober,
+        *,
+        concurrency: int = 100,
+        clock: Clock = utcnow,
+        poll_seconds: float = 1.0,
+        batch_seconds: float = 0.5,
+        batch_size: int = 500,
+    ) -> None:
+        self.db = db
+        self.prober = prober
+        self.concurrency = concurrency
+        self.clock = clock
+        self.poll_seconds = poll_seconds
+        self.batch_seconds = batch_seconds
+        self.batch_size = batch_size
+        self.stats = Stats()
+        self.stopping = asyncio.Event()
+        self._slot_freed = asyncio.Event()
+        self._in_flight: dict[asyncio.Task[None], Target] = {}
+        self._found: deque[Checked] = deque()
+        self._found_event = asyncio.Event()
+        self._claimer: asyncio.Task[None] | None = None
+        self._writer: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._claimer = asyncio.create_task(self._claim_loop(), name="checks: claimer")
+        self._writer = asyncio.create_task(self._write_loop(), name="checks: writer")
+
+    async def stop(self, grace_seconds: float) -> None:
+        self.stopping.set()
+        self._slot_freed.set()
+        if self._claimer is not None:
+            await self._claimer
+        unfinished: list[Target] = []
+        if self._in_flight:
+            _done, late = await asyncio.wait(list(self._in_flight), timeout=grace_seconds)
+            for task in late:
+                unfinished.append(self._in_flight[task])
+                task.cancel()
+            for task in late:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if self._writer is not None:
+            self._found_event.set()
+            await self._writer
+        await self._write(list(self._found))  # whatever the writer had not taken
+        self._found.clear()
+        if unfinished:
+            try:
+                async with self.db.begin() as session:
+                    ids = [target.monitor_id for target in unfinished]
+                    await results.release(session, ids, now=self.clock())
+            except Exception:
+                logger.exception("could not give back %d claimed checks", len(unfinished))
+        await self.prober.close()
+
+    # Claiming and checking.
+
+    async def claim_and_start(self) -> int:
+        """Claims as many due monitors as there are free slots and starts their checks;
+        how many it started."""
+        free = self.concurrency - len(self._in_flight)
+        if free <= 0:
+            return 0
+        now = self.clock()
+        lease = timedelta(seconds=MAX_TIMEOUT) + LEASE_MARGIN
+        async with self.db.begin() as session:
+            targets = await results.claim(
+                session, now=now, limit=min(free, CLAIM_BATCH), lease=lease
+            )
+        for target in targets:
+            self.stats.lags.append(max((now - target.due).total_seconds(), 0.0))
+            task = asyncio.create_task(self._check(target), name=f"check {target.monitor_id}")
+            self._in_flight[task] = target
+            task.add_done_callback(self._done)
+        return len(targets)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.pop(task, None)
+        self._slot_freed.set()
+
+    async def _check(self, target: Target) -> None:
+        started = self.clock()
+        outcome = await self.prober.probe(target, started)
+        self.stats.checks += 1
+        self._found.append(Checked(target, started, outcome))
+        if len(self._found) > MAX_WAITING:
+            self._found.popleft()
+            self.stats.dropped += 1
+        if len(self._found) >= self.batch_size:
+            self._found_event.set()
+
+    async def _claim_loop(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                started = await self.claim_and_start()
+            except Exception:
+                logger.exception("could not claim due checks; trying again shortly")
+                started = 0
+            if started and len(self._in_flight) < self.concurrency:
+                continue  # more may be due at once
+            self._slot_freed.clear()
+            # Full: wait for a slot. Otherwise nothing more was due: look again shortly.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._slot_freed.wait(), self.poll_seconds)
+
+    async def drain(self) -> None:
+        """Waits for the checks in flight and writes every result (tests, `check now`)."""
+        while self._in_flight:
+            await asyncio.wait(list(self._in_flight))
+        batch = list(self._found)
+        self._found.clear()
+        await self._write(batch)
+
+    # Writing.
+
+    async def _write_loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._found_event.wait(), self.batch_seconds)
+            self._found_event.clear()
+            batch = [self._found.popleft() for _ in range(min(len(self._found), self.batch_size))]
+            await self._write(batch)
+            if self.stopping.is_set() and not self._in_flight:
+                return
+
+    async def _write(self, batch: list[Checked]) -> None:
+        if not batch:
+            return
+        try:
+            async with self.db.begin() as session:
+                await results.record(session, batch, now=self.clock())
+        except Exception:
+            self.stats.write_errors += 1
+            logger.exception(
+                "could not write %d check results; their monitors are checked again when "
+                "their claims expire",
+                len(batch),
+            )
+            return
+        self.stats.written += len(batch)
+        self.stats.transactions += 1
