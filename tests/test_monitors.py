@@ -200,6 +200,112 @@ async def test_each_type_gets_its_settings_and_defaults(client, people):
             {"type": "HEARTBEAT", "periodSeconds": 60, "graceSeconds": 60, "name": ""},
             [("name", "INVALID", "Name must be 1 to 200 characters")],
         ),
+        (
+            {"type": "HTTP", "url": "https://e.com", "intervalSeconds": 120, "timeoutSeconds": 61},
+            [
+                (
+                    "timeoutSeconds",
+                    "INVALID",
+                    "timeoutSeconds must be between 1 and 60, and less than intervalSeconds",
+                )
+            ],
+        ),
+        (
+            {"type": "HTTP", "url": "https://e.com", "timeoutSeconds": 0},
+            [
+                (
+                    "timeoutSeconds",
+                    "INVALID",
+                    "timeoutSeconds must be between 1 and 60, and less than intervalSeconds",
+                )
+            ],
+        ),
+        (
+            {"type": "HTTP", "url": "https://"},
+            [("url", "INVALID", "url must be an http or https URL with a host")],
+        ),
+        (
+            {"type": "KEYWORD", "url": "https://e.com", "keyword": ""},
+            [("keyword", "INVALID", "keyword must be 1 to 200 characters")],
+        ),
+        (
+            {"type": "HTTP", "url": "https://e.com", "keywordMode": "ABSENT"},
+            [("keywordMode", "INVALID", "keywordMode does not apply to HTTP monitors")],
+        ),
+        (
+            {"type": "HTTP", "url": "https://e.com", "confirmations": 0},
+            [("confirmations", "INVALID", "confirmations must be between 1 and 10")],
+        ),
+        (
+            {"type": "TCP", "host": "db", "port": 5432, "confirmations": 11},
+            [("confirmations", "INVALID", "confirmations must be between 1 and 10")],
+        ),
+        (
+            {"type": "HTTP", "url": "https://e.com", "retryIntervalSeconds": 4},
+            [
+                (
+                    "retryIntervalSeconds",
+                    "INVALID",
+                    "retryIntervalSeconds must be between 5 and 3600",
+                )
+            ],
+        ),
+        (
+            {"type": "DOMAIN", "domain": "e.com", "retryIntervalSeconds": 3601},
+            [
+                (
+                    "retryIntervalSeconds",
+                    "INVALID",
+                    "retryIntervalSeconds must be between 5 and 3600",
+                )
+            ],
+        ),
+        (
+            {"type": "HEARTBEAT", "periodSeconds": 60, "graceSeconds": 60, "confirmations": 2},
+            [("confirmations", "INVALID", "confirmations does not apply to HEARTBEAT monitors")],
+        ),
+        (
+            {
+                "type": "HTTP",
+                "url": "https://e.com",
+                "headers": [{"name": "Bad Header", "value": "x"}],
+            },
+            [("headers", "INVALID", "'Bad Header' is not a valid header name")],
+        ),
+        (
+            {
+                "type": "HTTP",
+                "url": "https://e.com",
+                "headers": [{"name": "X-A", "value": "a\r\nB: c"}],
+            },
+            [
+                (
+                    "headers",
+                    "INVALID",
+                    "The value of 'X-A' must be at most 1000 characters, without line breaks",
+                )
+            ],
+        ),
+        (
+            {
+                "type": "HTTP",
+                "url": "https://e.com",
+                "headers": [{"name": f"X-{n}", "value": "v"} for n in range(21)],
+            },
+            [("headers", "INVALID", "At most 20 headers")],
+        ),
+        (
+            {"type": "HTTP", "url": "https://e.com", "method": "POST", "body": "x" * 16385},
+            [("body", "INVALID", "body must be at most 16384 bytes")],
+        ),
+        (
+            {"type": "SSL", "host": "e.com", "sniName": "not a host"},
+            [("sniName", "INVALID", "sniName must be a hostname")],
+        ),
+        (
+            {"type": "TCP", "host": "e.com", "port": 0},
+            [("port", "INVALID", "port must be between 1 and 65535")],
+        ),
     ],
 )
 async def test_it_rejects_bad_settings_and_writes_nothing(client, db, people, fields, expected):
@@ -283,3 +389,47 @@ async def test_pings_are_listed_newest_first(client, clock, people):
         {"kind": "SUCCESS", "message": "run 2", "durationMs": 2, "ip": "203.0.113.7"},
         {"kind": "SUCCESS", "message": "run 1", "durationMs": 1, "ip": "203.0.113.7"},
     ]
+
+
+async def test_the_shortest_interval_is_a_setting(app_with, people):
+    _app, client = await app_with(check_min_interval=120)
+    created = await create(
+        client, people.alice.secret, name="m", type="HTTP", url="https://e.com", intervalSeconds=60
+    )
+    assert created["userErrors"] == [
+        {
+            "field": "intervalSeconds",
+            "code": "INVALID",
+            "message": "intervalSeconds must be at least 120",
+        }
+    ]
+
+
+async def test_http_settings_round_trip(client, people):
+    created = (
+        await gql(
+            client,
+            """mutation { createMonitor(input: {name: "api", type: KEYWORD,
+                 url: "https://e.com/h", method: POST, body: "{}", keyword: "ok",
+                 keywordMode: ABSENT, caseSensitive: false, followRedirects: false,
+                 verifyTls: false, headers: [{name: "Authorization", value: "Bearer t"}],
+                 confirmations: 3, retryIntervalSeconds: 30}) {
+               monitor { body keywordMode caseSensitive followRedirects verifyTls
+                         headers { name value } confirmations retryIntervalSeconds }
+               userErrors { message } } }""",
+            key=people.alice.secret,
+        )
+    ).json()["data"]["createMonitor"]
+    assert created == {
+        "monitor": {
+            "body": "{}",
+            "keywordMode": "ABSENT",
+            "caseSensitive": False,
+            "followRedirects": False,
+            "verifyTls": False,
+            "headers": [{"name": "Authorization", "value": "Bearer t"}],
+            "confirmations": 3,
+            "retryIntervalSeconds": 30,
+        },
+        "userErrors": [],
+    }

@@ -9,7 +9,8 @@ The rules, per monitor, in the order its checks ran:
   (default 20) instead of a whole interval, so one timeout or DNS hiccup never alarms;
 - while maintenance is in progress on the monitor's service a failure is stored but not
   counted: no DOWN is raised;
-- a paused or deleted monitor is left as it is (a check claimed before the pause).
+- a monitor paused, resumed, edited or deleted while its check ran is left as the
+  change left it (its result is kept, unless it was deleted).
 
 Transitions are recorded with the check's reason ("status 503", "connection to
 example.com:443 refused", ...). Hourly and daily rollups are counted here, by upserts
@@ -269,7 +270,9 @@ async def record(
         result_id = next(ids)
         recorded.result_ids.append(result_id)
         results.append(_result_row(result_id, checked))
-        if monitor.paused:
+        if monitor.paused or monitor.updated_at > checked.checked_at:
+            # Paused, resumed or changed while this check ran: the result is kept, but it
+            # tried the old settings, and the change already set the next check.
             continue
         change = _settle(
             monitor,
