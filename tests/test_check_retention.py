@@ -3,10 +3,12 @@ STATUSGRAPH_CHECK_RESULTS_RETENTION_DAYS, rollups and transitions after 400 days
 
 from datetime import timedelta
 
+import pytest
 from sqlmodel import col, select
 
 from statusgraph.checks import retention
 from statusgraph.clock import FrozenClock
+from statusgraph.config import Settings
 from statusgraph.db.engine import SessionFactory
 from statusgraph.db.models import CheckResult, CheckRollup, Monitor, MonitorStatusChange
 from statusgraph.jobs import catalog
@@ -14,7 +16,7 @@ from tests.helpers import create_org
 
 
 async def test_old_results_rollups_and_transitions_are_purged(
-    db: SessionFactory, clock: FrozenClock, settings
+    db: SessionFactory, clock: FrozenClock, settings: Settings
 ) -> None:
     organization = await create_org(db, clock, slug="acme")
     now = clock()
@@ -68,7 +70,9 @@ async def test_old_results_rollups_and_transitions_are_purged(
     assert job.interval == 3600
 
 
-async def test_purges_go_in_batches(db: SessionFactory, clock: FrozenClock, monkeypatch) -> None:
+async def test_purges_go_in_batches(
+    db: SessionFactory, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(retention, "BATCH", 2)
     organization = await create_org(db, clock, slug="acme")
     now = clock()
