@@ -26,6 +26,7 @@ from statusgraph.db.models import (
 from statusgraph.ids import new_id
 from statusgraph.resolvers import heartbeats
 from tests.helpers import Personas, gql
+from tests.status_api import create_page, create_service
 
 CREATED = datetime(2026, 2, 27, 12, 0, tzinfo=UTC)
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -228,3 +229,80 @@ async def test_a_late_heartbeat_degrades_its_service_and_a_down_one_takes_it_dow
     assert await shown() == "DEGRADED_PERFORMANCE"
     clock.advance(seconds=600)
     assert await shown() == "MAJOR_OUTAGE"
+
+
+PUBLIC = """query($slug: String!) { publicStatusPage(slug: $slug) {
+  services { name status uptimePercent dailyBars { date status downtimeMinutes } }
+} }"""
+
+
+async def test_a_public_page_shows_uptime_and_bars_from_the_services_monitors(
+    client: httpx.AsyncClient, people: Personas, clock: FrozenClock, db: SessionFactory
+) -> None:
+    _, service = await build(client, people, clock, db)
+    key = people.alice.secret
+    bare = await create_service(client, key, "Docs")  # no monitor: no figures
+    await create_page(client, key, "acme", serviceIds=[service, bare])
+    await create_page(client, key, "quiet", serviceIds=[service], showUptime=False)
+    body = (await gql(client, PUBLIC, {"slug": "acme"})).json()  # anonymous
+    assert "errors" not in body, body
+    api, docs = body["data"]["publicStatusPage"]["services"]
+    assert (api["name"], api["status"]) == ("API", "MAJOR_OUTAGE")
+    # The 90 days reach back before creation: the known time is that of the 7-day window.
+    assert api["uptimePercent"] == pytest.approx(100 * 239_395 / (239_395 + 5_400))
+    assert len(api["dailyBars"]) == 90
+    assert api["dailyBars"][-4:] == [
+        {"date": "2026-02-27", "status": "UP", "downtimeMinutes": 0},
+        {"date": "2026-02-28", "status": "DOWN", "downtimeMinutes": 30},
+        {"date": "2026-03-01", "status": "MAINTENANCE", "downtimeMinutes": 0},
+        {"date": "2026-03-02", "status": "DOWN", "downtimeMinutes": 60},
+    ]
+    assert {bar["status"] for bar in api["dailyBars"][:-4]} == {"NO_DATA"}
+    assert (docs["uptimePercent"], docs["dailyBars"]) == (None, None)
+    quiet = (await gql(client, PUBLIC, {"slug": "quiet"})).json()
+    [hidden] = quiet["data"]["publicStatusPage"]["services"]
+    assert (hidden["uptimePercent"], hidden["dailyBars"]) == (None, None)
+
+
+async def test_a_service_is_down_while_any_of_its_monitors_is(
+    client: httpx.AsyncClient, people: Personas, clock: FrozenClock, db: SessionFactory
+) -> None:
+    _, service = await build(client, people, clock, db)
+    key = people.alice.secret
+    # A second monitor on the service, down 2026-02-27 18:00 to 19:00 only.
+    clock.now = CREATED
+    second = (
+        await gql(
+            client,
+            """mutation($service: ID!) {
+                 createMonitor(input: {name: "web", type: TCP, host: "e.com", port: 443,
+                                       serviceId: $service}) { monitor { id } } }""",
+            {"service": service},
+            key=key,
+        )
+    ).json()["data"]["createMonitor"]["monitor"]["id"]
+    async with db.begin() as session:
+        for moment, before, after in (
+            (at(27, 12, 0, 5), "pending", "up"),
+            (at(27, 18), "up", "down"),
+            (at(27, 19), "down", "up"),
+        ):
+            session.add(
+                MonitorStatusChange(
+                    id=new_id("chg"),
+                    monitor_id=second,
+                    from_status=before,
+                    to_status=after,
+                    reason="constructed",
+                    created_at=moment,
+                )
+            )
+        row = await session.get(Monitor, second)
+        assert row is not None
+        row.recorded_status, row.next_check_at = "up", None
+    clock.now = NOW
+    await create_page(client, key, "acme", serviceIds=[service])
+    body = (await gql(client, PUBLIC, {"slug": "acme"})).json()
+    [api] = body["data"]["publicStatusPage"]["services"]
+    assert api["dailyBars"][-4]["downtimeMinutes"] == 60  # the second monitor's hour
+    assert api["dailyBars"][-3]["downtimeMinutes"] == 30  # the first's half hour

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import Table, select
+from sqlmodel import col
 from sqlmodel import select as model_select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -208,3 +209,29 @@ async def response_times(
             )
         )
     return found
+
+
+async def service_histories(
+    session: AsyncSession, service_ids: Sequence[str], since: datetime, until: datetime
+) -> dict[str, History]:
+    """Each service's statuses from its linked monitors (DOWN while any is down:
+    uptime.down_union), for services with at least one; maintenance left out."""
+    if not service_ids:
+        return {}
+    monitors = (
+        await session.exec(
+            model_select(Monitor).where(col(Monitor.service_id).in_(list(service_ids)))
+        )
+    ).all()
+    per_monitor = await histories(session, monitors, since, until)
+    spans: dict[str, list[list[uptime.Span]]] = defaultdict(list)
+    maintenance: dict[str, list[Period]] = {}
+    for monitor in monitors:
+        assert monitor.service_id is not None
+        found = per_monitor[monitor.id]
+        spans[monitor.service_id].append(found.spans)
+        maintenance[monitor.service_id] = found.maintenance
+    return {
+        service_id: History(uptime.down_union(each), maintenance[service_id])
+        for service_id, each in spans.items()
+    }

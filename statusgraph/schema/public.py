@@ -14,6 +14,7 @@ from datetime import datetime
 import strawberry
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from statusgraph.checks import history, uptime
 from statusgraph.db import models
 from statusgraph.resolvers import (
     incidents,
@@ -24,6 +25,7 @@ from statusgraph.resolvers import (
     status_pages,
 )
 from statusgraph.resolvers import vocabulary as v
+from statusgraph.schema.checks import DailyBar
 from statusgraph.schema.context import Info
 from statusgraph.schema.enums import (
     AnnouncementStyle,
@@ -41,6 +43,7 @@ from statusgraph.schema.permissions import PUBLIC
 from statusgraph.schema.preload import selection_paths, under
 
 VIEWER_TOKEN_HEADER = "x-status-page-token"  # noqa: S105  (a header name)
+UPTIME_DAYS = 90  # what a public page shows: 90 daily bars, as Statuspage does
 
 
 @strawberry.type
@@ -50,6 +53,16 @@ class PublicService:
     description: str | None
     status: ServiceStatus
     group_name: str | None
+    uptime_percent: float | None = strawberry.field(
+        default=None,
+        description=f"Over the last {UPTIME_DAYS} days, from the service's monitors (down "
+        "while any is down; maintenance left out). Null when the page hides uptime or the "
+        "service has no monitor.",
+    )
+    daily_bars: list[DailyBar] | None = strawberry.field(
+        default=None,
+        description=f"{UPTIME_DAYS} UTC days, oldest first; null as uptimePercent is.",
+    )
 
     @classmethod
     def of(
@@ -216,7 +229,12 @@ class ShownPage:
 
 
 async def _public_services(
-    session: AsyncSession, rows: Sequence[models.Service], wanted: frozenset[str], now: datetime
+    session: AsyncSession,
+    rows: Sequence[models.Service],
+    wanted: frozenset[str],
+    now: datetime,
+    *,
+    show_uptime: bool = False,
 ) -> list[PublicService]:
     statuses = (
         await service_status.displayed_statuses(session, [(r.id, r.status) for r in rows], now)
@@ -236,6 +254,15 @@ async def _public_services(
         found.append(
             PublicService.of(public_page.service(row), status, group.name if group else None)
         )
+    if show_uptime and ("uptimePercent" in wanted or "dailyBars" in wanted):
+        since = history.bars_since(UPTIME_DAYS, now)
+        kept = await history.service_histories(session, [r.id for r in rows], since, now)
+        for service in found:
+            past = kept.get(str(service.id))
+            if past is not None:
+                service.uptime_percent = uptime.uptime(past.spans).percent
+                bars = history.bars(past, days=UPTIME_DAYS, now=now)
+                service.daily_bars = [DailyBar.of(bar) for bar in bars]
     return found
 
 
@@ -276,7 +303,9 @@ async def load_shown_page(
         service_wanted = under(wanted, "services")
         if "overallStatus" in wanted:
             service_wanted |= {"status"}
-        shown.services = await _public_services(session, service_rows, service_wanted, now)
+        shown.services = await _public_services(
+            session, service_rows, service_wanted, now, show_uptime=page.show_uptime
+        )
         shown.overall_status = public_page.overall_status(s.status for s in shown.services)
     history_shown = "incidentHistory" in wanted and page.show_incident_history
     if "activeIncidents" in wanted or history_shown:
