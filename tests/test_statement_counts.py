@@ -31,3 +31,31 @@ async def test_a_page_of_keys_costs_the_same_statements_whatever_its_size(
     assert response.json()["data"]["apiKeys"]["totalCount"] == 32
     # page and count; the key was looked up by the first request and is cached since
     assert len(small) == len(large) == 2
+
+
+async def test_a_page_of_monitors_with_uptime_costs_the_same_statements_whatever_its_size(
+    client, app, people
+):
+    query = """{ monitors(first: 100) { edges { node {
+      lastCheck { up } uptime(window: LAST_7_DAYS) { percent } dailyBars(days: 7) { status }
+      day: uptime(window: LAST_24_HOURS) { percent } } } } }"""
+    key = people.alice.secret
+
+    async def add(count: int) -> None:
+        for n in range(count):
+            created = await gql(
+                client,
+                f'mutation {{ createMonitor(input: {{name: "m{n}", type: HTTP, url: "https://e.com"}}) {{ userErrors {{ message }} }} }}',
+                key=key,
+            )
+            assert created.json()["data"]["createMonitor"]["userErrors"] == []
+
+    await add(2)
+    await gql(client, query, key=key)  # the key is looked up and cached
+    with StatementCounter(app.state.engine) as small:
+        await gql(client, query, key=key)
+    await add(20)
+    with StatementCounter(app.state.engine) as large:
+        response = await gql(client, query, key=key)
+    assert len(response.json()["data"]["monitors"]["edges"]) == 22
+    assert len(small) == len(large), (small.statements, large.statements)

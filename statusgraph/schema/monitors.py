@@ -186,20 +186,16 @@ class Monitor(Node):
     @strawberry.field(description="Time-weighted uptime over a window ending now.")
     async def uptime(self, info: Info, window: UptimeWindow = UptimeWindow.LAST_30_DAYS) -> Uptime:
         since = self.now - WINDOW_LENGTH[window]
-        async with info.context.read() as session:
-            found = await history.histories(session, [self.row], since, self.now)
-        return Uptime.of(window, found[self.row.id].spans)
+        past = await info.context.loaders.monitor_history.load((self.row.id, since))
+        return Uptime.of(window, past.spans)
 
     @strawberry.field(description="One bar per UTC day, oldest first, ending today.")
     async def daily_bars(self, info: Info, days: int = 90) -> list[DailyBar]:
         if not 1 <= days <= MAX_BARS:
             raise BadUserInputError(f"days must be between 1 and {MAX_BARS}")
         since = history.bars_since(days, self.now)
-        async with info.context.read() as session:
-            found = await history.histories(session, [self.row], since, self.now)
-        return [
-            DailyBar.of(bar) for bar in history.bars(found[self.row.id], days=days, now=self.now)
-        ]
+        past = await info.context.loaders.monitor_history.load((self.row.id, since))
+        return [DailyBar.of(bar) for bar in history.bars(past, days=days, now=self.now)]
 
     @strawberry.field(
         description="Response-time average and percentiles per hour or day, oldest first; "
