@@ -359,6 +359,7 @@ def test_worker_status_prints_the_live_processes_and_each_jobs_last_run_and_lag(
         "  check_retention (every 3600 s): never run; due when a process runs jobs\n"
         "  heartbeat_evaluation (every 10 s): last run 2026-03-02 08:59:25Z by wrk_a, 12 ms, "
         "3 items, ok; lag 25.0 s (due since 2026-03-02 08:59:35Z)\n"
+        "checks: 0 active monitors, 0 due\n"
     )
     write(settings, lambda session: session.exec(update(JobLease).values(expires_at=None)))
     later = FrozenClock(now + timedelta(minutes=1))
@@ -371,6 +372,7 @@ def test_worker_status_prints_the_live_processes_and_each_jobs_last_run_and_lag(
         "  check_retention (every 3600 s): never run; due when a process runs jobs\n"
         "  heartbeat_evaluation (every 10 s): last run 2026-03-02 08:59:25Z by wrk_a, 12 ms, "
         "3 items, ok; lag 85.0 s (due since 2026-03-02 08:59:35Z)\n"
+        "checks: 0 active monitors, 0 due\n"
     )
 
 

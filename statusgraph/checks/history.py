@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, func, select
 from sqlmodel import col
 from sqlmodel import select as model_select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -235,3 +235,27 @@ async def service_histories(
         service_id: History(uptime.down_union(each), maintenance[service_id])
         for service_id, each in spans.items()
     }
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """What `statusgraph worker --status` says of the checks."""
+
+    active: int  # monitors with checks scheduled (neither heartbeats nor paused)
+    due: int  # due now and not yet claimed
+    oldest_due: datetime | None
+
+
+async def backlog(session: AsyncSession, now: datetime) -> Backlog:
+    monitors: Table = Monitor.__table__  # type: ignore[attr-defined]
+    scheduled = monitors.c.next_check_at.is_not(None) & monitors.c.paused.is_(False)
+    connection = await core_connection(session)
+    active = (await connection.execute(select(func.count()).where(scheduled))).scalar_one()
+    due, oldest = (
+        await connection.execute(
+            select(func.count(), func.min(monitors.c.next_check_at)).where(
+                scheduled, monitors.c.next_check_at <= now
+            )
+        )
+    ).one()
+    return Backlog(active, due, oldest)

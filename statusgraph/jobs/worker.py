@@ -11,6 +11,7 @@ import signal
 import sys
 from datetime import datetime, timedelta
 
+from statusgraph.checks import history
 from statusgraph.clock import Clock, utcnow
 from statusgraph.config import Settings
 from statusgraph.db import migrate
@@ -85,20 +86,24 @@ def worker_status(settings: Settings, *, clock: Clock = utcnow) -> int:
     if asyncio.run(_pending_migrations(settings)):
         _say(SCHEMA_BEHIND)
         return 1
-    workers, rows = asyncio.run(_read_status(settings, clock))
+    workers, rows, checks = asyncio.run(_read_status(settings, clock))
     intervals = {job.name: job.interval for job in jobs_for(settings)}
     sys.stdout.write(render_status(workers, rows, intervals, now=clock()))
+    sys.stdout.write(render_checks(checks, now=clock()))
     return 0 if workers else 1
 
 
-async def _read_status(settings: Settings, clock: Clock) -> tuple[list[Worker], list[JobLease]]:
+async def _read_status(
+    settings: Settings, clock: Clock
+) -> tuple[list[Worker], list[JobLease], history.Backlog]:
     engine = create_engine(settings.database_url)
     try:
         async with create_session_factory(engine)() as session:
             workers = await liveness.alive(
                 session, now=clock(), lease=timedelta(seconds=settings.jobs_lease_seconds)
             )
-            return workers, await leases.read_all(session)
+            rows = await leases.read_all(session)
+            return workers, rows, await history.backlog(session, clock())
     finally:
         await engine.dispose()
 
@@ -120,6 +125,14 @@ def render_status(
         row = by_name.get(name)
         lines.append(f"  {name} ({every}): {_job_state(row, now)}")
     return "\n".join(lines) + "\n"
+
+
+def render_checks(checks: history.Backlog, *, now: datetime) -> str:
+    """The active checks' backlog: monitors due and not yet claimed are late."""
+    line = f"checks: {checks.active} active monitors, {checks.due} due"
+    if checks.oldest_due is not None:
+        line += f", the oldest for {_seconds(now - checks.oldest_due)}"
+    return line + "\n"
 
 
 def _job_state(row: JobLease | None, now: datetime) -> str:
