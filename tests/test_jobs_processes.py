@@ -149,7 +149,8 @@ async def test_a_second_worker_on_sqlite_refuses_and_the_first_stops_cleanly_on_
     began = time.monotonic()
     assert await first.stop(signal.SIGTERM) == 0
     assert time.monotonic() - began < 2 + 1  # the shutdown timeout, and some slack
-    assert [row.expires_at for row in (await leases_by_name(jobs_db)).values()] == [None] * len(JOB_NAMES)
+    released = [row.expires_at for row in (await leases_by_name(jobs_db)).values()]
+    assert released == [None] * len(JOB_NAMES)
     async with jobs_db() as session:
         stopped = await session.get(Worker, first.worker_id, populate_existing=True)
     assert stopped is not None
@@ -233,7 +234,8 @@ async def test_two_workers_and_a_web_process_on_postgresql_run_every_job_exactly
             ("worker", True),
             ("worker", True),
         ]
-        assert [row.expires_at for row in (await leases_by_name(jobs_db)).values()] == [None] * len(JOB_NAMES)
+        released = [row.expires_at for row in (await leases_by_name(jobs_db)).values()]
+        assert released == [None] * len(JOB_NAMES)
     finally:
         async with jobs_db.begin() as session:
             await session.exec(text("DROP TABLE job_run_log"))
