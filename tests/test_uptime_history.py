@@ -306,3 +306,39 @@ async def test_a_service_is_down_while_any_of_its_monitors_is(
     [api] = body["data"]["publicStatusPage"]["services"]
     assert api["dailyBars"][-4]["downtimeMinutes"] == 60  # the second monitor's hour
     assert api["dailyBars"][-3]["downtimeMinutes"] == 30  # the first's half hour
+
+
+async def test_heartbeats_get_uptime_from_their_transitions(
+    client: httpx.AsyncClient, people: Personas, clock: FrozenClock, db: SessionFactory
+) -> None:
+    key = people.alice.secret
+    monitor = (
+        await gql(
+            client,
+            """mutation { createMonitor(input: {name: "nightly", type: HEARTBEAT,
+                 periodSeconds: 3600, graceSeconds: 600}) { monitor { id } } }""",
+            key=key,
+        )
+    ).json()["data"]["createMonitor"]["monitor"]["id"]
+    pinged = await client.post(f"/api/heartbeat/{monitor}", headers={"X-API-Key": key})
+    assert pinged.status_code == 200
+    for seconds in (3600, 600):  # LATE at 1 h, DOWN 10 minutes later, recorded on time
+        clock.advance(seconds=seconds)
+        async with db.begin() as session:
+            await heartbeats.evaluate_due(session, now=clock())
+    clock.advance(seconds=3000)
+    body = (
+        await gql(
+            client,
+            "query($id: ID!) { monitor(id: $id) { uptime(window: LAST_24_HOURS) "
+            "{ percent upSeconds downSeconds } } }",
+            {"id": monitor},
+            key=key,
+        )
+    ).json()
+    # UP 1 h and LATE 10 min count as up (4,200 s); DOWN since: 3,000 s.
+    assert body["data"]["monitor"]["uptime"] == {
+        "percent": pytest.approx(100 * 4200 / 7200),
+        "upSeconds": 4200,
+        "downSeconds": 3000,
+    }
