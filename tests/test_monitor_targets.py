@@ -113,3 +113,26 @@ async def test_with_private_networks_allowed_they_are_saved(
     settings = {"name": "lan", "type": "TCP", "host": "10.0.0.5", "port": 5432}
     answer = (await gql(client, CREATE, {"i": settings}, key=people.alice.secret)).json()
     assert answer["data"]["createMonitor"]["userErrors"] == []
+
+
+async def test_a_target_the_type_does_not_take_is_invalid_not_looked_up(
+    guarded: tuple[httpx.AsyncClient, SessionFactory, str],
+) -> None:
+    client, db, key = guarded
+    fields = {"type": "HEARTBEAT", "periodSeconds": 60, "graceSeconds": 60}
+    answer = (
+        await gql(
+            client, CREATE, {"i": {"name": "cron", "url": "http://127.0.0.1/", **fields}}, key=key
+        )
+    ).json()
+    assert answer["data"]["createMonitor"] == {
+        "monitor": None,
+        "userErrors": [
+            {
+                "field": "url",
+                "code": "INVALID",
+                "message": "url does not apply to HEARTBEAT monitors",
+            }
+        ],
+    }
+    assert await stored(db) == 0

@@ -563,9 +563,12 @@ class MonitorMutations:
     async def create_monitor(self, info: Info, input: CreateMonitorInput) -> MonitorPayload:
         ctx = info.context
         principal = ctx.require_principal()
-        fields = provided(input, FIELDS)
-        fields = _plain(fields)
-        refused = await refused_target(ctx.checking.guard, fields)
+        fields = _plain(provided(input, FIELDS))
+        # A target the type does not take is refused as INVALID by the resolver, not
+        # looked up here.
+        takes = monitors.TYPE_FIELDS[MonitorType(fields["type"])]
+        targets = {k: v for k, v in fields.items() if k in takes or k not in ("url", "host")}
+        refused = await refused_target(ctx.checking.guard, targets)
         if refused:
             return MonitorPayload(monitor=None, user_errors=refused)
         return _payload(
@@ -589,8 +592,7 @@ class MonitorMutations:
     ) -> MonitorPayload:
         ctx = info.context
         principal = ctx.require_principal()
-        changes = provided(input, {k: v for k, v in FIELDS.items() if k != "type"})
-        changes = _plain(changes)
+        changes = _plain(provided(input, {k: v for k, v in FIELDS.items() if k != "type"}))
         refused = await refused_target(ctx.checking.guard, changes)
         if refused:
             return MonitorPayload(monitor=None, user_errors=refused)
