@@ -79,6 +79,8 @@ class Settings(BaseSettings):
     check_min_interval: int = Field(default=30, ge=1)
     check_results_retention_days: int = Field(default=7, ge=1)
     rdap_bootstrap_url: str = "https://data.iana.org/rdap/dns.json"
+    # How often each checker logs what it checked, its lag and its writes (0: never).
+    check_report_seconds: float = Field(default=60.0, ge=0)
     # How often old check results, rollups and transitions are purged.
     check_retention_seconds: float = Field(default=3600.0, gt=0)
     # How long a looked-up API key is trusted before it is read again; a key revoked

@@ -6,6 +6,8 @@ instant, the probes really run against the local server, and `drain()` writes th
 results; nothing sleeps.
 """
 
+import dataclasses
+from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -18,7 +20,7 @@ from sqlmodel import col, select
 
 from statusgraph.checks.guard import Guard
 from statusgraph.checks.prober import Prober
-from statusgraph.checks.scheduler import Checker
+from statusgraph.checks.scheduler import Checker, report
 from statusgraph.clock import FrozenClock
 from statusgraph.db.engine import SessionFactory
 from statusgraph.db.models import CheckResult, CheckRollup, Monitor, MonitorStatusChange
@@ -97,7 +99,7 @@ query($id: ID!) {
 
 async def create(client: httpx.AsyncClient, key: str, **fields: Any) -> dict[str, Any]:
     body = (
-        await gql(client, CREATE, {"input": {"name": "site", "type": "HTTP", **fields}}, key=key)
+        await gql(client, CREATE, {"input": {"name": "site", "type": "HTTP"} | fields}, key=key)
     ).json()
     assert body["data"]["createMonitor"]["userErrors"] == [], body
     monitor: dict[str, Any] = body["data"]["createMonitor"]["monitor"]
@@ -419,4 +421,18 @@ async def test_transitions_keep_their_reason(
         "pending",
         "down",
         "status 404",
+    )
+
+
+async def test_the_report_line_counts_checks_lag_and_transactions(
+    client: httpx.AsyncClient, people: Personas, checker: Checker, site: Site, clock: FrozenClock
+) -> None:
+    for n in range(3):
+        await create(client, people.alice.secret, name=f"m{n}", url=site.url())
+    clock.advance(seconds=2)  # due 2 s ago when claimed
+    before = dataclasses.replace(checker.stats, lags=deque())
+    await tick(checker)
+    assert report(checker.stats, before, 60, 0) == (
+        "checks: 3 in 60 s (0.1/s); lag p50 2.000 s, p99 2.000 s, max 2.000 s; "
+        "1 claiming and 1 writing transactions; 0 results waiting, 0 dropped, 0 failed writes"
     )

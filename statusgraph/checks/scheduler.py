@@ -17,7 +17,9 @@ the timeout, gives back the claims of the rest and writes what was found.
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
+import statistics
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -49,9 +51,28 @@ class Stats:
     written: int = 0
     dropped: int = 0
     write_errors: int = 0
-    transactions: int = 0
+    transactions: int = 0  # writing results
+    claims: int = 0  # claiming transactions that found something due
+    started: int = 0  # checks started (each with its lag below)
     # Seconds between when each recent check was due and when it started.
     lags: deque[float] = field(default_factory=lambda: deque(maxlen=LAG_SAMPLES))
+
+
+def report(now: Stats, before: Stats, seconds: float, waiting: int) -> str:
+    """One log line on the last period: checks done, the lag of the checks started
+    (as far as `LAG_SAMPLES` reach), transactions, results waiting."""
+    checks = now.checks - before.checks
+    started = min(now.started - before.started, len(now.lags))
+    lags = sorted(list(now.lags)[len(now.lags) - started :]) or [0.0]
+    p99 = lags[min(len(lags) - 1, int(len(lags) * 0.99))]
+    return (
+        f"checks: {checks} in {seconds:.0f} s ({checks / seconds:.1f}/s); lag p50 "
+        f"{statistics.median(lags):.3f} s, p99 {p99:.3f} s, max {lags[-1]:.3f} s; "
+        f"{now.claims - before.claims} claiming and {now.transactions - before.transactions} "
+        f"writing transactions; {waiting} results waiting, "
+        f"{now.dropped - before.dropped} dropped, {now.write_errors - before.write_errors} "
+        "failed writes"
+    )
 
 
 class Checker:
@@ -65,7 +86,9 @@ class Checker:
         poll_seconds: float = 1.0,
         batch_seconds: float = 0.5,
         batch_size: int = 500,
+        report_seconds: float = 0,
     ) -> None:
+        """`report_seconds`: how often to log what was checked, with the lag (0: never)."""
         self.db = db
         self.prober = prober
         self.concurrency = concurrency
@@ -73,6 +96,7 @@ class Checker:
         self.poll_seconds = poll_seconds
         self.batch_seconds = batch_seconds
         self.batch_size = batch_size
+        self.report_seconds = report_seconds
         self.stats = Stats()
         self.stopping = asyncio.Event()
         self._slot_freed = asyncio.Event()
@@ -81,14 +105,25 @@ class Checker:
         self._found_event = asyncio.Event()
         self._claimer: asyncio.Task[None] | None = None
         self._writer: asyncio.Task[None] | None = None
+        self._reporter: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self._claimer = asyncio.create_task(self._claim_loop(), name="checks: claimer")
         self._writer = asyncio.create_task(self._write_loop(), name="checks: writer")
+        if self.report_seconds:
+            self._reporter = asyncio.create_task(self._report_loop(), name="checks: reporter")
+
+    async def _report_loop(self) -> None:
+        while True:
+            before = dataclasses.replace(self.stats, lags=deque())  # the counters
+            await asyncio.sleep(self.report_seconds)
+            logger.info(report(self.stats, before, self.report_seconds, len(self._found)))
 
     async def stop(self, grace_seconds: float) -> None:
         self.stopping.set()
         self._slot_freed.set()
+        if self._reporter is not None:
+            self._reporter.cancel()
         if self._claimer is not None:
             await self._claimer
         unfinished: list[Target] = []
@@ -128,6 +163,9 @@ class Checker:
             targets = await results.claim(
                 session, now=now, limit=min(free, CLAIM_BATCH), lease=lease
             )
+        if targets:
+            self.stats.claims += 1
+        self.stats.started += len(targets)
         for target in targets:
             self.stats.lags.append(max((now - target.due).total_seconds(), 0.0))
             task = asyncio.create_task(self._check(target), name=f"check {target.monitor_id}")

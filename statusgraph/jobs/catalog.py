@@ -39,6 +39,7 @@ def checker_for(
         prober or prober_for(settings),
         concurrency=settings.check_concurrency,
         clock=clock,
+        report_seconds=settings.check_report_seconds,
     )
 
 
