@@ -65,7 +65,7 @@ async def site() -> AsyncIterator[Site]:
 @pytest.fixture
 async def checker(db: SessionFactory, clock: FrozenClock) -> AsyncIterator[Checker]:
     prober = Prober(Guard(allow_private=True), rdap_bootstrap_url="http://127.0.0.1:9/none")
-    made = Checker(db, prober, clock=clock, concurrency=10)
+    made = Checker(db, prober, clock=clock, concurrency=10, lookahead_seconds=0)
     yield made
     await prober.close()
 

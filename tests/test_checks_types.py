@@ -62,7 +62,7 @@ async def checker(
     prober = Prober(
         Guard(allow_private=True), rdap_bootstrap_url=registry.url, ssl_context=trusting
     )
-    yield Checker(db, prober, clock=clock)
+    yield Checker(db, prober, clock=clock, lookahead_seconds=0)
     await prober.close()
 
 

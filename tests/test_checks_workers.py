@@ -13,7 +13,7 @@ from statusgraph.checks import history, results
 from statusgraph.checks.guard import Guard
 from statusgraph.checks.prober import Prober
 from statusgraph.checks.scheduler import LEASE_MARGIN, MAX_TIMEOUT, Checker
-from statusgraph.clock import FrozenClock
+from statusgraph.clock import FrozenClock, utcnow
 from statusgraph.db.engine import SessionFactory
 from statusgraph.db.models import CheckResult, Monitor, Organization
 from statusgraph.ids import new_id
@@ -68,7 +68,7 @@ async def due_monitors(
 
 def checker(db: SessionFactory, clock: FrozenClock) -> Checker:
     prober = Prober(Guard(allow_private=True), rdap_bootstrap_url="http://127.0.0.1:9/")
-    return Checker(db, prober, clock=clock, concurrency=25)
+    return Checker(db, prober, clock=clock, concurrency=25, lookahead_seconds=0)
 
 
 async def test_two_checkers_check_each_due_monitor_once(
@@ -187,3 +187,26 @@ async def test_worker_status_reports_the_checks_backlog(
     async with db() as session:
         backlog = await history.backlog(session, clock())
     assert (backlog.active, backlog.due) == (7, 2)
+
+
+async def test_a_check_due_within_the_lookahead_starts_at_its_due_time(
+    db: SessionFactory, clock: FrozenClock, hits: tuple[str, list[str]]
+) -> None:
+    base, paths = hits
+    organization = await create_org(db, clock, slug="acme")
+    [monitor] = await due_monitors(db, organization, clock, base, 1)
+    due = utcnow() + timedelta(seconds=0.3)
+    async with db.begin() as session:
+        row = await session.get(Monitor, monitor)
+        assert row is not None
+        row.next_check_at = due
+    prober = Prober(Guard(allow_private=True), rdap_bootstrap_url="http://127.0.0.1:9/")
+    real = Checker(db, prober, lookahead_seconds=1)  # the real clock
+    assert await real.claim_and_start() == 1  # claimed ahead of time
+    assert paths == []
+    await real.drain()
+    async with db() as session:
+        [checked_at] = (await session.exec(select(CheckResult.checked_at))).all()
+    assert due <= checked_at < due + timedelta(seconds=0.25)
+    assert 0 <= real.stats.lags[-1] < 0.25
+    await prober.close()

@@ -3,9 +3,10 @@
 
 Three parts, so that measuring never waits on storing:
 
-- the claimer takes due monitors from the database with a lease (results.claim), as
-  many as there are free slots (`STATUSGRAPH_CHECK_CONCURRENCY`, default 100);
-- each claimed monitor is probed on a task of its own; what it found goes on a queue;
+- the claimer takes the monitors due now or within the next poll (a second) from the
+  database with a lease (results.claim), as many as there are free slots;
+- each claimed monitor is probed on a task of its own, at its due time, at most
+  `STATUSGRAPH_CHECK_CONCURRENCY` (default 100) at once; what it found goes on a queue;
 - the writer empties the queue every `batch_seconds` (or at `batch_size` results) into
   one transaction (results.record). A slow database makes results wait in memory, never
   a check late: the claims' leases hold the monitors meanwhile.
@@ -84,16 +85,24 @@ class Checker:
         concurrency: int = 100,
         clock: Clock = utcnow,
         poll_seconds: float = 1.0,
+        lookahead_seconds: float | None = None,
         batch_seconds: float = 0.5,
         batch_size: int = 500,
         report_seconds: float = 0,
     ) -> None:
-        """`report_seconds`: how often to log what was checked, with the lag (0: never)."""
+        """`lookahead_seconds` (default: `poll_seconds`): checks due this soon are claimed
+        now and each started at its due time, so polling adds no lag. `report_seconds`:
+        how often to log what was checked, with the lag (0: never)."""
         self.db = db
         self.prober = prober
         self.concurrency = concurrency
         self.clock = clock
         self.poll_seconds = poll_seconds
+        self.lookahead = timedelta(
+            seconds=poll_seconds if lookahead_seconds is None else lookahead_seconds
+        )
+        # Probes in flight; claimed checks waiting for their due time hold no slot.
+        self._probing = asyncio.Semaphore(concurrency)
         self.batch_seconds = batch_seconds
         self.batch_size = batch_size
         self.report_seconds = report_seconds
@@ -152,22 +161,23 @@ class Checker:
     # Claiming and checking.
 
     async def claim_and_start(self) -> int:
-        """Claims as many due monitors as there are free slots and starts their checks;
-        how many it started."""
-        free = self.concurrency - len(self._in_flight)
+        """Claims the monitors due now or within the lookahead, as many as there are free
+        slots (twice the concurrency: half may be waiting for their due time), and starts
+        their checks; how many it started."""
+        free = 2 * self.concurrency - len(self._in_flight)
         if free <= 0:
             return 0
-        now = self.clock()
         lease = timedelta(seconds=MAX_TIMEOUT) + LEASE_MARGIN
         async with self.db.begin() as session:
             targets = await results.claim(
-                session, now=now, limit=min(free, CLAIM_BATCH), lease=lease
+                session,
+                now=self.clock() + self.lookahead,
+                limit=min(free, CLAIM_BATCH),
+                lease=lease,
             )
         if targets:
             self.stats.claims += 1
-        self.stats.started += len(targets)
         for target in targets:
-            self.stats.lags.append(max((now - target.due).total_seconds(), 0.0))
             task = asyncio.create_task(self._check(target), name=f"check {target.monitor_id}")
             self._in_flight[task] = target
             task.add_done_callback(self._done)
@@ -178,8 +188,14 @@ class Checker:
         self._slot_freed.set()
 
     async def _check(self, target: Target) -> None:
-        started = self.clock()
-        outcome = await self.prober.probe(target, started)
+        early = (target.due - self.clock()).total_seconds()
+        if early > 0:
+            await asyncio.sleep(early)
+        async with self._probing:
+            started = self.clock()
+            self.stats.started += 1
+            self.stats.lags.append(max((started - target.due).total_seconds(), 0.0))
+            outcome = await self.prober.probe(target, started)
         self.stats.checks += 1
         self._found.append(Checked(target, started, outcome))
         if len(self._found) > MAX_WAITING:
@@ -195,7 +211,7 @@ class Checker:
             except Exception:
                 logger.exception("could not claim due checks; trying again shortly")
                 started = 0
-            if started and len(self._in_flight) < self.concurrency:
+            if started and len(self._in_flight) < 2 * self.concurrency:
                 continue  # more may be due at once
             self._slot_freed.clear()
             # Full: wait for a slot. Otherwise nothing more was due: look again shortly.
