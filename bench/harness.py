@@ -51,6 +51,7 @@ class UvicornServer:
         wrapper: list[str] | None = None,
         start_seconds: float = 30,
         tls: tuple[Path, Path] | None = None,
+        cpu: int = 0,
     ) -> None:
         self.port = free_port()
         self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
@@ -72,7 +73,7 @@ class UvicornServer:
             *(["--ssl-certfile", str(tls[0]), "--ssl-keyfile", str(tls[1])] if tls else []),
         ]
         self.process = subprocess.Popen(
-            pinned(0, [*(wrapper or []), *command]),
+            pinned(cpu, [*(wrapper or []), *command]),
             cwd=ROOT,
             env={**os.environ, **(env or {})},
         )

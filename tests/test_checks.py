@@ -72,7 +72,7 @@ async def checker(db: SessionFactory, clock: FrozenClock) -> AsyncIterator[Check
 
 async def tick(checker: Checker) -> int:
     """One round: claim what is due now, check it, write the results."""
-    started = await checker.claim_and_start()
+    started, _more = await checker.claim_and_start()
     await checker.drain()
     return started
 

@@ -80,7 +80,7 @@ async def test_two_checkers_check_each_due_monitor_once(
     first, second = checker(db, clock), checker(db, clock)
 
     async def run(one: Checker) -> None:
-        while await one.claim_and_start():  # 25 at a time: both take turns
+        while (await one.claim_and_start())[0]:  # a few at a time: both take turns
             await one.drain()
 
     await asyncio.gather(run(first), run(second))
@@ -120,9 +120,9 @@ async def test_a_dead_workers_claims_are_taken_over_when_their_lease_ends(
     assert len(claimed) == 5
     survivor = checker(db, clock)
     clock.advance(seconds=LEASE.total_seconds() - 1)
-    assert await survivor.claim_and_start() == 0  # still held
+    assert await survivor.claim_and_start() == (0, False)  # still held
     clock.advance(seconds=1)
-    assert await survivor.claim_and_start() == 5
+    assert await survivor.claim_and_start() == (5, False)
     await survivor.drain()
     assert sorted(path.lstrip("/") for path in paths) == sorted(ids)
     await survivor.prober.close()
@@ -202,7 +202,7 @@ async def test_a_check_due_within_the_lookahead_starts_at_its_due_time(
         row.next_check_at = due
     prober = Prober(Guard(allow_private=True), rdap_bootstrap_url="http://127.0.0.1:9/")
     real = Checker(db, prober, lookahead_seconds=1)  # the real clock
-    assert await real.claim_and_start() == 1  # claimed ahead of time
+    assert await real.claim_and_start() == (1, False)  # claimed ahead of time
     assert paths == []
     await real.drain()
     async with db() as session:

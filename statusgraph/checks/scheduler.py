@@ -160,20 +160,18 @@ class Checker:
 
     # Claiming and checking.
 
-    async def claim_and_start(self) -> int:
+    async def claim_and_start(self) -> tuple[int, bool]:
         """Claims the monitors due now or within the lookahead, as many as there are free
         slots (twice the concurrency: half may be waiting for their due time), and starts
-        their checks; how many it started."""
+        their checks: (how many, whether more may be due: as many as asked were found)."""
         free = 2 * self.concurrency - len(self._in_flight)
         if free <= 0:
-            return 0
+            return 0, True
+        limit = min(free, CLAIM_BATCH)
         lease = timedelta(seconds=MAX_TIMEOUT) + LEASE_MARGIN
         async with self.db.begin() as session:
             targets = await results.claim(
-                session,
-                now=self.clock() + self.lookahead,
-                limit=min(free, CLAIM_BATCH),
-                lease=lease,
+                session, now=self.clock() + self.lookahead, limit=limit, lease=lease
             )
         if targets:
             self.stats.claims += 1
@@ -181,11 +179,14 @@ class Checker:
             task = asyncio.create_task(self._check(target), name=f"check {target.monitor_id}")
             self._in_flight[task] = target
             task.add_done_callback(self._done)
-        return len(targets)
+        return len(targets), len(targets) == limit
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._in_flight.pop(task, None)
-        self._slot_freed.set()
+        # The claimer, waiting for slots, is woken once a good share of them is free: a
+        # claim per finished check would cost a transaction per check.
+        if len(self._in_flight) <= 2 * self.concurrency - max(1, self.concurrency // 2):
+            self._slot_freed.set()
 
     async def _check(self, target: Target) -> None:
         early = (target.due - self.clock()).total_seconds()
@@ -207,16 +208,20 @@ class Checker:
     async def _claim_loop(self) -> None:
         while not self.stopping.is_set():
             try:
-                started = await self.claim_and_start()
+                _started, more = await self.claim_and_start()
             except Exception:
                 logger.exception("could not claim due checks; trying again shortly")
-                started = 0
-            if started and len(self._in_flight) < 2 * self.concurrency:
-                continue  # more may be due at once
+                more = False
+            full = len(self._in_flight) >= 2 * self.concurrency
+            if more and not full:
+                continue
+            # More is due but the slots are full: claim again once one frees. Otherwise
+            # all that is due within the lookahead is claimed: look again after a poll
+            # interval (the lookahead covers it).
+            wake = self._slot_freed if more else self.stopping
             self._slot_freed.clear()
-            # Full: wait for a slot. Otherwise nothing more was due: look again shortly.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._slot_freed.wait(), self.poll_seconds)
+                await asyncio.wait_for(wake.wait(), self.poll_seconds)
 
     async def drain(self) -> None:
         """Waits for the checks in flight and writes every result (tests, `check now`)."""
