@@ -210,3 +210,35 @@ async def test_a_check_due_within_the_lookahead_starts_at_its_due_time(
     assert due <= checked_at < due + timedelta(seconds=0.25)
     assert 0 <= real.stats.lags[-1] < 0.25
     await prober.close()
+
+
+async def test_a_failed_write_is_tried_again_and_loses_nothing(
+    db: SessionFactory,
+    clock: FrozenClock,
+    hits: tuple[str, list[str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    base, _ = hits
+    organization = await create_org(db, clock, slug="acme")
+    ids = await due_monitors(db, organization, clock, base, 3)
+    real_record = results.record
+    failures = [RuntimeError("deadlock detected")]
+
+    async def flaky(*args: object, **kwargs: object) -> results.Recorded:
+        if failures:
+            raise failures.pop()
+        return await real_record(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(results, "record", flaky)
+    one = checker(db, clock)
+    one.batch_seconds = 0.01
+    await one.start()
+    for _ in range(1000):  # up to 10 s
+        if one.stats.written == 3:
+            break
+        await asyncio.sleep(0.01)
+    await one.stop(grace_seconds=1)
+    assert one.stats.write_errors == 1
+    async with db() as session:
+        written = (await session.exec(select(CheckResult.monitor_id))).all()
+    assert sorted(written) == sorted(ids)

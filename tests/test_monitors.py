@@ -246,17 +246,38 @@ async def test_each_type_gets_its_settings_and_defaults(client, people):
                 (
                     "retryIntervalSeconds",
                     "INVALID",
-                    "retryIntervalSeconds must be between 5 and 3600",
+                    "retryIntervalSeconds must be between 5 and 3600, and at most intervalSeconds",
                 )
             ],
         ),
         (
-            {"type": "DOMAIN", "domain": "e.com", "retryIntervalSeconds": 3601},
+            {
+                "type": "TCP",
+                "host": "db",
+                "port": 1,
+                "intervalSeconds": 30,
+                "retryIntervalSeconds": 31,
+            },
             [
                 (
                     "retryIntervalSeconds",
                     "INVALID",
-                    "retryIntervalSeconds must be between 5 and 3600",
+                    "retryIntervalSeconds must be between 5 and 3600, and at most intervalSeconds",
+                )
+            ],
+        ),
+        (
+            {
+                "type": "DOMAIN",
+                "domain": "e.com",
+                "intervalSeconds": 7200,
+                "retryIntervalSeconds": 3601,
+            },
+            [
+                (
+                    "retryIntervalSeconds",
+                    "INVALID",
+                    "retryIntervalSeconds must be between 5 and 3600, and at most intervalSeconds",
                 )
             ],
         ),

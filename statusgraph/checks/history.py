@@ -114,22 +114,32 @@ async def spans_of(
 async def maintenance_of(
     session: AsyncSession, service_ids: Sequence[str], since: datetime, until: datetime
 ) -> dict[str, list[Period]]:
-    """Each service's maintenance over [since, until), clipped to it."""
+    """Each service's maintenance over [since, until), as it happened: from when a window
+    both had begun and existed (one entered afterwards does not erase downtime already
+    recorded) to its end or its cancellation, whichever came first."""
     if not service_ids:
         return {}
     statement = (
-        select(_MAINTAINS.c.service_id, _WINDOWS.c.starts_at, _WINDOWS.c.ends_at)
+        select(
+            _MAINTAINS.c.service_id,
+            _WINDOWS.c.starts_at,
+            _WINDOWS.c.ends_at,
+            _WINDOWS.c.created_at,
+            _WINDOWS.c.cancelled_at,
+        )
         .join(_WINDOWS, _WINDOWS.c.id == _MAINTAINS.c.maintenance_id)
         .where(
             _MAINTAINS.c.service_id.in_(list(service_ids)),
-            _WINDOWS.c.cancelled_at.is_(None),
             _WINDOWS.c.starts_at < until,
             _WINDOWS.c.ends_at > since,
         )
     )
     found: dict[str, list[Period]] = defaultdict(list)
     for row in await (await core_connection(session)).execute(statement):
-        found[row.service_id].append((max(row.starts_at, since), min(row.ends_at, until)))
+        start = max(row.starts_at, row.created_at, since)
+        end = min(row.ends_at, row.cancelled_at or row.ends_at, until)
+        if start < end:
+            found[row.service_id].append((start, end))
     return found
 
 

@@ -44,6 +44,7 @@ def target_of(monitor: Monitor, now: datetime) -> Target:
         timeout_seconds=monitor.timeout_seconds,
         interval_seconds=monitor.interval_seconds,
         due=now,
+        version=monitor.updated_at,
     )
 
 

@@ -23,6 +23,7 @@ from statusgraph.checks.probes.tls import probe_tls
 
 ACTIVE_TYPES = ("http", "keyword", "tcp", "ssl", "domain")
 DEFAULT_TIMEOUT = 10
+MAX_TIMEOUT = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +34,15 @@ class Target:
     timeout_seconds: int | None
     interval_seconds: int | None
     due: datetime  # when the check was due (the scheduler's lag is measured from it)
+    # The monitor's updated_at when its settings were read: a result is applied only if
+    # the monitor is still at that version (results.record).
+    version: datetime
+
+
+def timeout_of(target: Target) -> float:
+    """The monitor's timeout, at most MAX_TIMEOUT: a monitor saved under older rules may
+    hold more, and a probe must end well within its claim's lease."""
+    return float(min(target.timeout_seconds or DEFAULT_TIMEOUT, MAX_TIMEOUT))
 
 
 def http_check(target: Target) -> HttpCheck:
@@ -47,7 +57,7 @@ def http_check(target: Target) -> HttpCheck:
         expected=[(code, code) for code in codes] if codes else DEFAULT_EXPECTED,
         follow_redirects=settings.get("follow_redirects", True),
         verify_tls=settings.get("verify_tls", True),
-        timeout=float(target.timeout_seconds or DEFAULT_TIMEOUT),
+        timeout=timeout_of(target),
         keyword=keyword,
         keyword_present=settings.get("keyword_mode", "present") == "present",
         case_sensitive=settings.get("case_sensitive", True),
@@ -103,7 +113,7 @@ class Prober:
 
     async def _probe(self, target: Target, now: datetime) -> Outcome:
         settings = target.settings
-        seconds = float(target.timeout_seconds or DEFAULT_TIMEOUT)
+        seconds = timeout_of(target)
         if target.type in ("http", "keyword"):
             return await probe_http(self._http(), http_check(target))
         if target.type == "tcp":

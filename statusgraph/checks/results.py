@@ -127,6 +127,17 @@ async def services_in_maintenance(
     return set((await session.exec(statement)).all())
 
 
+def _following(monitor: Monitor, checked: Checked, now: datetime) -> datetime:
+    interval = monitor.interval_seconds or checked.target.interval_seconds or 60
+    return next_due(checked.target.due, interval, now)
+
+
+def _still_claimed(monitor: Monitor, now: datetime) -> bool:
+    """Whether `next_check_at` is still a claim's lease (in the future), not a time an
+    edit or a resume set (now or before)."""
+    return monitor.next_check_at is not None and monitor.next_check_at > now
+
+
 def _reason(outcome: Outcome) -> str:
     return outcome.reason[:MAX_REASON]
 
@@ -159,11 +170,7 @@ def _settle(
         if not manual or monitor.next_check_at is None or again < monitor.next_check_at:
             monitor.next_check_at = again
     elif not manual:
-        monitor.next_check_at = next_due(
-            checked.target.due,
-            monitor.interval_seconds or checked.target.interval_seconds or 60,
-            now,
-        )
+        monitor.next_check_at = _following(monitor, checked, now)
     if to is None or to == monitor.recorded_status:
         return None
     change = Transition(
@@ -270,10 +277,19 @@ async def record(
         result_id = next(ids)
         recorded.result_ids.append(result_id)
         results.append(_result_row(result_id, checked))
-        if monitor.paused or monitor.updated_at > checked.checked_at:
-            # Paused, resumed or changed while this check ran: the result is kept, but it
-            # tried the old settings, and the change already set the next check.
+        if monitor.paused or monitor.updated_at != checked.target.version:
+            # Paused, resumed or edited since its settings were read: the result is kept,
+            # but it tried the old settings. A change that set the next check did so; one
+            # that did not (a rename) leaves it to us, or it would wait for the lease.
+            if not monitor.paused and _still_claimed(monitor, now):
+                monitor.next_check_at = _following(monitor, checked, now)
+                session.add(monitor)
             continue
+        if monitor.last_checked_at is not None and checked.checked_at < monitor.last_checked_at:
+            # Older than a result already applied (a slow check overtaken by "check now"):
+            # kept, not applied, so that the transitions stay in the order they happened.
+            continue
+        monitor.last_checked_at = checked.checked_at
         change = _settle(
             monitor,
             checked,
@@ -322,6 +338,7 @@ async def claim(
             _MONITORS.c.timeout_seconds,
             _MONITORS.c.interval_seconds,
             _MONITORS.c.next_check_at,
+            _MONITORS.c.updated_at,
         )
         .where(_MONITORS.c.next_check_at <= now, _MONITORS.c.paused.is_(False))
         .order_by(_MONITORS.c.next_check_at)
@@ -339,6 +356,7 @@ async def claim(
             timeout_seconds=row.timeout_seconds,
             interval_seconds=row.interval_seconds,
             due=row.next_check_at,
+            version=row.updated_at,
         )
         for row in rows
     ]

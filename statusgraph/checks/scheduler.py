@@ -42,6 +42,7 @@ CLAIM_BATCH = 500  # at most this many monitors per claiming transaction
 # results were lost are checked again when their claims expire.
 MAX_WAITING = 100_000
 LAG_SAMPLES = 10_000
+MAX_WRITE_BACKOFF = 30.0  # seconds between tries to write while the database fails
 
 
 @dataclass(slots=True)
@@ -234,28 +235,34 @@ class Checker:
     # Writing.
 
     async def _write_loop(self) -> None:
+        backoff = self.batch_seconds
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._found_event.wait(), self.batch_seconds)
+                await asyncio.wait_for(self._found_event.wait(), backoff)
             self._found_event.clear()
             batch = [self._found.popleft() for _ in range(min(len(self._found), self.batch_size))]
-            await self._write(batch)
+            if await self._write(batch):
+                backoff = self.batch_seconds
+            else:
+                # Back in front, in order, for the next try: a deadlock or a database
+                # restart loses nothing. Meanwhile the claims hold the monitors; past
+                # MAX_WAITING the oldest results go (see _check).
+                self._found.extendleft(reversed(batch))
+                backoff = min(backoff * 2, MAX_WRITE_BACKOFF)
             if self.stopping.is_set() and not self._in_flight:
                 return
 
-    async def _write(self, batch: list[Checked]) -> None:
+    async def _write(self, batch: list[Checked]) -> bool:
+        """Writes `batch` in one transaction; False if that failed."""
         if not batch:
-            return
+            return True
         try:
             async with self.db.begin() as session:
                 await results.record(session, batch, now=self.clock())
         except Exception:
             self.stats.write_errors += 1
-            logger.exception(
-                "could not write %d check results; their monitors are checked again when "
-                "their claims expire",
-                len(batch),
-            )
-            return
+            logger.exception("could not write %d check results; trying again", len(batch))
+            return False
         self.stats.written += len(batch)
         self.stats.transactions += 1
+        return True

@@ -190,11 +190,13 @@ def _check_active(values: dict[str, Any], problems: Problems, min_interval: int)
         )
     retry = values.get("retry_interval_seconds")
     low, high = RETRY_SECONDS
-    if retry is not None and not low <= retry <= high:
+    if retry is not None and (
+        not low <= retry <= high or (interval is not None and retry > interval)
+    ):
         problems.add(
             "retryIntervalSeconds",
             "INVALID",
-            f"retryIntervalSeconds must be between {low} and {high}",
+            f"retryIntervalSeconds must be between {low} and {high}, and at most intervalSeconds",
         )
 
 

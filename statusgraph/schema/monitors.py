@@ -209,9 +209,12 @@ class Monitor(Node):
         bucket: TimeBucket = TimeBucket.HOUR,
     ) -> list[ResponseTimes]:
         until = until or self.now
-        since = since or until - timedelta(hours=24)
-        if since.tzinfo is None or until.tzinfo is None:
+        if until.tzinfo is None or (since is not None and since.tzinfo is None):
             raise BadUserInputError("since and until need a time zone offset")
+        try:
+            since = since or until - timedelta(hours=24)
+        except OverflowError:  # until at the first moment datetime can hold
+            raise BadUserInputError("until is out of range") from None
         step = timedelta(hours=1) if bucket is TimeBucket.HOUR else timedelta(days=1)
         if since >= until or (until - since) / step > MAX_BUCKETS:
             raise BadUserInputError(

@@ -50,6 +50,8 @@ class Monitor(SQLModel, table=True):
     # empty for heartbeats and paused monitors. `failures`: consecutive failed checks,
     # counted towards the confirmations that turn a monitor DOWN.
     next_check_at: datetime | None = utc_column(nullable=True)
+    # When the newest applied check started: an older one written later is not applied.
+    last_checked_at: datetime | None = utc_column(nullable=True)
     failures: int = 0
     # What the linked service shows while this monitor is DOWN (a LATE heartbeat shows
     # at most degraded_performance); `operational` leaves the service alone.

@@ -87,6 +87,11 @@ def upgrade() -> None:
                 "next_check_at", statusgraph.db.types.UtcDateTime(timezone=True), nullable=True
             )
         )
+        batch_op.add_column(
+            sa.Column(
+                "last_checked_at", statusgraph.db.types.UtcDateTime(timezone=True), nullable=True
+            )
+        )
         batch_op.add_column(sa.Column("failures", sa.Integer(), nullable=False, server_default="0"))
         batch_op.add_column(
             sa.Column(
@@ -99,6 +104,8 @@ def upgrade() -> None:
         batch_op.create_index("ix_monitor_next_check", ["next_check_at"], unique=False)
 
     # ### end Alembic commands ###
+    # Timeouts were allowed up to the interval; checks now take at most 60 s.
+    op.execute("UPDATE monitor SET timeout_seconds = 60 WHERE timeout_seconds > 60")
     # Active monitors saved before checks ran are due at once.
     op.get_bind().execute(
         sa.text(
@@ -116,6 +123,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_monitor_next_check")
         batch_op.drop_column("status_when_down")
         batch_op.drop_column("failures")
+        batch_op.drop_column("last_checked_at")
         batch_op.drop_column("next_check_at")
 
     with op.batch_alter_table("check_rollup", schema=None) as batch_op:
