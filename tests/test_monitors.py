@@ -448,9 +448,49 @@ async def test_http_settings_round_trip(client, people):
             "caseSensitive": False,
             "followRedirects": False,
             "verifyTls": False,
-            "headers": [{"name": "Authorization", "value": "Bearer t"}],
+            "headers": [{"name": "Authorization", "value": "********"}],  # masked
             "confirmations": 3,
             "retryIntervalSeconds": 30,
         },
         "userErrors": [],
     }
+
+
+async def test_secrets_in_settings_are_masked_and_a_mask_sent_back_keeps_them(client, db, people):
+    key = people.alice.secret
+    made = (
+        await gql(
+            client,
+            """mutation { createMonitor(input: {name: "api", type: HTTP,
+                 url: "https://probe:s3cret@api.example.com/health",
+                 headers: [{name: "X-Api-Key", value: "k-123"}, {name: "Accept", value: "text/plain"}]}) {
+               monitor { id url headers { name value } } } }""",
+            key=key,
+        )
+    ).json()["data"]["createMonitor"]["monitor"]
+    assert made["url"] == "https://probe:********@api.example.com/health"
+    assert made["headers"] == [
+        {"name": "X-Api-Key", "value": "********"},
+        {"name": "Accept", "value": "text/plain"},
+    ]
+    # Read, change one header, write the settings back whole: the secrets stay.
+    updated = await gql(
+        client,
+        """mutation($id: ID!, $url: String!, $headers: [HttpHeaderInput!]) {
+             updateMonitor(id: $id, input: {url: $url, headers: $headers}) {
+               userErrors { message } } }""",
+        {
+            "id": made["id"],
+            "url": made["url"],
+            "headers": [made["headers"][0], {"name": "Accept", "value": "application/json"}],
+        },
+        key=key,
+    )
+    assert updated.json()["data"]["updateMonitor"]["userErrors"] == []
+    async with db() as session:
+        row = await session.get(Monitor, made["id"])
+    assert row.settings["url"] == "https://probe:s3cret@api.example.com/health"
+    assert row.settings["headers"] == [
+        {"name": "X-Api-Key", "value": "k-123"},
+        {"name": "Accept", "value": "application/json"},
+    ]

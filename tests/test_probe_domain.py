@@ -245,3 +245,15 @@ async def test_an_expiration_given_as_a_date_alone(registry: Registry, rdap: Rda
     outcome = await probe_domain(rdap, "dated.com", now=NOW)
     assert outcome.registration is not None
     assert outcome.registration.expires_at == datetime(2027, 11, 28, tzinfo=UTC)
+
+
+async def test_days_left_count_from_now_while_an_answer_is_kept(
+    registry: Registry, rdap: Rdap
+) -> None:
+    registry.domains["example.com"] = answer("example.com", NOW + timedelta(days=30, hours=3))
+    first = await probe_domain(rdap, "example.com", now=NOW, threshold_days=30)
+    assert (first.up, first.reason) == (True, "registered for 30 more days")
+    later = await probe_domain(rdap, "example.com", now=NOW + timedelta(hours=6), threshold_days=30)
+    # From the kept answer (one request in all), with the days counted from now.
+    assert (later.up, later.reason) == (False, "registration expires in 29 days")
+    assert [path for path in registry.requests if "/domain/" in path] == ["/com/domain/example.com"]

@@ -132,10 +132,17 @@ class Checker:
     async def stop(self, grace_seconds: float) -> None:
         self.stopping.set()
         self._slot_freed.set()
-        if self._reporter is not None:
-            self._reporter.cancel()
-        if self._claimer is not None:
-            await self._claimer
+        for task in (self._reporter, self._claimer):
+            if task is None:
+                continue
+            # The claimer ends at its next turn; one stuck in a claim is cancelled.
+            _done, late = await asyncio.wait(
+                [task], timeout=0 if task is self._reporter else grace_seconds
+            )
+            for stuck in late:
+                stuck.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await stuck
         unfinished: list[Target] = []
         if self._in_flight:
             _done, late = await asyncio.wait(list(self._in_flight), timeout=grace_seconds)

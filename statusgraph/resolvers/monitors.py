@@ -19,7 +19,7 @@ from statusgraph.auth.scopes import Scope
 from statusgraph.db.models import HeartbeatPing, Monitor, MonitorStatusChange, Service
 from statusgraph.db.scoping import for_org
 from statusgraph.ids import new_id
-from statusgraph.resolvers import audit, heartbeats
+from statusgraph.resolvers import audit, heartbeats, monitor_secrets
 from statusgraph.resolvers.heartbeats import MonitorStatus
 from statusgraph.resolvers.locks import Lock
 from statusgraph.resolvers.owned import check_references, delete_owned, owned_by_ids, require_owned
@@ -392,6 +392,7 @@ async def update_monitor(
         session, Monitor, principal.organization_id, monitor_id, "Monitor", lock=Lock.UPDATE
     )
     kind = MonitorType(monitor.type)
+    changes = monitor_secrets.unmasked(changes, monitor.settings)
     values = current_values(monitor) | {
         key: changes[key] for key in (*SETTINGS_KEYS, *COLUMNS) if key in changes
     }

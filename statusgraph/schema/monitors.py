@@ -14,7 +14,7 @@ from statusgraph.checks import history, manual
 from statusgraph.checks.guard import BlockedAddressError, Guard
 from statusgraph.db import models
 from statusgraph.errors import BadUserInputError
-from statusgraph.resolvers import heartbeats, monitors, owned
+from statusgraph.resolvers import heartbeats, monitor_secrets, monitors, owned
 from statusgraph.resolvers.heartbeats import MonitorStatus, PingKind
 from statusgraph.resolvers.monitors import HttpMethod, KeywordMode, MonitorType
 from statusgraph.resolvers.vocabulary import ServiceStatus as ServiceStatusValue
@@ -296,7 +296,7 @@ class Monitor(Node):
             timeout_seconds=row.timeout_seconds,
             period_seconds=row.period_seconds,
             grace_seconds=row.grace_seconds,
-            url=settings.get("url"),
+            url=monitor_secrets.masked_url(settings["url"]) if settings.get("url") else None,
             method=HttpMethod(method) if method else None,
             expected_status_codes=settings.get("expected_status_codes"),
             keyword=settings.get("keyword"),
@@ -304,7 +304,7 @@ class Monitor(Node):
             port=settings.get("port"),
             domain=settings.get("domain"),
             warning_days=settings.get("warning_days"),
-            headers=[HttpHeader(name=h["name"], value=h["value"]) for h in headers]
+            headers=[HttpHeader(**h) for h in monitor_secrets.masked_headers(headers)]
             if headers is not None
             else None,
             body=settings.get("body"),

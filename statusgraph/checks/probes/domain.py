@@ -8,6 +8,7 @@ most twice a day however often its monitor runs (a failed lookup is tried again 
 next check). Requests go through the checks' guarded HTTP session.
 """
 
+import dataclasses
 import math
 import re
 from dataclasses import dataclass
@@ -57,6 +58,7 @@ class Rdap:
         self.bootstrap_url = bootstrap_url
         self._bootstrap: _Kept | None = None
         self._answers: dict[str, _Kept] = {}
+        self._pruned_at = datetime.min.replace(tzinfo=UTC)
 
     async def _json(self, url: str) -> Any:
         headers = {"Accept": "application/rdap+json, application/json"}
@@ -103,8 +105,15 @@ class Rdap:
     async def registration(self, domain: str, now: datetime) -> Registration:
         kept = self._answers.get(domain)
         if kept is not None and now < kept.until:
-            found: Registration = kept.value
-            return found
+            cached: Registration = kept.value
+            # Days left as of now, not as of the lookup: a threshold crossed while the
+            # answer is kept shows at once.
+            return dataclasses.replace(cached, days_left=_days_left(cached.expires_at, now))
+        if now >= self._pruned_at + ANSWER_FOR:
+            # Answers past their time go twice a keeping period at most: the cache holds
+            # the domains still being checked, not every domain ever checked.
+            self._answers = {name: k for name, k in self._answers.items() if now < k.until}
+            self._pruned_at = now
         url = f"{await self.base_url(domain, now)}domain/{domain}"
         answer = await self._json(url)
         if answer is None:
@@ -116,10 +125,14 @@ class Rdap:
             domain=domain,
             registrar=_registrar(answer),
             expires_at=expires,
-            days_left=math.floor((expires - now).total_seconds() / 86400),
+            days_left=_days_left(expires, now),
         )
         self._answers[domain] = _Kept(found, now + ANSWER_FOR)
         return found
+
+
+def _days_left(expires: datetime, now: datetime) -> int:
+    return math.floor((expires - now).total_seconds() / 86400)
 
 
 def _listed(value: Any, key: str) -> list[Any]:
