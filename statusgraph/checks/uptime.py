@@ -25,8 +25,6 @@ RANK = {NO_DATA: 0, UP: 1, MAINTENANCE: 2, LATE: 3, DOWN: 4}
 # What a service shows when its monitors differ: the first status any of them has.
 UNION_ORDER = (DOWN, LATE, UP, PENDING, PAUSED)
 ONE_DAY = timedelta(days=1)
-# A service's status at a moment, from its monitors': the first one any monitor has.
-UNION_ORDER = (DOWN, LATE, UP, PENDING, PAUSED)
 
 Period = tuple[datetime, datetime]
 
@@ -146,22 +144,6 @@ class DayBar:
     @property
     def uptime_percent(self) -> float | None:
         return Uptime(self.up_seconds, self.down_seconds).percent
-
-
-def _midnight(day: date) -> datetime:
-    return datetime.combine(day, time(), UTC)
-
-
-def _by_day(
-    start: datetime, end: datetime, low: datetime, high: datetime
-) -> Iterator[tuple[date, timedelta]]:
-    """The non-empty parts of [start, end) inside [low, high), one per UTC day."""
-    start, end = max(start, low), min(end, high)
-    while start < end:
-        day = start.astimezone(UTC).date()
-        cut = min(end, _midnight(day + timedelta(days=1)))
-        yield day, cut - start
-        start = cut
 
 
 def _clip(start: datetime, end: datetime, low: datetime, high: datetime) -> float:
