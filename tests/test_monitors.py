@@ -15,7 +15,7 @@ CREATE = """
 mutation($i: CreateMonitorInput!) {
   createMonitor(input: $i) {
     monitor { id name type status intervalSeconds timeoutSeconds periodSeconds graceSeconds url method
-              expectedStatusCodes keyword host port domain warningDays service { name } }
+              expectedStatusCodes keyword host port domain expiryThresholdDays service { name } }
     userErrors { field code message }
   }
 }
@@ -106,9 +106,9 @@ async def test_each_type_gets_its_settings_and_defaults(client, people):
         5,
     )
     ssl = (await create(client, key, name="cert", type="SSL", host="example.com"))["monitor"]
-    assert (ssl["port"], ssl["warningDays"]) == (443, 14)
+    assert (ssl["port"], ssl["expiryThresholdDays"]) == (443, 14)
     domain = (await create(client, key, name="dns", type="DOMAIN", domain="example.com"))["monitor"]
-    assert domain["warningDays"] == 30
+    assert domain["expiryThresholdDays"] == 30
     beat = (
         await create(
             client, key, name="cron", type="HEARTBEAT", periodSeconds=86400, graceSeconds=3600
@@ -169,8 +169,23 @@ async def test_each_type_gets_its_settings_and_defaults(client, people):
             ],
         ),
         (
-            {"type": "SSL", "host": "example.com", "warningDays": 0},
-            [("warningDays", "INVALID", "warningDays must be between 1 and 365")],
+            {"type": "SSL", "host": "example.com", "expiryThresholdDays": 0},
+            [("expiryThresholdDays", "INVALID", "expiryThresholdDays must be between 1 and 365")],
+        ),
+        (
+            # The old name still works, and its errors use the new one.
+            {"type": "SSL", "host": "example.com", "warningDays": 366},
+            [("expiryThresholdDays", "INVALID", "expiryThresholdDays must be between 1 and 365")],
+        ),
+        (
+            {"type": "SSL", "host": "example.com", "warningDays": 7, "expiryThresholdDays": 7},
+            [
+                (
+                    "expiryThresholdDays",
+                    "INVALID",
+                    "Give expiryThresholdDays or warningDays (its old name), not both",
+                )
+            ],
         ),
         (
             {"type": "DOMAIN", "domain": "Example..com"},

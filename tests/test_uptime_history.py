@@ -232,7 +232,7 @@ async def test_a_late_heartbeat_degrades_its_service_and_a_down_one_takes_it_dow
 
 
 PUBLIC = """query($slug: String!) { publicStatusPage(slug: $slug) {
-  services { name status uptimePercent dailyBars { date status downtimeMinutes } }
+  services { name status uptime dailyBars { date status downtimeMinutes } }
 } }"""
 
 
@@ -249,7 +249,7 @@ async def test_a_public_page_shows_uptime_and_bars_from_the_services_monitors(
     api, docs = body["data"]["publicStatusPage"]["services"]
     assert (api["name"], api["status"]) == ("API", "MAJOR_OUTAGE")
     # The 90 days reach back before creation: the known time is that of the 7-day window.
-    assert api["uptimePercent"] == pytest.approx(100 * 239_395 / (239_395 + 5_400))
+    assert api["uptime"] == pytest.approx(100 * 239_395 / (239_395 + 5_400))
     assert len(api["dailyBars"]) == 90
     assert api["dailyBars"][-4:] == [
         {"date": "2026-02-27", "status": "UP", "downtimeMinutes": 0},
@@ -258,10 +258,10 @@ async def test_a_public_page_shows_uptime_and_bars_from_the_services_monitors(
         {"date": "2026-03-02", "status": "DOWN", "downtimeMinutes": 60},
     ]
     assert {bar["status"] for bar in api["dailyBars"][:-4]} == {"NO_DATA"}
-    assert (docs["uptimePercent"], docs["dailyBars"]) == (None, None)
+    assert (docs["uptime"], docs["dailyBars"]) == (None, None)
     quiet = (await gql(client, PUBLIC, {"slug": "quiet"})).json()
     [hidden] = quiet["data"]["publicStatusPage"]["services"]
-    assert (hidden["uptimePercent"], hidden["dailyBars"]) == (None, None)
+    assert (hidden["uptime"], hidden["dailyBars"]) == (None, None)
 
 
 async def test_a_service_is_down_while_any_of_its_monitors_is(

@@ -159,7 +159,12 @@ async def histories(
     maintained = await maintenance_of(session, service_ids, since, until)
     found = {}
     for monitor in monitors:
-        windows = maintained.get(monitor.service_id, []) if monitor.service_id else []
+        # Only from the monitor's creation on: before it, its days are no data.
+        windows = [
+            (max(start, monitor.created_at), end)
+            for start, end in (maintained.get(monitor.service_id, []) if monitor.service_id else [])
+            if end > monitor.created_at
+        ]
         found[monitor.id] = History(uptime.without(spans[monitor.id], windows), windows)
     return found
 

@@ -126,7 +126,7 @@ CAMEL = {
     "port": "port",
     "sni_name": "sniName",
     "domain": "domain",
-    "warning_days": "warningDays",
+    "warning_days": "expiryThresholdDays",
     "confirmations": "confirmations",
     "retry_interval_seconds": "retryIntervalSeconds",
     "interval_seconds": "intervalSeconds",
@@ -257,7 +257,9 @@ def _check_settings(
         )
     warning = values.get("warning_days")
     if warning is not None and not 1 <= warning <= 365:
-        problems.add("warningDays", "INVALID", "warningDays must be between 1 and 365")
+        problems.add(
+            "expiryThresholdDays", "INVALID", "expiryThresholdDays must be between 1 and 365"
+        )
     if kind is not MonitorType.HEARTBEAT:
         _check_active(values, problems, min_interval)
     for name in ("period_seconds", "grace_seconds"):

@@ -117,8 +117,11 @@ class Monitor(Node):
     port: int | None
     domain: str | None
     warning_days: int | None = strawberry.field(
+        deprecation_reason="Use expiryThresholdDays (DESIGN §10's name); the same value."
+    )
+    expiry_threshold_days: int | None = strawberry.field(
         description="SSL and DOMAIN: DOWN when the certificate or registration expires "
-        "within this many days."
+        "within this many days (default 14 for SSL, 30 for DOMAIN)."
     )
     headers: list[HttpHeader] | None
     body: str | None
@@ -304,6 +307,7 @@ class Monitor(Node):
             port=settings.get("port"),
             domain=settings.get("domain"),
             warning_days=settings.get("warning_days"),
+            expiry_threshold_days=settings.get("warning_days"),
             headers=[HttpHeader(**h) for h in monitor_secrets.masked_headers(headers)]
             if headers is not None
             else None,
@@ -343,6 +347,7 @@ FIELDS = {
     "port": "port",
     "domain": "domain",
     "warning_days": "warning_days",
+    "expiry_threshold_days": "expiry_threshold_days",
     "headers": "headers",
     "body": "body",
     "follow_redirects": "follow_redirects",
@@ -395,7 +400,12 @@ class CreateMonitorInput:
     host: str | None = None
     port: int | None = None
     domain: str | None = None
-    warning_days: int | None = None
+    warning_days: int | None = strawberry.field(
+        default=None, deprecation_reason="Use expiryThresholdDays."
+    )
+    expiry_threshold_days: int | None = strawberry.field(
+        default=None, description="SSL: default 14; DOMAIN: default 30; 1 to 365."
+    )
     headers: list[HttpHeaderInput] | None = None
     body: str | None = None
     follow_redirects: bool | None = strawberry.field(default=None, description="Default true.")
@@ -433,7 +443,10 @@ class UpdateMonitorInput:
     host: str | None = strawberry.UNSET
     port: int | None = strawberry.UNSET
     domain: str | None = strawberry.UNSET
-    warning_days: int | None = strawberry.UNSET
+    warning_days: int | None = strawberry.field(
+        default=strawberry.UNSET, deprecation_reason="Use expiryThresholdDays."
+    )
+    expiry_threshold_days: int | None = strawberry.UNSET
     headers: list[HttpHeaderInput] | None = strawberry.UNSET
     body: str | None = strawberry.UNSET
     follow_redirects: bool | None = strawberry.UNSET
@@ -498,9 +511,21 @@ async def _target_of(
     return manual.target_of(row, now)
 
 
+BOTH_THRESHOLDS = UserError(
+    field="expiryThresholdDays",
+    code="INVALID",
+    message="Give expiryThresholdDays or warningDays (its old name), not both",
+)
+
+
 def _plain(fields: dict[str, Any]) -> dict[str, Any]:
-    """Input objects and enums as the resolvers store them (headers as dicts, values)."""
+    """Input objects and enums as the resolvers store them (headers as dicts, values,
+    expiryThresholdDays under its stored name); the caller checks both() first."""
     plain = dict(fields)
+    if "expiry_threshold_days" in plain:
+        threshold = plain.pop("expiry_threshold_days")
+        if threshold is not None or "warning_days" not in plain:
+            plain["warning_days"] = threshold
     if plain.get("headers") is not None:
         plain["headers"] = [{"name": h.name, "value": h.value} for h in plain["headers"]]
     for name in ("keyword_mode", "status_when_down"):
@@ -566,7 +591,10 @@ class MonitorMutations:
     async def create_monitor(self, info: Info, input: CreateMonitorInput) -> MonitorPayload:
         ctx = info.context
         principal = ctx.require_principal()
-        fields = _plain(provided(input, FIELDS))
+        given = provided(input, FIELDS)
+        if given.get("warning_days") is not None and given.get("expiry_threshold_days") is not None:
+            return MonitorPayload(monitor=None, user_errors=[BOTH_THRESHOLDS])
+        fields = _plain(given)
         # A target the type does not take is refused as INVALID by the resolver, not
         # looked up here.
         takes = monitors.TYPE_FIELDS[MonitorType(fields["type"])]
@@ -595,7 +623,10 @@ class MonitorMutations:
     ) -> MonitorPayload:
         ctx = info.context
         principal = ctx.require_principal()
-        changes = _plain(provided(input, {k: v for k, v in FIELDS.items() if k != "type"}))
+        given = provided(input, {k: v for k, v in FIELDS.items() if k != "type"})
+        if "warning_days" in given and "expiry_threshold_days" in given:
+            return MonitorPayload(monitor=None, user_errors=[BOTH_THRESHOLDS])
+        changes = _plain(given)
         refused = await refused_target(ctx.checking.guard, changes)
         if refused:
             return MonitorPayload(monitor=None, user_errors=refused)

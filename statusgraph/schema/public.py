@@ -53,15 +53,15 @@ class PublicService:
     description: str | None
     status: ServiceStatus
     group_name: str | None
-    uptime_percent: float | None = strawberry.field(
+    uptime: float | None = strawberry.field(
         default=None,
-        description=f"Over the last {UPTIME_DAYS} days, from the service's monitors (down "
-        "while any is down; maintenance left out). Null when the page hides uptime or the "
-        "service has no monitor.",
+        description=f"Percent, time-weighted over the {UPTIME_DAYS} days of the bars, from "
+        "the service's monitors (down while any is down; maintenance left out). Null when "
+        "the page hides uptime or the service has no monitor.",
     )
     daily_bars: list[DailyBar] | None = strawberry.field(
         default=None,
-        description=f"{UPTIME_DAYS} UTC days, oldest first; null as uptimePercent is.",
+        description=f"{UPTIME_DAYS} UTC days, oldest first; null as uptime is.",
     )
 
     @classmethod
@@ -254,13 +254,13 @@ async def _public_services(
         found.append(
             PublicService.of(public_page.service(row), status, group.name if group else None)
         )
-    if show_uptime and ("uptimePercent" in wanted or "dailyBars" in wanted):
+    if show_uptime and ("uptime" in wanted or "dailyBars" in wanted):
         since = history.bars_since(UPTIME_DAYS, now)
         kept = await history.service_histories(session, [r.id for r in rows], since, now)
         for service in found:
             past = kept.get(str(service.id))
             if past is not None:
-                service.uptime_percent = uptime.uptime(past.spans).percent
+                service.uptime = uptime.uptime(past.spans).percent
                 bars = history.bars(past, days=UPTIME_DAYS, now=now)
                 service.daily_bars = [DailyBar.of(bar) for bar in bars]
     return found
