@@ -41,6 +41,14 @@ async def routes(request: web.Request) -> web.StreamResponse:
         if left == 0:
             return web.Response(text="arrived")
         raise web.HTTPFound(f"/hops/{left - 1}")
+    if path == "/echo":
+        return web.Response(text=f"{request.method} {sorted(request.headers.items())!r}")
+    if path == "/away":  # to the same server under another name: another origin
+        raise web.HTTPFound(f"http://localhost:{request.url.port}/echo")
+    if path == "/near":
+        raise web.HTTPFound("/echo")
+    if path == "/post-then-see-other":
+        raise web.HTTPSeeOther("/echo")
     if path == "/slow":
         await asyncio.sleep(2)
         return web.Response(text="late")
@@ -130,6 +138,23 @@ class TestHttp:
         assert (too_many.failure, too_many.reason) == (Failure.PROTOCOL, "more than 5 redirects")
         unfollowed = await run(HttpCheck(target.url("/hops/6"), follow_redirects=False))
         assert (unfollowed.up, unfollowed.status_code) == (True, 302)
+
+    async def test_credentials_are_not_sent_on_to_another_origin(self, target: Target) -> None:
+        headers = {"X-Api-Key": "k-123", "Authorization": "Bearer t", "Accept": "text/plain"}
+        near = await run(HttpCheck(target.url("/near"), headers=headers, keyword="k-123"))
+        assert near.up  # the same origin: every header goes on
+        away = await run(HttpCheck(target.url("/away"), headers=headers, keyword="text/plain"))
+        assert away.up  # Accept went on to the other origin...
+        for secret in ("k-123", "Bearer t"):  # ...the credentials did not
+            leaked = await run(HttpCheck(target.url("/away"), headers=headers, keyword=secret))
+            assert (leaked.up, leaked.reason) == (False, "keyword missing")
+
+    async def test_a_see_other_after_a_post_is_followed_with_a_get(self, target: Target) -> None:
+        check = HttpCheck(
+            target.url("/post-then-see-other"), method="POST", body="{}", keyword="GET "
+        )
+        outcome = await run(check)
+        assert (outcome.up, outcome.status_code) == (True, 200)
 
     @pytest.mark.parametrize(
         ("keyword", "present", "case_sensitive", "up", "reason"),

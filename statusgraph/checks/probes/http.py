@@ -16,9 +16,11 @@ from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
+from yarl import URL
 
 from statusgraph.checks.guard import BlockedAddressError, Guard
 from statusgraph.checks.probes import Failure, Outcome, down
+from statusgraph.resolvers.monitor_secrets import SENSITIVE
 
 MAX_REDIRECTS = 5
 KEYWORD_BYTES = 1024 * 1024  # a keyword is looked for in the first MiB of the body
@@ -142,30 +144,58 @@ def _expected(status: int, ranges: Sequence[tuple[int, int]]) -> bool:
     return any(low <= status <= high for low, high in ranges)
 
 
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
+async def _follow(
+    session: aiohttp.ClientSession, check: HttpCheck, marks: dict[str, float]
+) -> tuple[int, str]:
+    """The final answer's status and text (its first MiB), redirects followed here rather
+    than by aiohttp: on a redirect to another origin the headers that carry credentials
+    (monitor_secrets.SENSITIVE: aiohttp would drop Authorization only) are not sent on,
+    so a redirect cannot hand a monitor's API key to another site. Every hop dials
+    through the guard's socket factory."""
+    method, url, body = check.method, URL(check.url), check.body
+    headers = dict(check.headers)
+    for hop in range(MAX_REDIRECTS + 1):
+        async with session.request(
+            method,
+            url,
+            headers=headers,
+            data=body,
+            allow_redirects=False,
+            # True verifies with the session's context (the system's CAs by default).
+            ssl=check.verify_tls,
+            trace_request_ctx=SimpleNamespace(marks=marks),
+        ) as response:
+            location = response.headers.get("Location")
+            if check.follow_redirects and response.status in REDIRECTS and location:
+                if hop == MAX_REDIRECTS:
+                    raise aiohttp.TooManyRedirects(response.request_info, ())
+                following = url.join(URL(location))
+                if following.scheme not in ("http", "https"):
+                    raise aiohttp.InvalidURL(following)
+                if following.origin() != url.origin():
+                    headers = {k: v for k, v in headers.items() if not SENSITIVE.search(k)}
+                if response.status == 303 or (response.status in (301, 302) and method == "POST"):
+                    method, body = ("HEAD" if method == "HEAD" else "GET"), None
+                url = following
+                continue
+            marks["headers_received"] = time.perf_counter()
+            # The answer is read, up to the bound: a body cut short is a failure, and
+            # the keyword is looked for in it.
+            raw = await _read_at_most(response.content, KEYWORD_BYTES)
+            return response.status, _decode(raw, response.charset)
+    raise AssertionError("unreachable: the last hop returns or raises")
+
+
 async def probe_http(session: aiohttp.ClientSession, check: HttpCheck) -> Outcome:
     marks: dict[str, float] = {}
     started = time.perf_counter()
     status: int | None = None
     try:
         async with asyncio.timeout(check.timeout):
-            async with session.request(
-                check.method,
-                check.url,
-                headers=check.headers,
-                data=check.body,
-                allow_redirects=check.follow_redirects,
-                # aiohttp refuses the redirect that brings the count to max_redirects.
-                max_redirects=MAX_REDIRECTS + 1,
-                # True verifies with the session's context (the system's CAs by default).
-                ssl=check.verify_tls,
-                trace_request_ctx=SimpleNamespace(marks=marks),
-            ) as response:
-                marks["headers_received"] = time.perf_counter()
-                status = response.status
-                # The answer is read, up to the bound: a body cut short is a failure,
-                # and the keyword is looked for in it.
-                raw = await _read_at_most(response.content, KEYWORD_BYTES)
-                text = _decode(raw, response.charset)
+            status, text = await _follow(session, check, marks)
     except TimeoutError:
         return down(
             Failure.TIMEOUT,
