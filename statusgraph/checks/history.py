@@ -14,29 +14,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import func, select
 from sqlmodel import col
 from sqlmodel import select as model_select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from statusgraph.checks import histogram, uptime
+from statusgraph.checks import histogram, tables, uptime
 from statusgraph.checks.results import BUCKET_COLUMNS, period_start
 from statusgraph.db.models import (
     CheckResult,
-    CheckRollup,
-    MaintenanceService,
-    MaintenanceWindow,
     Monitor,
-    MonitorStatusChange,
 )
 from statusgraph.db.rows import core_connection
 from statusgraph.resolvers.pagination import Page, PageArgs, Sort, paginate
-
-_RESULTS: Table = CheckResult.__table__  # type: ignore[attr-defined]
-_ROLLUPS: Table = CheckRollup.__table__  # type: ignore[attr-defined]
-_CHANGES: Table = MonitorStatusChange.__table__  # type: ignore[attr-defined]
-_MAINTAINS: Table = MaintenanceService.__table__  # type: ignore[attr-defined]
-_WINDOWS: Table = MaintenanceWindow.__table__  # type: ignore[attr-defined]
 
 NEWEST_CHECK_FIRST = Sort(columns=("checked_at", "id"))
 Period = tuple[datetime, datetime]
@@ -47,16 +37,16 @@ async def last_results(session: AsyncSession, monitor_ids: Sequence[str]) -> dic
     subquery per monitor walks the (monitor_id, checked_at) index to its newest row."""
     if not monitor_ids:
         return {}
-    inner = _RESULTS.alias("inner")
+    inner = tables.RESULTS.alias("inner")
     newest = (
         select(inner.c.id)
-        .where(inner.c.monitor_id == _RESULTS.c.monitor_id)
+        .where(inner.c.monitor_id == tables.RESULTS.c.monitor_id)
         .order_by(inner.c.checked_at.desc(), inner.c.id.desc())
         .limit(1)
         .scalar_subquery()
     )
-    statement = select(_RESULTS).where(
-        _RESULTS.c.monitor_id.in_(list(monitor_ids)), _RESULTS.c.id == newest
+    statement = select(tables.RESULTS).where(
+        tables.RESULTS.c.monitor_id.in_(list(monitor_ids)), tables.RESULTS.c.id == newest
     )
     rows = (await (await core_connection(session)).execute(statement)).all()
     return {row.monitor_id: row for row in rows}
@@ -83,17 +73,17 @@ async def spans_of(
         return {}
     statement = (
         select(
-            _CHANGES.c.monitor_id,
-            _CHANGES.c.created_at,
-            _CHANGES.c.from_status,
-            _CHANGES.c.to_status,
+            tables.CHANGES.c.monitor_id,
+            tables.CHANGES.c.created_at,
+            tables.CHANGES.c.from_status,
+            tables.CHANGES.c.to_status,
         )
         .where(
-            _CHANGES.c.monitor_id.in_([monitor.id for monitor in monitors]),
-            _CHANGES.c.created_at >= since,
-            _CHANGES.c.created_at < until,
+            tables.CHANGES.c.monitor_id.in_([monitor.id for monitor in monitors]),
+            tables.CHANGES.c.created_at >= since,
+            tables.CHANGES.c.created_at < until,
         )
-        .order_by(_CHANGES.c.created_at, _CHANGES.c.id)
+        .order_by(tables.CHANGES.c.created_at, tables.CHANGES.c.id)
     )
     changes: dict[str, list[Any]] = defaultdict(list)
     for row in await (await core_connection(session)).execute(statement):
@@ -121,17 +111,17 @@ async def maintenance_of(
         return {}
     statement = (
         select(
-            _MAINTAINS.c.service_id,
-            _WINDOWS.c.starts_at,
-            _WINDOWS.c.ends_at,
-            _WINDOWS.c.created_at,
-            _WINDOWS.c.cancelled_at,
+            tables.MAINTAINS.c.service_id,
+            tables.WINDOWS.c.starts_at,
+            tables.WINDOWS.c.ends_at,
+            tables.WINDOWS.c.created_at,
+            tables.WINDOWS.c.cancelled_at,
         )
-        .join(_WINDOWS, _WINDOWS.c.id == _MAINTAINS.c.maintenance_id)
+        .join(tables.WINDOWS, tables.WINDOWS.c.id == tables.MAINTAINS.c.maintenance_id)
         .where(
-            _MAINTAINS.c.service_id.in_(list(service_ids)),
-            _WINDOWS.c.starts_at < until,
-            _WINDOWS.c.ends_at > since,
+            tables.MAINTAINS.c.service_id.in_(list(service_ids)),
+            tables.WINDOWS.c.starts_at < until,
+            tables.WINDOWS.c.ends_at > since,
         )
     )
     found: dict[str, list[Period]] = defaultdict(list)
@@ -200,14 +190,14 @@ async def response_times(
 ) -> list[ResponseTimes]:
     """Per hour or day from the rollups, oldest first; periods without checks are left out."""
     statement = (
-        select(_ROLLUPS)
+        select(tables.ROLLUPS)
         .where(
-            _ROLLUPS.c.monitor_id == monitor_id,
-            _ROLLUPS.c.period == period,
-            _ROLLUPS.c.starts_at >= period_start(since, period),
-            _ROLLUPS.c.starts_at < until,
+            tables.ROLLUPS.c.monitor_id == monitor_id,
+            tables.ROLLUPS.c.period == period,
+            tables.ROLLUPS.c.starts_at >= period_start(since, period),
+            tables.ROLLUPS.c.starts_at < until,
         )
-        .order_by(_ROLLUPS.c.starts_at)
+        .order_by(tables.ROLLUPS.c.starts_at)
     )
     found = []
     for row in await (await core_connection(session)).execute(statement):
@@ -262,7 +252,7 @@ class Backlog:
 
 
 async def backlog(session: AsyncSession, now: datetime) -> Backlog:
-    monitors: Table = Monitor.__table__  # type: ignore[attr-defined]
+    monitors = tables.MONITORS
     scheduled = monitors.c.next_check_at.is_not(None) & monitors.c.paused.is_(False)
     connection = await core_connection(session)
     active = (await connection.execute(select(func.count()).where(scheduled))).scalar_one()

@@ -25,22 +25,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col
 from sqlmodel import select as model_select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from statusgraph.checks import histogram
+from statusgraph.checks import histogram, tables
 from statusgraph.checks.prober import Target
 from statusgraph.checks.probes import Outcome
 from statusgraph.db.models import (
-    CheckResult,
-    CheckRollup,
     MaintenanceService,
     MaintenanceWindow,
     Monitor,
-    MonitorStatusChange,
 )
 from statusgraph.db.rows import core_connection
 from statusgraph.ids import new_id, new_ordered_ids
@@ -51,10 +48,6 @@ DEFAULT_RETRY_SECONDS = 20
 JITTER = 0.025  # each next check lands within ±2.5 % of an interval, spreading bursts
 MAX_REASON = 200
 
-_MONITORS: Table = Monitor.__table__  # type: ignore[attr-defined]
-_RESULTS: Table = CheckResult.__table__  # type: ignore[attr-defined]
-_ROLLUPS: Table = CheckRollup.__table__  # type: ignore[attr-defined]
-_CHANGES: Table = MonitorStatusChange.__table__  # type: ignore[attr-defined]
 BUCKET_COLUMNS = tuple(f"b{index:02d}" for index in range(histogram.BUCKETS))
 _ADDED = ("checks", "failures", "response_count", "response_ms_sum", *BUCKET_COLUMNS)
 
@@ -246,10 +239,10 @@ async def _add_rollups(session: AsyncSession, rows: list[dict[str, Any]]) -> Non
     if not rows:
         return
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(_ROLLUPS)
+    statement = dialect.insert(tables.ROLLUPS)
     statement = statement.on_conflict_do_update(
         index_elements=["monitor_id", "period", "starts_at"],
-        set_={name: _ROLLUPS.c[name] + statement.excluded[name] for name in _ADDED},
+        set_={name: tables.ROLLUPS.c[name] + statement.excluded[name] for name in _ADDED},
     )
     await session.exec(statement, params=rows)
 
@@ -301,11 +294,11 @@ async def record(
             recorded.transitions.append(change)
         session.add(monitor)
     if results:
-        await session.exec(insert(_RESULTS), params=results)
+        await session.exec(insert(tables.RESULTS), params=results)
     await _add_rollups(session, _rollup_rows(kept))
     if recorded.transitions:
         await session.exec(
-            insert(_CHANGES),
+            insert(tables.CHANGES),
             params=[
                 {
                     "id": new_id("chg"),
@@ -332,16 +325,16 @@ async def claim(
     the write transaction is the lock."""
     statement = (
         select(
-            _MONITORS.c.id,
-            _MONITORS.c.type,
-            _MONITORS.c.settings,
-            _MONITORS.c.timeout_seconds,
-            _MONITORS.c.interval_seconds,
-            _MONITORS.c.next_check_at,
-            _MONITORS.c.updated_at,
+            tables.MONITORS.c.id,
+            tables.MONITORS.c.type,
+            tables.MONITORS.c.settings,
+            tables.MONITORS.c.timeout_seconds,
+            tables.MONITORS.c.interval_seconds,
+            tables.MONITORS.c.next_check_at,
+            tables.MONITORS.c.updated_at,
         )
-        .where(_MONITORS.c.next_check_at <= now, _MONITORS.c.paused.is_(False))
-        .order_by(_MONITORS.c.next_check_at)
+        .where(tables.MONITORS.c.next_check_at <= now, tables.MONITORS.c.paused.is_(False))
+        .order_by(tables.MONITORS.c.next_check_at)
         .limit(limit)
         .with_for_update(skip_locked=True, key_share=True)
     )
@@ -361,8 +354,8 @@ async def claim(
         for row in rows
     ]
     await session.exec(
-        _MONITORS.update()
-        .where(_MONITORS.c.id.in_([target.monitor_id for target in targets]))
+        tables.MONITORS.update()
+        .where(tables.MONITORS.c.id.in_([target.monitor_id for target in targets]))
         .values(next_check_at=now + lease)
     )
     return targets
@@ -373,7 +366,10 @@ async def release(session: AsyncSession, monitor_ids: Sequence[str], *, now: dat
     if not monitor_ids:
         return
     await session.exec(
-        _MONITORS.update()
-        .where(_MONITORS.c.id.in_(list(monitor_ids)), _MONITORS.c.next_check_at.is_not(None))
+        tables.MONITORS.update()
+        .where(
+            tables.MONITORS.c.id.in_(list(monitor_ids)),
+            tables.MONITORS.c.next_check_at.is_not(None),
+        )
         .values(next_check_at=now)
     )

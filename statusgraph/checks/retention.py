@@ -11,15 +11,11 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Table, delete, select
 
+from statusgraph.checks import tables
 from statusgraph.db.engine import SessionFactory
-from statusgraph.db.models import CheckResult, CheckRollup, MonitorStatusChange
 
 HISTORY_DAYS = 400
 BATCH = 10_000
-
-_RESULTS: Table = CheckResult.__table__  # type: ignore[attr-defined]
-_ROLLUPS: Table = CheckRollup.__table__  # type: ignore[attr-defined]
-_CHANGES: Table = MonitorStatusChange.__table__  # type: ignore[attr-defined]
 
 
 async def _purge_by_id(db: SessionFactory, table: Table, moment: str, cutoff: datetime) -> int:
@@ -35,9 +31,13 @@ async def _purge_by_id(db: SessionFactory, table: Table, moment: str, cutoff: da
 
 async def purge(db: SessionFactory, *, now: datetime, results_days: int) -> int:
     """Deletes what is past keeping; how many rows."""
-    purged = await _purge_by_id(db, _RESULTS, "checked_at", now - timedelta(days=results_days))
+    purged = await _purge_by_id(
+        db, tables.RESULTS, "checked_at", now - timedelta(days=results_days)
+    )
     history = now - timedelta(days=HISTORY_DAYS)
-    purged += await _purge_by_id(db, _CHANGES, "created_at", history)
+    purged += await _purge_by_id(db, tables.CHANGES, "created_at", history)
     async with db.begin() as session:
-        result = await session.exec(delete(_ROLLUPS).where(_ROLLUPS.c.starts_at < history))
+        result = await session.exec(
+            delete(tables.ROLLUPS).where(tables.ROLLUPS.c.starts_at < history)
+        )
     return purged + int(result.rowcount)
