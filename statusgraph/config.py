@@ -1,5 +1,6 @@
 """Settings: the only module that reads the environment (prefix ``STATUSGRAPH_``)."""
 
+import email.utils
 import ipaddress
 import os
 import re
@@ -15,6 +16,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 SECRET_FILE_NAME = "secret.key"  # noqa: S105  (a file name, not a secret)
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 ORIGIN = re.compile(r"https?://[^/\s?#]+")
+SMTP_SCHEME = re.compile(r"(?i)(smtp|smtp\+starttls|smtps)://")
 
 
 def _check_limit(value: str) -> str:
@@ -98,6 +100,12 @@ class Settings(BaseSettings):
     jobs_lease_seconds: float = Field(default=30.0, gt=0)
     # On SIGTERM, how long runs in flight may take to finish before they are cancelled.
     jobs_shutdown_seconds: float = Field(default=10.0, ge=0)
+    # Mail (DESIGN §12): the SMTP server as a URL, smtp:// (STARTTLS when offered),
+    # smtp+starttls:// (STARTTLS required) or smtps:// (TLS at once), with the user name
+    # and password percent-encoded; unset, EMAIL channels and subscriber mails fail.
+    smtp_url: SecretStr | None = None
+    smtp_from: str = "statusgraph <statusgraph@localhost>"
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     # Comma-separated addresses or CIDR ranges whose X-Forwarded-For we believe.
     trusted_proxies: Annotated[list[str], NoDecode] = ["127.0.0.1"]
     host: str = "127.0.0.1"
@@ -138,6 +146,25 @@ class Settings(BaseSettings):
         for origin in value:
             if origin != "*" and not ORIGIN.fullmatch(origin):
                 raise ValueError(f"{origin!r} is not an origin like https://example.com or *")
+        return value
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _check_smtp_url(cls, value: SecretStr | None) -> SecretStr | None:
+        # The scheme only: notifications.mail.SmtpServer.parse reads the rest, and config,
+        # imported by the lowest layer (auth), imports none above it. The URL is never
+        # echoed: it may hold a password.
+        if value is not None and not SMTP_SCHEME.match(value.get_secret_value()):
+            raise ValueError("an SMTP URL starts with smtp://, smtp+starttls:// or smtps://")
+        return value
+
+    @field_validator("smtp_from")
+    @classmethod
+    def _check_smtp_from(cls, value: str) -> str:
+        # A line break would let the value add headers to every mail.
+        _, address = email.utils.parseaddr(value)
+        if "\r" in value or "\n" in value or "@" not in address:
+            raise ValueError("not an address on one line, like statusgraph <ops@example.com>")
         return value
 
     @field_validator("rate_limit_storage")
