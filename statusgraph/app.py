@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from statusgraph import logs
+from statusgraph.auth.sealed import Sealer
 from statusgraph.checks.manual import Checking
 from statusgraph.clock import Clock, utcnow
 from statusgraph.config import Settings
@@ -25,6 +26,7 @@ from statusgraph.http.routing import GuardedStarlette
 from statusgraph.ingest.writers import group_writer
 from statusgraph.jobs import catalog
 from statusgraph.jobs.runner import JobsAlreadyRunning
+from statusgraph.notifications.testing import Notifying
 from statusgraph.ratelimit import Limiter
 from statusgraph.resolvers.credentials import CredentialCache
 from statusgraph.rest.beacon import BeaconEndpoints
@@ -92,6 +94,8 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
         """Releases what the app holds; also called by tests, which run no lifespan."""
         await heartbeat.batcher.close()
         await prober.close()
+        if notifying.transport is not None:
+            await notifying.transport.close()
         await limiter.close()
         await engine.dispose()
         if sqlite_writer is not None:
@@ -100,6 +104,8 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
     # runMonitorCheck probes from the web process, through its own guard and sessions.
     prober = catalog.prober_for(settings)
     checking = Checking(guard=prober.guard, prober=prober, min_interval=settings.check_min_interval)
+    # testNotificationChannel sends from the web process, through its own transport.
+    notifying = Notifying(Sealer(pepper), catalog.transport_for(settings))
     sqlite_writer = create_sqlite_writer(settings.database_url)
     heartbeat = HeartbeatEndpoints(db, clock, group_writer(engine, sqlite_writer))
     beacon = BeaconEndpoints(db, clock)
@@ -124,6 +130,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
         credential_cache=credential_cache,
         persisted=persisted,
         checking=checking,
+        notifying=notifying,
     )
     ping_route = Route("/api/heartbeat/{monitor_id}", heartbeat.ping, methods=["POST"])
     app = GuardedStarlette(

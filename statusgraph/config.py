@@ -85,6 +85,20 @@ class Settings(BaseSettings):
     check_report_seconds: float = Field(default=60.0, ge=0)
     # How often old check results, rollups and transitions are purged.
     check_retention_seconds: float = Field(default=3600.0, gt=0)
+    # Notifications (docs/notifications.md): how many deliveries each process sends at
+    # once, how often it looks for new events and due deliveries, and how long a
+    # receiver has to answer. Outgoing requests pass the checks' SSRF guard (and its
+    # STATUSGRAPH_CHECKS_ALLOW_PRIVATE_NETWORKS).
+    notification_concurrency: int = Field(default=50, ge=1, le=1000)
+    notification_poll_seconds: float = Field(default=0.25, gt=0)
+    notification_timeout_seconds: float = Field(default=15.0, gt=0, le=60)
+    # How often maintenance windows that started or ended are told of, and monitors
+    # still DOWN are reminded of (their re-notify interval is their own).
+    maintenance_events_seconds: float = Field(default=15.0, gt=0)
+    reminders_seconds: float = Field(default=60.0, gt=0)
+    # Where people reach this server, for links in notifications and mails
+    # (http://<host>:<port> when unset).
+    public_url: str | None = None
     # How long a looked-up API key is trusted before it is read again; a key revoked
     # through another process stops working within this time. 0 turns the cache off.
     credential_cache_seconds: float = Field(default=30.0, ge=0)
@@ -198,6 +212,10 @@ class Settings(BaseSettings):
     @cached_property
     def trusted_proxy_networks(self) -> tuple[IPNetwork, ...]:
         return tuple(ipaddress.ip_network(entry, strict=False) for entry in self.trusted_proxies)
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     def pepper(self) -> bytes:
         """The HMAC key API keys are hashed with.

@@ -35,6 +35,10 @@ TEST_DATABASE_URL = os.environ.get("STATUSGRAPH_TEST_DATABASE_URL")
 TEST_REDIS_URL = os.environ.get("STATUSGRAPH_TEST_REDIS_URL")
 
 
+# Fixtures shared by several test modules, kept in modules of their own.
+pytest_plugins = ["tests.receivers"]
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     if os.environ.get("CI") != "true":
         return

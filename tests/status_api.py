@@ -145,7 +145,24 @@ async def one_of_each_kind(client: httpx.AsyncClient, key: str) -> dict[str, str
     window = await create_window(
         client, key, "Upgrade", "2026-03-03T00:00:00+00:00", "2026-03-03T01:00:00+00:00", [service]
     )
+    channel = await mutate(
+        client,
+        key,
+        'mutation { createNotificationChannel(input: {name: "ops", kind: WEBHOOK, url: "http://127.0.0.1:9/hook"}) { notificationChannel { id } userErrors { code } } }',
+        {},
+        "createNotificationChannel",
+    )
+    # A delivery of the channel: its test, refused by the closed port, logged all the same.
+    tested = await mutate(
+        client,
+        key,
+        "mutation($id: ID!) { testNotificationChannel(id: $id) { delivery { id } userErrors { code } } }",
+        {"id": channel["notificationChannel"]["id"]},
+        "testNotificationChannel",
+    )
     return {
+        "channel": channel["notificationChannel"]["id"],
+        "delivery": tested["delivery"]["id"],
         "group": group["serviceGroup"]["id"],
         "service": service,
         "page": page,

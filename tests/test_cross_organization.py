@@ -172,6 +172,46 @@ ID_FIELDS = {
         {"id": "window"},
         "MaintenanceWindow not found",
     ),
+    "Query.notificationChannel": (
+        "query($id: ID!) { notificationChannel(id: $id) { id } }",
+        {"id": "channel"},
+        "NotificationChannel not found",
+    ),
+    "Query.deliveries": (
+        "query($id: ID!) { deliveries(channelId: $id) { edges { node { id } } } }",
+        {"id": "channel"},
+        "NotificationChannel not found",
+    ),
+    "Query.delivery": (
+        "query($id: ID!) { delivery(id: $id) { id } }",
+        {"id": "delivery"},
+        "Delivery not found",
+    ),
+    "Mutation.updateNotificationChannel": (
+        'mutation($id: ID!) { updateNotificationChannel(id: $id, input: {name: "x"}) { userErrors { code } } }',
+        {"id": "channel"},
+        "NotificationChannel not found",
+    ),
+    "Mutation.deleteNotificationChannel": (
+        "mutation($id: ID!) { deleteNotificationChannel(id: $id) { userErrors { code } } }",
+        {"id": "channel"},
+        "NotificationChannel not found",
+    ),
+    "Mutation.rotateNotificationChannelSecret": (
+        "mutation($id: ID!) { rotateNotificationChannelSecret(id: $id) { userErrors { code } } }",
+        {"id": "channel"},
+        "NotificationChannel not found",
+    ),
+    "Mutation.testNotificationChannel": (
+        "mutation($id: ID!) { testNotificationChannel(id: $id) { userErrors { code } } }",
+        {"id": "channel"},
+        "NotificationChannel not found",
+    ),
+    "Mutation.redeliver": (
+        "mutation($id: ID!) { redeliver(id: $id) { userErrors { code } } }",
+        {"id": "delivery"},
+        "Delivery not found",
+    ),
     "Mutation.deleteMaintenanceWindow": (
         "mutation($id: ID!) { deleteMaintenanceWindow(id: $id) { userErrors { code } } }",
         {"id": "window"},
@@ -210,6 +250,12 @@ REFERENCE_FIELDS = {
         "services",
         "Service",
     ),
+    "Mutation.createNotificationChannel": (
+        'mutation($s: ID!) { createNotificationChannel(input: {name: "x", kind: WEBHOOK, url: "https://example.com/x", serviceIds: [$s]}) { userErrors { field code message } } }',
+        "createNotificationChannel",
+        "serviceIds",
+        "Service",
+    ),
     "Mutation.createMaintenanceWindow": (
         'mutation($s: ID!) { createMaintenanceWindow(input: {title: "x", startsAt: "2026-03-02T10:00:00Z", endsAt: "2026-03-02T11:00:00Z", serviceIds: [$s]}) { userErrors { field code message } } }',
         "createMaintenanceWindow",
@@ -239,6 +285,8 @@ async def snapshot(client: httpx.AsyncClient, people: Personas) -> dict[str, Any
       incidents { edges { node { id title status updates { id } } } }
       maintenanceWindows { edges { node { id title status } } }
       monitors { edges { node { id name paused status } } }
+      notificationChannels { edges { node { id name enabled } } }
+      deliveries { edges { node { id status attemptCount } } }
       beaconKeys { edges { node { id name revokedAt allowedOrigins } } }
     }"""
     response = await gql(client, query, key=people.alice.secret)
@@ -313,7 +361,19 @@ async def test_services_filtered_by_a_foreign_group_are_empty(client, people, ac
 
 @pytest.mark.parametrize(
     "kind",
-    ["service", "page", "incident", "window", "group", "token", "monitor", "beacon", "metric"],
+    [
+        "service",
+        "page",
+        "incident",
+        "window",
+        "group",
+        "token",
+        "monitor",
+        "beacon",
+        "metric",
+        "channel",
+        "delivery",
+    ],
 )
 async def test_node_hides_other_organizations_status_objects(client, people, acme, kind):
     query = "query($id: ID!) { node(id: $id) { id } }"

@@ -87,6 +87,8 @@ def jobs_env(database_url: str, tmp_path: Path) -> dict[str, str]:
         "STATUSGRAPH_HEARTBEAT_EVALUATE_SECONDS": "0.2",
         "STATUSGRAPH_AUDIT_PURGE_SECONDS": "0.2",
         "STATUSGRAPH_CHECK_RETENTION_SECONDS": "0.2",
+        "STATUSGRAPH_MAINTENANCE_EVENTS_SECONDS": "0.2",
+        "STATUSGRAPH_REMINDERS_SECONDS": "0.2",
         "STATUSGRAPH_JOBS_LEASE_SECONDS": "1.5",
         "STATUSGRAPH_JOBS_SHUTDOWN_SECONDS": "2",
     }
@@ -143,7 +145,7 @@ async def test_a_second_worker_on_sqlite_refuses_and_the_first_stops_cleanly_on_
 
     async def both_jobs_ran() -> bool:
         rows = (await leases_by_name(jobs_db)).values()
-        return len(rows) == 3 and all(row.last_finished_at for row in rows)
+        return len(rows) == len(JOB_NAMES) and all(row.last_finished_at for row in rows)
 
     await eventually(both_jobs_ran)
     began = time.monotonic()
@@ -259,7 +261,13 @@ async def test_two_workers_and_a_web_process_on_postgresql_run_every_job_exactly
         assert len({holder for _, _, holder in spans}) >= 2, (name, spans)
 
 
-JOB_NAMES = ("heartbeat_evaluation", "audit_purge", "check_retention")
+JOB_NAMES = (
+    "heartbeat_evaluation",
+    "audit_purge",
+    "check_retention",
+    "maintenance_events",
+    "monitor_reminders",
+)
 
 
 async def test_a_killed_workers_job_is_taken_over_once_its_lease_expires(
@@ -329,6 +337,8 @@ async def test_a_killed_workers_job_is_taken_over_once_its_lease_expires(
     assert lines[3].startswith("  audit_purge (every 0.2 s): ")
     assert lines[4].startswith("  check_retention (every 0.2 s): ")
     assert lines[5].startswith("  heartbeat_evaluation (every 0.2 s): ")
+    assert lines[6].startswith("  maintenance_events (every 0.2 s): ")
+    assert lines[7].startswith("  monitor_reminders (every 0.2 s): ")
     assert await survivor.stop() == 0
 
 

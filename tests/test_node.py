@@ -50,6 +50,10 @@ CASES = {
     "BeaconKey": Case("config:read", "{ beaconKeys { totalCount } }"),
     "BeaconEvent": Case("monitors:read", "{ beaconEvents { totalCount } }"),
     "Metric": Case("metrics:read", "{ metrics { totalCount } }"),
+    "NotificationChannel": Case(
+        "notifications:read", "{ notificationChannels { edges { node { id } } } }"
+    ),
+    "Delivery": Case("notifications:read", "{ deliveries { edges { node { id } } } }"),
 }
 
 
@@ -132,6 +136,8 @@ async def one_of_each(client: httpx.AsyncClient, people: Personas) -> dict[str, 
         "BeaconKey": made["beacon"],
         "BeaconEvent": first(lists["beaconEvents"]),
         "Metric": made["metric"],
+        "NotificationChannel": made["channel"],
+        "Delivery": made["delivery"],
     }
 
 

@@ -236,6 +236,42 @@ SAMPLES = [
         "monitor.deleted",
     ),
     (
+        "createNotificationChannel",
+        'mutation { createNotificationChannel(input: {name: "n", kind: WEBHOOK, url: "http://127.0.0.1:9/n"}) { userErrors { code } } }',
+        {},
+        "notification_channel.created",
+    ),
+    (
+        "updateNotificationChannel",
+        'mutation($id: ID!) { updateNotificationChannel(id: $id, input: {name: "m"}) { userErrors { code } } }',
+        {"id": "{channel}"},
+        "notification_channel.updated",
+    ),
+    (
+        "rotateNotificationChannelSecret",
+        "mutation($id: ID!) { rotateNotificationChannelSecret(id: $id) { userErrors { code } } }",
+        {"id": "{channel}"},
+        "notification_channel.secret_rotated",
+    ),
+    (
+        "testNotificationChannel",
+        "mutation($id: ID!) { testNotificationChannel(id: $id) { userErrors { code } } }",
+        {"id": "{channel}"},
+        "notification_channel.tested",
+    ),
+    (
+        "redeliver",
+        "mutation($id: ID!) { redeliver(id: $id) { userErrors { code } } }",
+        {"id": "{delivery}"},
+        "delivery.redelivered",
+    ),
+    (
+        "deleteNotificationChannel",
+        "mutation($id: ID!) { deleteNotificationChannel(id: $id) { userErrors { code } } }",
+        {"id": "{channel}"},
+        "notification_channel.deleted",
+    ),
+    (
         "createBeaconKey",
         'mutation { createBeaconKey(name: "b", allowedOrigins: []) { userErrors { code } } }',
         {},
@@ -282,7 +318,27 @@ async def objects(client: httpx.AsyncClient, people: Personas) -> dict[str, str]
         {"p": page},
         "createStatusPageViewerToken",
     )
+    channel = (
+        await mutate(
+            client,
+            key,
+            'mutation { createNotificationChannel(input: {name: "ops", kind: WEBHOOK, url: "http://127.0.0.1:9/hook"}) { notificationChannel { id } userErrors { code } } }',
+            {},
+            "createNotificationChannel",
+        )
+    )["notificationChannel"]["id"]
+    delivery = (
+        await mutate(
+            client,
+            key,
+            "mutation($id: ID!) { testNotificationChannel(id: $id) { delivery { id } userErrors { code } } }",
+            {"id": channel},
+            "testNotificationChannel",
+        )
+    )["delivery"]["id"]
     return {
+        "channel": channel,
+        "delivery": delivery,
         "bob": people.bob.key_id,
         "group": group["serviceGroup"]["id"],
         "service": await create_service(client, key, "S"),

@@ -33,13 +33,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from statusgraph.checks import histogram, tables
 from statusgraph.checks.prober import Target
-from statusgraph.checks.probes import Outcome
+from statusgraph.checks.probes import Failure, Outcome
 from statusgraph.db.models import (
     MaintenanceService,
     MaintenanceWindow,
     Monitor,
 )
 from statusgraph.db.rows import core_connection
+from statusgraph.events import outbox
 from statusgraph.ids import new_id, new_ordered_ids
 from statusgraph.resolvers.heartbeats import MonitorStatus
 
@@ -68,6 +69,8 @@ class Transition:
     to_status: str
     reason: str
     at: datetime
+    organization_id: str
+    failure: str | None  # the failed check's Failure, for the event's type
 
 
 @dataclass(slots=True)
@@ -167,10 +170,45 @@ def _settle(
     if to is None or to == monitor.recorded_status:
         return None
     change = Transition(
-        monitor.id, monitor.recorded_status, to.value, _reason(outcome), checked.checked_at
+        monitor.id,
+        monitor.recorded_status,
+        to.value,
+        _reason(outcome),
+        checked.checked_at,
+        monitor.organization_id,
+        outcome.failure.value if outcome.failure is not None else None,
     )
     monitor.recorded_status = to.value
     return change
+
+
+# A check that fails only because a certificate or a registration is about to expire
+# tells of that, under its own type, rather than of an outage.
+_EXPIRING = {
+    Failure.CERTIFICATE.value: outbox.EventType.CERTIFICATE_EXPIRING,
+    Failure.REGISTRATION.value: outbox.EventType.DOMAIN_EXPIRING,
+}
+
+
+def _events(transitions: Sequence[Transition]) -> list[dict[str, Any]]:
+    """The outbox's rows for the transitions worth telling."""
+    rows = []
+    for change in transitions:
+        event = outbox.transition_row(
+            change.organization_id,
+            monitor_id=change.monitor_id,
+            from_status=change.from_status,
+            to_status=change.to_status,
+            reason=change.reason,
+            at=change.at,
+        )
+        if event is None:
+            continue
+        if change.to_status == "down" and change.failure in _EXPIRING:
+            event["type"] = _EXPIRING[change.failure].value
+        event["data"]["failure"] = change.failure
+        rows.append(event)
+    return rows
 
 
 def _result_row(result_id: str, checked: Checked) -> dict[str, Any]:
@@ -311,6 +349,7 @@ async def record(
                 for change in recorded.transitions
             ],
         )
+        await outbox.insert_rows(session, _events(recorded.transitions))
     await session.flush()
     return recorded
 

@@ -18,6 +18,7 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
+from statusgraph.auth.sealed import Sealer
 from statusgraph.checks.manual import Checking
 from statusgraph.clock import Clock
 from statusgraph.db.engine import SessionFactory
@@ -32,6 +33,7 @@ from statusgraph.http.responses import (
     negotiate,
     www_authenticate,
 )
+from statusgraph.notifications.testing import Notifying
 from statusgraph.resolvers.credentials import CredentialCache
 from statusgraph.schema import StatusGraphSchema
 from statusgraph.schema.context import Context
@@ -78,9 +80,11 @@ class GraphQLEndpoint:
         credential_cache: CredentialCache | None = None,
         persisted: PersistedQueries | None = None,
         checking: Checking | None = None,
+        notifying: Notifying | None = None,
     ) -> None:
         self.credential_cache = credential_cache
         self.checking = checking or Checking()
+        self.notifying = notifying or Notifying(Sealer(pepper))
         self.persisted = persisted
         self.query_limits = query_limits
         self.cache = cache
@@ -172,6 +176,7 @@ class GraphQLEndpoint:
             query_limits=self.query_limits,
             credential_cache=self.credential_cache,
             checking=self.checking,
+            notifying=self.notifying,
         )
         allowed = (
             {OperationType.QUERY}

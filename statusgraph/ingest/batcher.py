@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from statusgraph.errors import ConflictError, NotFoundError
+from statusgraph.events import outbox
 from statusgraph.ids import new_ordered_ids
 from statusgraph.ingest.writers import (
     INSERT_CHANGES,
@@ -133,6 +134,7 @@ class PingBatcher:
         outcomes: list[Outcome] = []
         pings: list[dict[str, Any]] = []
         changes: list[dict[str, Any]] = []
+        events: list[dict[str, Any]] = []  # transitions worth telling (events/outbox.py)
         touched: dict[str, datetime] = {}  # monitor id -> time of its latest ping
         for ping in group:
             monitor = monitors.get(ping.monitor_id)
@@ -154,6 +156,16 @@ class PingBatcher:
             pings.append(row)
             if change is not None:
                 changes.append(change)
+                event = outbox.transition_row(
+                    monitor.organization_id,
+                    monitor_id=monitor.id,
+                    from_status=change["from_status"],
+                    to_status=change["to_status"],
+                    reason=change["reason"],
+                    at=change["created_at"],
+                )
+                if event is not None:
+                    events.append(event)
             touched[monitor.id] = ping.now
             outcomes.append(self.describe(monitor, derived))
         writes: Writes = []
@@ -163,6 +175,8 @@ class PingBatcher:
             writes.append((INSERT_PINGS, pings))
         if changes:
             writes.append((INSERT_CHANGES, changes))
+        if events:
+            writes.append((outbox.INSERT_EVENTS, events))
         return outcomes, writes
 
     async def close(self) -> None:

@@ -32,6 +32,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from statusgraph.db.models import HeartbeatPing, Monitor, MonitorStatusChange
+from statusgraph.events import outbox
 from statusgraph.ingest.driver import DriverStatement
 
 if TYPE_CHECKING:
@@ -98,6 +99,7 @@ def _compiled_writes(dialect: Dialect) -> dict[Executable, DriverStatement]:
         UPDATE_MONITORS: DriverStatement(UPDATE_MONITORS, dialect, [*UPDATED, "updated_at"]),
         INSERT_PINGS: DriverStatement(INSERT_PINGS, dialect),
         INSERT_CHANGES: DriverStatement(INSERT_CHANGES, dialect),
+        outbox.INSERT_EVENTS: DriverStatement(outbox.INSERT_EVENTS, dialect),
     }
 
 

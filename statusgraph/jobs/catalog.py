@@ -1,13 +1,23 @@
 """Every background job, with its interval from the settings, and the runner for them."""
 
+from statusgraph.auth.sealed import Sealer
 from statusgraph.checks.guard import Guard
 from statusgraph.checks.prober import Prober
 from statusgraph.checks.scheduler import Checker
 from statusgraph.clock import Clock, utcnow
 from statusgraph.config import Settings
 from statusgraph.db.engine import SessionFactory
-from statusgraph.jobs import audit_purge, check_retention, heartbeat_evaluation
+from statusgraph.jobs import (
+    audit_purge,
+    check_retention,
+    heartbeat_evaluation,
+    maintenance_events,
+    reminders,
+)
 from statusgraph.jobs.runner import Job, JobRunner
+from statusgraph.notifications.mail import SmtpServer
+from statusgraph.notifications.notifier import Notifier
+from statusgraph.notifications.transport import Transport
 
 
 def jobs_for(settings: Settings) -> list[Job]:
@@ -18,6 +28,8 @@ def jobs_for(settings: Settings) -> list[Job]:
             settings.check_retention_seconds,
             results_days=settings.check_results_retention_days,
         ),
+        maintenance_events.job(settings.maintenance_events_seconds),
+        reminders.job(settings.reminders_seconds),
     ]
 
 
@@ -43,6 +55,38 @@ def checker_for(
     )
 
 
+def transport_for(settings: Settings) -> Transport:
+    smtp_url = settings.smtp_url
+    smtp = SmtpServer.parse(smtp_url.get_secret_value()) if smtp_url is not None else None
+    return Transport(
+        Guard(allow_private=settings.checks_allow_private_networks),
+        timeout=settings.notification_timeout_seconds,
+        base_url=settings.base_url,
+        smtp=smtp,
+        smtp_from=settings.smtp_from,
+        smtp_timeout=settings.smtp_timeout_seconds,
+    )
+
+
+def notifier_for(
+    settings: Settings,
+    db: SessionFactory,
+    *,
+    clock: Clock = utcnow,
+    transport: Transport | None = None,
+) -> Notifier:
+    """The notifier (notifications/notifier.py), run by every process that runs the
+    jobs; `transport`: how to reach receivers (tests give one that trusts their servers)."""
+    return Notifier(
+        db,
+        transport or transport_for(settings),
+        Sealer(settings.pepper()),
+        concurrency=settings.notification_concurrency,
+        poll_seconds=settings.notification_poll_seconds,
+        clock=clock,
+    )
+
+
 def runner_for(
     settings: Settings, db: SessionFactory, *, role: str, clock: Clock = utcnow
 ) -> JobRunner:
@@ -56,5 +100,5 @@ def runner_for(
         shutdown_seconds=settings.jobs_shutdown_seconds,
         exclusive=settings.is_sqlite,
         clock=clock,
-        services=[checker_for(settings, db, clock=clock)],
+        services=[checker_for(settings, db, clock=clock), notifier_for(settings, db, clock=clock)],
     )

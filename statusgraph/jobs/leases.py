@@ -68,6 +68,10 @@ async def claim(
                 # runs a job from one loop, so it is free for us.
                 LEASE.c.holder == holder,
             ),
+            # A process that read its clock just before another's run finished and
+            # released the job claims it next time: a run never starts, by the clocks,
+            # before the one before it finished.
+            or_(LEASE.c.last_finished_at.is_(None), LEASE.c.last_finished_at <= now),
         )
         .with_for_update(skip_locked=True)
     )

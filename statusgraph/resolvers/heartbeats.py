@@ -17,9 +17,10 @@ from typing import Any, Protocol
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from statusgraph.db.models import Monitor, MonitorStatusChange
+from statusgraph.db.models import Event, Monitor, MonitorStatusChange
 from statusgraph.db.scoping import for_org
 from statusgraph.errors import NotFoundError
+from statusgraph.events import outbox
 from statusgraph.ids import new_id
 
 MAX_STORED_MESSAGE = 10_000  # characters kept of a ping's message
@@ -146,6 +147,16 @@ def refresh(session: AsyncSession, monitor: Monitor, *, reason: str, now: dateti
     derived, change = settle(monitor, reason=reason, now=now)
     if change is not None:
         session.add(MonitorStatusChange(**change))
+        event = outbox.transition_row(
+            monitor.organization_id,
+            monitor_id=monitor.id,
+            from_status=change["from_status"],
+            to_status=change["to_status"],
+            reason=change["reason"],
+            at=now,
+        )
+        if event is not None:
+            session.add(Event(**event))
     session.add(monitor)
     return derived
 

@@ -16,6 +16,7 @@ from statusgraph.auth.scopes import Scope
 from statusgraph.db.models import Incident, IncidentService, IncidentUpdate, Service
 from statusgraph.db.rows import read_rows
 from statusgraph.db.scoping import for_org
+from statusgraph.events import outbox
 from statusgraph.ids import new_id
 from statusgraph.resolvers import audit
 from statusgraph.resolvers.locks import Lock
@@ -89,6 +90,32 @@ def _update(
 _record = functools.partial(audit.record_change, scope=Scope.incidents_write)
 
 
+def _tell(
+    session: AsyncSession,
+    incident: Incident,
+    type: outbox.EventType,
+    *,
+    message: str,
+    service_ids: Sequence[str],
+    now: datetime,
+) -> None:
+    """The incident's event, in the transaction of its change (DESIGN §12)."""
+    outbox.emit(
+        session,
+        organization_id=incident.organization_id,
+        type=type,
+        data={
+            "incidentId": incident.id,
+            "title": incident.title,
+            "status": str(incident.status),
+            "impact": str(incident.impact),
+            "message": message,
+        },
+        service_ids=service_ids,
+        now=now,
+    )
+
+
 async def create_incident(
     session: AsyncSession,
     principal: Principal,
@@ -139,6 +166,14 @@ async def create_incident(
         request=request,
         now=now,
         details={"title": incident.title, "status": status, "impact": impact},
+    )
+    _tell(
+        session,
+        incident,
+        outbox.EventType.INCIDENT_CREATED,
+        message=message,
+        service_ids=[effect.service_id for effect in effects],
+        now=now,
     )
     await session.flush()
     return incident
@@ -196,6 +231,16 @@ async def post_update(
         request=request,
         now=now,
         details={"status": status, "updateId": update.id},
+    )
+    _tell(
+        session,
+        incident,
+        outbox.EventType.INCIDENT_RESOLVED
+        if status is IncidentStatus.RESOLVED
+        else outbox.EventType.INCIDENT_UPDATED,
+        message=message,
+        service_ids=sorted({*current, *(effect.service_id for effect in effects)}),
+        now=now,
     )
     await session.flush()
     return incident, update

@@ -1,12 +1,13 @@
 """Maintenance windows. Their status comes from the clock (service_status.py), so no
-job has to start or finish them."""
+job has to start or finish them; a job only tells of their starting and ending
+(announce_due, for notifications)."""
 
 import functools
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam
+from sqlalchemy import and_, bindparam, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -14,6 +15,7 @@ from statusgraph.auth.principal import Principal, RequestInfo
 from statusgraph.auth.scopes import Scope
 from statusgraph.db.models import MaintenanceService, MaintenanceWindow, Service
 from statusgraph.db.scoping import for_org
+from statusgraph.events import outbox
 from statusgraph.ids import new_id
 from statusgraph.resolvers import audit
 from statusgraph.resolvers.locks import Lock
@@ -34,6 +36,32 @@ MAX_DESCRIPTION = 10_000
 
 
 _record = functools.partial(audit.record_change, scope=Scope.maintenance_write)
+
+
+def tell(
+    session: AsyncSession,
+    window: MaintenanceWindow,
+    type: outbox.EventType,
+    service_ids: Sequence[str],
+    *,
+    now: datetime,
+) -> None:
+    """The window's event, in the transaction of its change (DESIGN §12); started and
+    completed are told by jobs/maintenance_events.py as the clock passes."""
+    outbox.emit(
+        session,
+        organization_id=window.organization_id,
+        type=type,
+        data={
+            "maintenanceId": window.id,
+            "title": window.title,
+            "description": window.description,
+            "startsAt": window.starts_at.isoformat(),
+            "endsAt": window.ends_at.isoformat(),
+        },
+        service_ids=service_ids,
+        now=now,
+    )
 
 
 async def _validate(
@@ -98,7 +126,9 @@ async def create_window(
     )
     session.add(window)
     await session.flush()
-    await _set_services(session, window, fields.get("service_ids") or [])
+    service_ids = fields.get("service_ids") or []
+    await _set_services(session, window, service_ids)
+    tell(session, window, outbox.EventType.MAINTENANCE_SCHEDULED, service_ids, now=now)
     await _record(
         session,
         principal,
@@ -189,7 +219,10 @@ async def cancel_window(
     problems.raise_if_any()
     window.cancelled_at = now
     window.updated_at = now
+    window.announced = "completed"  # nothing more to tell of it
     session.add(window)
+    service_ids = (await services_for(session, [window.id]))[window.id]
+    tell(session, window, outbox.EventType.MAINTENANCE_CANCELLED, service_ids, now=now)
     await _record(
         session,
         principal,
@@ -246,3 +279,52 @@ async def services_for(session: AsyncSession, window_ids: Sequence[str]) -> dict
     for row in rows.all():
         services[row.maintenance_id].append(row.service_id)
     return services
+
+
+ANNOUNCE_BATCH = 200
+_PHASES = ("scheduled", "started", "completed")
+
+
+async def announce_due(session: AsyncSession, *, now: datetime) -> int:
+    """Tells of the windows that started or ended since they were last looked at
+    (maintenance.started, maintenance.completed), each once: the window's `announced`
+    moves on in the transaction of its event, and on PostgreSQL windows another process
+    is announcing are skipped. A window the job missed entirely tells both, in order."""
+    statement = (
+        select(MaintenanceWindow)
+        .where(
+            col(MaintenanceWindow.cancelled_at).is_(None),
+            or_(
+                and_(
+                    col(MaintenanceWindow.announced) == "scheduled",
+                    col(MaintenanceWindow.starts_at) <= now,
+                ),
+                and_(
+                    col(MaintenanceWindow.announced) == "started",
+                    col(MaintenanceWindow.ends_at) <= now,
+                ),
+            ),
+        )
+        .order_by(col(MaintenanceWindow.starts_at), col(MaintenanceWindow.id))
+        .limit(ANNOUNCE_BATCH)
+        .with_for_update(skip_locked=True)
+    )
+    windows = list((await session.exec(statement)).all())
+    if not windows:
+        return 0
+    services = await services_for(session, [window.id for window in windows])
+    told = 0
+    for window in windows:
+        reached = "completed" if window.ends_at <= now else "started"
+        for phase in _PHASES[_PHASES.index(window.announced) + 1 : _PHASES.index(reached) + 1]:
+            kind = (
+                outbox.EventType.MAINTENANCE_STARTED
+                if phase == "started"
+                else outbox.EventType.MAINTENANCE_COMPLETED
+            )
+            tell(session, window, kind, services[window.id], now=now)
+            told += 1
+        window.announced = reached
+        session.add(window)
+    await session.flush()
+    return told

@@ -16,7 +16,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from statusgraph.auth.principal import Principal, RequestInfo
 from statusgraph.auth.scopes import Scope
-from statusgraph.db.models import HeartbeatPing, Monitor, MonitorStatusChange, Service
+from statusgraph.db.models import (
+    HeartbeatPing,
+    Monitor,
+    MonitorStatusChange,
+    NotificationChannel,
+    Service,
+)
 from statusgraph.db.scoping import for_org
 from statusgraph.ids import new_id
 from statusgraph.resolvers import audit, heartbeats, monitor_secrets
@@ -318,6 +324,19 @@ async def _check_common(
             session, Service, principal.organization_id, [fields["service_id"]], lock=Lock.REFERENCE
         )
         check_references(problems, "serviceId", [fields["service_id"]], found, "Service")
+    channel_ids = fields.get("notify_channel_ids")
+    if channel_ids is not None:
+        channels = await owned_by_ids(
+            session, NotificationChannel, principal.organization_id, channel_ids
+        )
+        check_references(problems, "notifyChannelIds", channel_ids, channels, "NotificationChannel")
+    renotify = fields.get("renotify_minutes")
+    if renotify is not None and not 1 <= renotify <= MAX_RENOTIFY_MINUTES:
+        problems.add(
+            "renotifyMinutes",
+            "INVALID",
+            f"renotifyMinutes must be 1 to {MAX_RENOTIFY_MINUTES}, or null for never",
+        )
     impact = fields.get("status_when_down")
     if impact is not None and impact not in STATUS_WHEN_DOWN:
         problems.add(
@@ -328,6 +347,7 @@ async def _check_common(
 
 
 _record = functools.partial(audit.record_change, scope=Scope.monitors_write)
+MAX_RENOTIFY_MINUTES = 7 * 24 * 60
 
 
 async def create_monitor(
@@ -354,6 +374,8 @@ async def create_monitor(
         name=fields["name"].strip(),
         type=kind,
         status_when_down=fields.get("status_when_down") or ServiceStatus.MAJOR_OUTAGE.value,
+        notify_channel_ids=fields.get("notify_channel_ids"),
+        renotify_minutes=fields.get("renotify_minutes"),
         # Checked at once: a new monitor shows UP or DOWN within seconds, not an interval.
         next_check_at=now if kind is not MonitorType.HEARTBEAT else None,
         created_at=now,
@@ -407,6 +429,10 @@ async def update_monitor(
         monitor.service_id = changes["service_id"]
     if changes.get("status_when_down") is not None:
         monitor.status_when_down = changes["status_when_down"]
+    # Null is a value here: every matching channel, never remind.
+    for key in ("notify_channel_ids", "renotify_minutes"):
+        if key in changes:
+            setattr(monitor, key, changes[key])
     monitor.updated_at = now
     if kind is MonitorType.HEARTBEAT:
         heartbeats.refresh(session, monitor, reason="settings changed", now=now)

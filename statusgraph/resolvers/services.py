@@ -13,6 +13,7 @@ from statusgraph.auth.principal import Principal, RequestInfo
 from statusgraph.auth.scopes import Scope
 from statusgraph.db.models import Service, ServiceGroup
 from statusgraph.db.scoping import for_org, owned_by
+from statusgraph.events import outbox
 from statusgraph.ids import new_id
 from statusgraph.resolvers import audit
 from statusgraph.resolvers.locks import Lock, lock_organization, locking
@@ -125,6 +126,7 @@ async def update_service(
     if "status" in changes and changes["status"] is None:
         problems.add("status", "INVALID", "status must not be null")
     problems.raise_if_any()
+    before = service.status
     await save_changes(
         session,
         principal,
@@ -136,6 +138,15 @@ async def update_service(
         request=request,
         now=now,
     )
+    if service.status != before:
+        outbox.emit(
+            session,
+            organization_id=service.organization_id,
+            type=outbox.EventType.SERVICE_STATUS_CHANGED,
+            data={"from": str(before), "to": str(service.status)},
+            service_ids=[service.id],
+            now=now,
+        )
     return service
 
 

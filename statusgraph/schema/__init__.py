@@ -20,6 +20,7 @@ from statusgraph.schema.limits import BoundedValidation, CachedParser, QueryLimi
 from statusgraph.schema.maintenance import MaintenanceMutations, MaintenanceQueries
 from statusgraph.schema.monitors import MonitorMutations, MonitorQueries
 from statusgraph.schema.node import NodeQueries
+from statusgraph.schema.notifications import NotificationMutations, NotificationQueries
 from statusgraph.schema.organizations import Organization
 from statusgraph.schema.public import PublicQueries
 from statusgraph.schema.scalars import SCALAR_MAP, StringLiteralsGuard
@@ -37,6 +38,7 @@ class Query(
     ServiceQueries,
     IncidentQueries,
     MaintenanceQueries,
+    NotificationQueries,
     MonitorQueries,
     IngestQueries,
     ApiKeyQueries,
@@ -51,6 +53,7 @@ class Mutation(
     ServiceMutations,
     IncidentMutations,
     MaintenanceMutations,
+    NotificationMutations,
     MonitorMutations,
     IngestMutations,
     ApiKeyMutations,

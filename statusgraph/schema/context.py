@@ -14,6 +14,7 @@ from strawberry.types import Info as StrawberryInfo
 from statusgraph.auth.principal import Principal, RequestInfo
 from statusgraph.checks.manual import Checking
 from statusgraph.db.engine import SessionFactory
+from statusgraph.notifications.testing import Notifying
 from statusgraph.resolvers.credentials import CredentialCache
 from statusgraph.schema.limits import QueryLimits
 from statusgraph.schema.loaders import Loaders
@@ -34,6 +35,9 @@ class Context:
     # Where monitors may point (the default refuses private networks), the shortest
     # interval, and how to check one now (checks/manual.py).
     checking: Checking = field(default_factory=Checking)
+    # How to seal signing secrets and send a test notification (notifications/testing.py).
+    # None only in contexts that send nothing (tests of error masking).
+    notifying: Notifying | None = None
     loaders: Loaders = field(init=False)
     _read_session: AsyncSession | None = field(default=None, init=False)
     _read_lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)

@@ -15,13 +15,21 @@ from strawberry.dataloader import DataLoader
 
 from statusgraph.checks import history
 from statusgraph.db.models import (
+    DeliveryAttempt,
     IncidentUpdate,
     Monitor,
     Organization,
     Service,
     ServiceGroup,
 )
-from statusgraph.resolvers import incidents, maintenance, page_reads, service_status, status_pages
+from statusgraph.resolvers import (
+    incidents,
+    maintenance,
+    notification_channels,
+    page_reads,
+    service_status,
+    status_pages,
+)
 from statusgraph.resolvers.vocabulary import ServiceStatus
 
 Key = TypeVar("Key")
@@ -76,6 +84,10 @@ class Loaders:
     @functools.cached_property
     def maintenance_services(self) -> DataLoader[str, list[str]]:
         return self._loader(maintenance.services_for, default=list)
+
+    @functools.cached_property
+    def delivery_attempts(self) -> DataLoader[str, list[DeliveryAttempt]]:
+        return self._loader(notification_channels.attempts_for, default=list)
 
     @functools.cached_property
     def monitor_history(self) -> DataLoader[tuple[str, datetime], history.History]:

@@ -139,6 +139,13 @@ class Monitor(Node):
     status_when_down: ServiceStatus = strawberry.field(
         description="What the linked service shows while this monitor is DOWN."
     )
+    notify_channel_ids: list[strawberry.ID] | None = strawberry.field(
+        description="The channels this monitor's events go to; null: every channel whose "
+        "filters match."
+    )
+    renotify_minutes: int | None = strawberry.field(
+        description="While DOWN, remind every this many minutes; null: never."
+    )
     last_ping_at: datetime | None
     next_deadline_at: datetime | None
     next_check_at: datetime | None = strawberry.field(
@@ -320,6 +327,10 @@ class Monitor(Node):
             confirmations=settings.get("confirmations"),
             retry_interval_seconds=settings.get("retry_interval_seconds"),
             status_when_down=ServiceStatusValue(row.status_when_down),
+            notify_channel_ids=[strawberry.ID(i) for i in row.notify_channel_ids]
+            if row.notify_channel_ids is not None
+            else None,
+            renotify_minutes=row.renotify_minutes,
             last_ping_at=row.last_ping_at,
             next_deadline_at=deadline,
             next_check_at=row.next_check_at,
@@ -358,6 +369,8 @@ FIELDS = {
     "confirmations": "confirmations",
     "retry_interval_seconds": "retry_interval_seconds",
     "status_when_down": "status_when_down",
+    "notify_channel_ids": "notify_channel_ids",
+    "renotify_minutes": "renotify_minutes",
 }
 
 
@@ -426,6 +439,14 @@ class CreateMonitorInput:
         description="What the linked service shows while DOWN: MAJOR_OUTAGE (default), "
         "PARTIAL_OUTAGE, DEGRADED_PERFORMANCE, or OPERATIONAL for no effect.",
     )
+    notify_channel_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None,
+        description="The channels this monitor notifies; null (default): every channel "
+        "whose filters match.",
+    )
+    renotify_minutes: int | None = strawberry.field(
+        default=None, description="While DOWN, remind every 1 to 10080 minutes; null: never."
+    )
 
 
 @strawberry.input(description="Only the fields you send change; the type cannot change.")
@@ -457,6 +478,8 @@ class UpdateMonitorInput:
     confirmations: int | None = strawberry.UNSET
     retry_interval_seconds: int | None = strawberry.UNSET
     status_when_down: ServiceStatus | None = strawberry.UNSET
+    notify_channel_ids: list[strawberry.ID] | None = strawberry.UNSET
+    renotify_minutes: int | None = strawberry.UNSET
 
 
 @strawberry.type

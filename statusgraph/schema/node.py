@@ -19,6 +19,7 @@ from statusgraph.schema.incidents import Incident, IncidentUpdate
 from statusgraph.schema.ingest import BeaconEvent, BeaconKey, Metric
 from statusgraph.schema.maintenance import MaintenanceWindow
 from statusgraph.schema.monitors import HeartbeatPing, Monitor, MonitorStatusChange
+from statusgraph.schema.notifications import Delivery, NotificationChannel
 from statusgraph.schema.organizations import Organization
 from statusgraph.schema.permissions import PUBLIC
 from statusgraph.schema.relay import Node
@@ -51,6 +52,12 @@ NODE_TYPES: dict[str, tuple[str, Any, Callable[[Any, datetime], Node]]] = {
         lambda row, _now: MonitorStatusChange.of(row),
     ),
     "chk": (Scope.monitors_read, models.CheckResult, lambda row, _now: CheckResult.of(row)),
+    "nch": (
+        Scope.notifications_read,
+        models.NotificationChannel,
+        lambda row, _now: NotificationChannel.of(row),
+    ),
+    "msg": (Scope.notifications_read, models.Delivery, lambda row, _now: Delivery.of(row)),
 }
 # Tables without an organization of their own: a row is its parent's organization's.
 PARENTS: dict[str, tuple[Any, str]] = {

@@ -10,6 +10,12 @@ from statusgraph.db.models.monitors import (
     Monitor,
     MonitorStatusChange,
 )
+from statusgraph.db.models.notifications import (
+    Delivery,
+    DeliveryAttempt,
+    Event,
+    NotificationChannel,
+)
 from statusgraph.db.models.status import (
     Incident,
     IncidentService,
@@ -30,6 +36,9 @@ __all__ = [
     "BeaconKey",
     "CheckResult",
     "CheckRollup",
+    "Delivery",
+    "DeliveryAttempt",
+    "Event",
     "HeartbeatPing",
     "Incident",
     "IncidentService",
@@ -41,6 +50,7 @@ __all__ = [
     "MetricPoint",
     "Monitor",
     "MonitorStatusChange",
+    "NotificationChannel",
     "Organization",
     "Plan",
     "Service",

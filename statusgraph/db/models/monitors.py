@@ -56,6 +56,14 @@ class Monitor(SQLModel, table=True):
     # What the linked service shows while this monitor is DOWN (a LATE heartbeat shows
     # at most degraded_performance); `operational` leaves the service alone.
     status_when_down: str = Field(default="major_outage", max_length=32)
+    # Notifications (notifications/dispatcher.py): the channels this monitor's events go
+    # to (None: every channel whose filters match), and how often to remind while DOWN
+    # (None: never); `down_notified_at`: when the last DOWN event or reminder was written.
+    notify_channel_ids: list[str] | None = Field(
+        default=None, sa_column=Column(JSON, nullable=True)
+    )
+    renotify_minutes: int | None = None
+    down_notified_at: datetime | None = utc_column(nullable=True)
     created_at: datetime = utc_column()
     updated_at: datetime = utc_column()
 

@@ -178,6 +178,8 @@ class MaintenanceWindow(SQLModel, table=True):
     __table_args__ = (
         Index("ix_maintenance_window_org_created", "organization_id", "created_at", "id"),
         Index("ix_maintenance_window_org_ends", "organization_id", "ends_at"),
+        # The maintenance events job asks for windows with an event still to write.
+        Index("ix_maintenance_window_announced", "announced", "starts_at"),
     )
 
     id: str = Field(primary_key=True, max_length=32)
@@ -187,6 +189,9 @@ class MaintenanceWindow(SQLModel, table=True):
     starts_at: datetime = utc_column()
     ends_at: datetime = utc_column()
     cancelled_at: datetime | None = utc_column(nullable=True)
+    # Which of its events have been written: scheduled, then started, then completed
+    # (jobs/maintenance_events.py moves it on as the clock passes starts_at and ends_at).
+    announced: str = Field(default="scheduled", max_length=16)
     created_at: datetime = utc_column()
     updated_at: datetime = utc_column()
 

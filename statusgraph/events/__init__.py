@@ -1,0 +1,1 @@
+"""Events: the outbox every change worth telling writes to (outbox.py)."""

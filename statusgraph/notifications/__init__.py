@@ -1,0 +1,1 @@
+"""Notifications: channels, the dispatcher of events, deliveries and their log."""

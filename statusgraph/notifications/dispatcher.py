@@ -1,0 +1,159 @@
+"""Fan-out: undispatched events become deliveries, one per channel that wants them.
+
+One transaction takes a batch of events (on PostgreSQL `FOR UPDATE SKIP LOCKED`, so two
+workers take different events; on SQLite the write transaction is the lock), writes
+their deliveries and stamps them dispatched. A worker killed half-way commits nothing:
+the events are still undispatched and the next worker takes them. So every event is
+fanned out exactly once, and each delivery is then sent at least once (deliveries.py).
+
+Which channels want an event (`wants`): an enabled channel of the event's organization
+whose filters all match. Event types: listed, or any. Monitors: a channel that names
+monitors gets events about those monitors only. Services: a channel that names services
+gets events touching one of them (a monitor's event touches its service). And a monitor
+that names its channels (Monitor.notify_channel_ids) notifies those only. A disabled
+channel gets nothing, the event telling of its own disabling included.
+"""
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table, insert, select, update
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from statusgraph.db.models import Delivery, Monitor, NotificationChannel
+from statusgraph.db.rows import core_connection
+from statusgraph.events.outbox import EVENTS, EventType
+from statusgraph.ids import new_id
+
+CHANNELS: Table = NotificationChannel.__table__  # type: ignore[attr-defined]
+DELIVERIES: Table = Delivery.__table__  # type: ignore[attr-defined]
+MONITORS: Table = Monitor.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    id: str
+    event_types: list[str]
+    monitor_ids: list[str]
+    service_ids: list[str]
+
+
+def wants(
+    channel: Channel,
+    *,
+    type: str,
+    monitor_id: str | None,
+    service_ids: Sequence[str],
+    monitor_channels: Sequence[str] | None,
+) -> bool:
+    if channel.event_types and type not in channel.event_types:
+        return False
+    if channel.monitor_ids and monitor_id not in channel.monitor_ids:
+        return False
+    if channel.service_ids and not set(channel.service_ids) & set(service_ids):
+        return False
+    return monitor_channels is None or channel.id in monitor_channels
+
+
+async def fan_out(session: AsyncSession, *, now: datetime, limit: int = 500) -> int:
+    """Dispatches up to `limit` events, oldest first; returns how many deliveries it made
+    (in the caller's transaction)."""
+    connection = await core_connection(session)
+    events = (
+        await connection.execute(
+            select(
+                EVENTS.c.id,
+                EVENTS.c.organization_id,
+                EVENTS.c.type,
+                EVENTS.c.monitor_id,
+                EVENTS.c.service_ids,
+            )
+            .where(EVENTS.c.dispatched_at.is_(None))
+            .order_by(EVENTS.c.created_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    ).all()
+    if not events:
+        return 0
+    channels = await _channels(session, {event.organization_id for event in events})
+    monitors = await _monitors(session, {e.monitor_id for e in events if e.monitor_id})
+    rows: list[dict[str, Any]] = []
+    for event in events:
+        if event.type == EventType.TEST:
+            continue
+        service_ids = list(event.service_ids)
+        monitor_channels = None
+        if event.monitor_id is not None and event.monitor_id in monitors:
+            monitor_service, monitor_channels = monitors[event.monitor_id]
+            if monitor_service is not None:
+                service_ids.append(monitor_service)
+        for channel in channels[event.organization_id]:
+            if wants(
+                channel,
+                type=event.type,
+                monitor_id=event.monitor_id,
+                service_ids=service_ids,
+                monitor_channels=monitor_channels,
+            ):
+                rows.append(
+                    {
+                        "id": new_id("msg"),
+                        "organization_id": event.organization_id,
+                        "event_id": event.id,
+                        "channel_id": channel.id,
+                        "event_type": event.type,
+                        "status": "pending",
+                        "attempts": 0,
+                        "next_attempt_at": now,
+                        "created_at": now,
+                        "last_attempt_at": None,
+                    }
+                )
+    if rows:
+        await connection.execute(insert(DELIVERIES), rows)
+    await connection.execute(
+        update(EVENTS)
+        .where(EVENTS.c.id.in_([event.id for event in events]))
+        .values(dispatched_at=now)
+    )
+    return len(rows)
+
+
+async def _channels(session: AsyncSession, organization_ids: set[str]) -> dict[str, list[Channel]]:
+    connection = await core_connection(session)
+    rows = await connection.execute(
+        select(
+            CHANNELS.c.id,
+            CHANNELS.c.organization_id,
+            CHANNELS.c.event_types,
+            CHANNELS.c.monitor_ids,
+            CHANNELS.c.service_ids,
+        )
+        .where(CHANNELS.c.organization_id.in_(organization_ids), CHANNELS.c.enabled.is_(True))
+        .order_by(CHANNELS.c.created_at, CHANNELS.c.id)
+    )
+    found: dict[str, list[Channel]] = defaultdict(list)
+    for row in rows:
+        found[row.organization_id].append(
+            Channel(row.id, row.event_types, row.monitor_ids, row.service_ids)
+        )
+    return found
+
+
+async def _monitors(
+    session: AsyncSession, monitor_ids: set[str]
+) -> dict[str, tuple[str | None, list[str] | None]]:
+    """Each monitor's service and the channels it names, if it names any."""
+    if not monitor_ids:
+        return {}
+    connection = await core_connection(session)
+    rows = await connection.execute(
+        select(MONITORS.c.id, MONITORS.c.service_id, MONITORS.c.notify_channel_ids).where(
+            MONITORS.c.id.in_(monitor_ids)
+        )
+    )
+    return {row.id: (row.service_id, row.notify_channel_ids) for row in rows}

@@ -1,0 +1,184 @@
+"""The notifier: runs all along in every process that runs the jobs (a Service of
+jobs/runner.py), like the checker.
+
+Three tasks. The dispatcher turns new events into deliveries every `poll_seconds`
+(dispatcher.py). The claimer keeps up to `concurrency` deliveries in flight, claiming
+more when half the slots are free, each sent on a task of its own so that one slow
+receiver never holds up the others. The writer records finished attempts in batches
+(deliveries.record), off the senders' path, every WRITE_SECONDS. `stop()` stops claiming,
+lets sends in flight finish within the grace period, writes what finished, and gives
+the rest of its claims back.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+from statusgraph.auth.sealed import Sealer
+from statusgraph.clock import Clock, utcnow
+from statusgraph.db.engine import SessionFactory
+from statusgraph.notifications import deliveries, dispatcher
+from statusgraph.notifications.deliveries import Claimed, Sent
+from statusgraph.notifications.integrations import Outgoing, kinds
+from statusgraph.notifications.transport import Attempt, Transport
+
+logger = logging.getLogger("statusgraph.notifications")
+
+WRITE_SECONDS = 0.1
+FAN_OUT_BATCH = 500
+
+
+class Notifier:
+    def __init__(
+        self,
+        db: SessionFactory,
+        transport: Transport,
+        sealer: Sealer,
+        *,
+        concurrency: int = 50,
+        poll_seconds: float = 0.25,
+        clock: Clock = utcnow,
+    ) -> None:
+        self.db = db
+        self.transport = transport
+        self.sealer = sealer
+        self.concurrency = concurrency
+        self.poll_seconds = poll_seconds
+        self.clock = clock
+        self.kinds = kinds()
+        self.stopping = asyncio.Event()
+        self.wake = asyncio.Event()  # new deliveries, or free slots
+        self.in_flight: dict[str, tuple[Claimed, asyncio.Task[None]]] = {}
+        self.finished: list[Sent] = []
+        self.tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        self.tasks = [
+            asyncio.create_task(self._loop(self._dispatch, "dispatch"), name="notify: dispatch"),
+            asyncio.create_task(self._loop(self._claim, "claim"), name="notify: claim"),
+            asyncio.create_task(self._loop(self._write, "write"), name="notify: write"),
+        ]
+
+    async def stop(self, grace_seconds: float) -> None:
+        self.stopping.set()
+        self.wake.set()
+        for task in self.tasks[:2]:
+            task.cancel()
+        sends = [task for _claim, task in self.in_flight.values()]
+        if sends:
+            await asyncio.wait(sends, timeout=grace_seconds)
+        for _claim, task in list(self.in_flight.values()):
+            task.cancel()
+        self.tasks[2].cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self._flush()
+        unsent = [claim for claim, _task in self.in_flight.values()]
+        if unsent:
+            async with self.db.begin() as session:
+                await deliveries.release(session, unsent, now=self.clock())
+        await self.transport.close()
+
+    async def _loop(self, step: Callable[[], Awaitable[None]], name: str) -> None:
+        while not self.stopping.is_set():
+            try:
+                await step()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("notifications: %s failed; trying again", name)
+                await asyncio.sleep(1)
+
+    async def _dispatch(self) -> None:
+        async with self.db.begin() as session:
+            made = await dispatcher.fan_out(session, now=self.clock(), limit=FAN_OUT_BATCH)
+        if made:
+            self.wake.set()
+        if made < FAN_OUT_BATCH:
+            await asyncio.sleep(self.poll_seconds)
+
+    async def _claim(self) -> None:
+        free = self.concurrency - len(self.in_flight)
+        if free * 2 < self.concurrency:
+            self.wake.clear()
+            await self._sleep(self.poll_seconds)
+            return
+        now = self.clock()
+        async with self.db.begin() as session:
+            claimed = await deliveries.claim(session, now=now, limit=free)
+            if claimed:
+                ready, unsendable = await deliveries.outgoing(
+                    session, claimed, sealer=self.sealer, now=now
+                )
+                await deliveries.give_up(session, unsendable, now=now)
+        if not claimed:
+            self.wake.clear()
+            await self._sleep(self.poll_seconds)
+            return
+        by_id = {claim.id: claim for claim in claimed}
+        for item in ready:
+            claim = by_id[item.delivery_id]
+            task = asyncio.create_task(self._send(claim, item), name=f"notify: {claim.id}")
+            self.in_flight[claim.id] = (claim, task)
+
+    async def _send(self, claim: Claimed, item: Outgoing) -> None:
+        self.finished.append(await self._attempt(claim, item))
+        self.in_flight.pop(claim.id, None)
+        self.wake.set()
+
+    async def _attempt(self, claim: Claimed, item: Outgoing) -> Sent:
+        at = self.clock()
+        try:
+            attempt = await self.kinds[item.kind](self.transport, item)
+        except Exception as error:  # a bug must not lose the delivery: it is retried
+            logger.exception("notifications: sending %s failed", claim.id)
+            attempt = Attempt(False, 0, error_class="internal", error=type(error).__name__)
+        return Sent(claim, attempt, at)
+
+    async def run_once(self) -> int:
+        """Dispatches every new event, then sends every due delivery and writes the
+        attempts, waiting for each: one step of the loops, for tests, whose clock stands
+        still. Returns how many attempts it made."""
+        while True:
+            async with self.db.begin() as session:
+                if await dispatcher.fan_out(session, now=self.clock()) == 0:
+                    break
+        made = 0
+        while True:
+            now = self.clock()
+            async with self.db.begin() as session:
+                claimed = await deliveries.claim(session, now=now, limit=self.concurrency)
+                ready, unsendable = await deliveries.outgoing(
+                    session, claimed, sealer=self.sealer, now=now
+                )
+                await deliveries.give_up(session, unsendable, now=now)
+            if not claimed:
+                return made
+            by_id = {claim.id: claim for claim in claimed}
+            sent = await asyncio.gather(
+                *(self._attempt(by_id[item.delivery_id], item) for item in ready)
+            )
+            async with self.db.begin() as session:
+                await deliveries.record(session, sent, now=self.clock())
+            made += len(sent)
+
+    async def _write(self) -> None:
+        await asyncio.sleep(WRITE_SECONDS)
+        await self._flush()
+
+    async def _flush(self) -> None:
+        if not self.finished:
+            return
+        batch, self.finished = self.finished, []
+        try:
+            async with self.db.begin() as session:
+                await deliveries.record(session, batch, now=self.clock())
+        except Exception:
+            self.finished = batch + self.finished  # tried again on the next round
+            raise
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.wake.wait(), seconds)
