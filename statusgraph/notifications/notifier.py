@@ -124,7 +124,10 @@ class Notifier:
             self.in_flight[claim.id] = (claim, task)
 
     async def _send(self, claim: Claimed, item: Outgoing) -> None:
-        self.finished.append(await self._attempt(claim, item))
+        # Awaited before `self.finished` is read: the writer swaps that list for a new one
+        # while the send runs, and an attempt added to the list it took would be lost.
+        sent = await self._attempt(claim, item)
+        self.finished.append(sent)
         self.in_flight.pop(claim.id, None)
         self.wake.set()
 
