@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from statusgraph import logs
 from statusgraph.auth.sealed import Sealer
+from statusgraph.auth.subscriber_tokens import SubscriberTokens
 from statusgraph.checks.manual import Checking
 from statusgraph.clock import Clock, utcnow
 from statusgraph.config import Settings
@@ -27,6 +28,7 @@ from statusgraph.ingest.writers import group_writer
 from statusgraph.jobs import catalog
 from statusgraph.jobs.runner import JobsAlreadyRunning
 from statusgraph.notifications.testing import Notifying
+from statusgraph.pages.subscriptions import SubscriptionPages
 from statusgraph.ratelimit import Limiter
 from statusgraph.resolvers.credentials import CredentialCache
 from statusgraph.rest.beacon import BeaconEndpoints
@@ -105,11 +107,12 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
     prober = catalog.prober_for(settings)
     checking = Checking(guard=prober.guard, prober=prober, min_interval=settings.check_min_interval)
     # testNotificationChannel sends from the web process, through its own transport.
-    notifying = Notifying(Sealer(pepper), catalog.transport_for(settings))
+    notifying = Notifying(Sealer(pepper), SubscriberTokens(pepper), catalog.transport_for(settings))
     sqlite_writer = create_sqlite_writer(settings.database_url)
     heartbeat = HeartbeatEndpoints(db, clock, group_writer(engine, sqlite_writer))
     beacon = BeaconEndpoints(db, clock)
     metrics_api = MetricsEndpoints(db, clock)
+    subscriptions = SubscriptionPages(db, SubscriberTokens(pepper), clock)
     graphql = GraphQLEndpoint(
         schema,
         db=db,
@@ -142,6 +145,8 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
             Route("/api/beacon", beacon.post, methods=["POST"]),
             Route("/api/beacon", beacon.preflight, methods=["OPTIONS"]),
             Route("/api/metrics/ingest", metrics_api.ingest, methods=["POST"]),
+            Route("/subscription/confirm", subscriptions.confirm, methods=["GET", "POST"]),
+            Route("/subscription/unsubscribe", subscriptions.unsubscribe, methods=["GET", "POST"]),
         ],
         middleware=[
             # Outermost first; each only when switched on, so that it costs nothing when off.

@@ -160,7 +160,20 @@ async def one_of_each_kind(client: httpx.AsyncClient, key: str) -> dict[str, str
         {"id": channel["notificationChannel"]["id"]},
         "testNotificationChannel",
     )
+    subscribed = await gql(
+        client,
+        'mutation($p: String!) { subscribe(slug: $p, email: "reader@example.com") { accepted } }',
+        {"p": "acme-page"},
+    )
+    assert subscribed.json()["data"]["subscribe"]["accepted"] is True, subscribed.text
+    listed = await gql(
+        client,
+        "query($p: ID!) { subscribers(pageId: $p, first: 1) { edges { node { id } } } }",
+        {"p": page},
+        key=key,
+    )
     return {
+        "subscriber": listed.json()["data"]["subscribers"]["edges"][0]["node"]["id"],
         "channel": channel["notificationChannel"]["id"],
         "delivery": tested["delivery"]["id"],
         "group": group["serviceGroup"]["id"],

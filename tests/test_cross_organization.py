@@ -212,6 +212,16 @@ ID_FIELDS = {
         {"id": "delivery"},
         "Delivery not found",
     ),
+    "Query.subscribers": (
+        "query($id: ID!) { subscribers(pageId: $id) { edges { node { id } } } }",
+        {"id": "page"},
+        "StatusPage not found",
+    ),
+    "Mutation.removeSubscriber": (
+        "mutation($id: ID!) { removeSubscriber(id: $id) { userErrors { code } } }",
+        {"id": "subscriber"},
+        "Subscriber not found",
+    ),
     "Mutation.deleteMaintenanceWindow": (
         "mutation($id: ID!) { deleteMaintenanceWindow(id: $id) { userErrors { code } } }",
         {"id": "window"},
@@ -265,6 +275,11 @@ REFERENCE_FIELDS = {
 }
 # ID arguments that filter a list rather than fetch one object: a foreign ID matches nothing.
 ID_FILTERS = {"Query.auditLog", "Query.services"}
+# Public fields whose IDs refer into the page named by slug: tried in their own tests.
+TESTED_ELSEWHERE = {
+    # tests/test_subscribers.py: a service of another organization is NOT_FOUND
+    "Mutation.subscribe",
+}
 
 
 @pytest.fixture
@@ -317,7 +332,7 @@ def test_every_id_taking_root_field_is_tried_across_organizations():
         for name, field in graphql_type.fields.items():
             if any(_takes_an_id(argument.type) for argument in field.args.values()):
                 found.add(f"{root}.{name}")
-    assert found == set(ID_FIELDS) | set(REFERENCE_FIELDS) | ID_FILTERS
+    assert found == set(ID_FIELDS) | set(REFERENCE_FIELDS) | ID_FILTERS | TESTED_ELSEWHERE
 
 
 @pytest.mark.parametrize("field", sorted(ID_FIELDS))
@@ -373,6 +388,7 @@ async def test_services_filtered_by_a_foreign_group_are_empty(client, people, ac
         "metric",
         "channel",
         "delivery",
+        "subscriber",
     ],
 )
 async def test_node_hides_other_organizations_status_objects(client, people, acme, kind):

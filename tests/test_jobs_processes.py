@@ -13,7 +13,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
@@ -34,7 +34,11 @@ WEB_STACK = ("starlette", "strawberry", "graphql", "uvicorn")
 
 
 class WorkerProcess:
-    """`python -m statusgraph worker`, its stderr collected line by line."""
+    """`python -m statusgraph worker`, its stderr collected line by line. Every one
+    started is killed after its test if still running (`no_worker_left`): a failing
+    assertion must not leave a worker eating the machine for the rest of the run."""
+
+    started: ClassVar[list["WorkerProcess"]] = []
 
     def __init__(self, env: dict[str, str], *python_options: str) -> None:
         self.env = env
@@ -53,6 +57,7 @@ class WorkerProcess:
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
         )
+        WorkerProcess.started.append(self)
         self.reader = asyncio.create_task(self._read())
         started = time.monotonic()
         while not self.worker_id:
@@ -75,6 +80,16 @@ class WorkerProcess:
         code = await asyncio.wait_for(self.process.wait(), 10)
         await self.reader
         return code
+
+
+@pytest.fixture(autouse=True)
+async def no_worker_left() -> AsyncIterator[None]:
+    yield
+    while WorkerProcess.started:
+        worker = WorkerProcess.started.pop()
+        if worker.process.returncode is None:
+            worker.process.kill()
+            await worker.process.wait()
 
 
 @pytest.fixture

@@ -54,6 +54,10 @@ CASES = {
         "notifications:read", "{ notificationChannels { edges { node { id } } } }"
     ),
     "Delivery": Case("notifications:read", "{ deliveries { edges { node { id } } } }"),
+    "Subscriber": Case(
+        "notifications:read",
+        '{ subscribers(pageId: "page_x") { edges { node { id } } } }',
+    ),
 }
 
 
@@ -138,6 +142,7 @@ async def one_of_each(client: httpx.AsyncClient, people: Personas) -> dict[str, 
         "Metric": made["metric"],
         "NotificationChannel": made["channel"],
         "Delivery": made["delivery"],
+        "Subscriber": made["subscriber"],
     }
 
 

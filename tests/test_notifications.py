@@ -17,16 +17,19 @@ from sqlmodel import select
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from statusgraph.auth.sealed import Sealer
+from statusgraph.auth.subscriber_tokens import SubscriberTokens
 from statusgraph.checks.guard import Guard
 from statusgraph.clock import FrozenClock
 from statusgraph.db.engine import SessionFactory
-from statusgraph.db.models import AuditEvent, Delivery, Event, NotificationChannel
+from statusgraph.db.models import AuditEvent, Delivery, Event, Monitor, NotificationChannel
 from statusgraph.notifications import deliveries
+from statusgraph.notifications.mail import SmtpServer
 from statusgraph.notifications.notifier import Notifier
 from statusgraph.notifications.transport import Transport
 from statusgraph.resolvers import maintenance
 from tests.helpers import PEPPER, Personas, gql
 from tests.receivers import Receiver
+from tests.smtp_sink import Sink
 
 BASE_URL = "https://status.example.com"
 
@@ -34,7 +37,9 @@ BASE_URL = "https://status.example.com"
 @pytest.fixture
 async def notifier(db: SessionFactory, clock: FrozenClock) -> AsyncIterator[Notifier]:
     transport = Transport(Guard(allow_private=True), timeout=5, base_url=BASE_URL)
-    made = Notifier(db, transport, Sealer(PEPPER.encode()), clock=clock)
+    made = Notifier(
+        db, transport, Sealer(PEPPER.encode()), SubscriberTokens(PEPPER.encode()), clock=clock
+    )
     yield made
     await transport.close()
 
@@ -670,7 +675,9 @@ async def test_the_ssrf_guard_refuses_private_targets_when_saved_and_when_sent(
         session.add(row)
     await incident(guarded, key)
     transport = Transport(Guard(allow_private=False), timeout=5, base_url=BASE_URL)
-    guarded_notifier = Notifier(db, transport, Sealer(PEPPER.encode()), clock=clock)
+    guarded_notifier = Notifier(
+        db, transport, Sealer(PEPPER.encode()), SubscriberTokens(PEPPER.encode()), clock=clock
+    )
     try:
         await guarded_notifier.run_once()
     finally:
@@ -889,3 +896,144 @@ def test_the_retry_schedule_is_design_12s() -> None:
         36000,
     ]
     assert deliveries.MAX_ATTEMPTS == 7
+
+
+async def test_an_email_channel_sends_text_and_html_through_smtp(
+    client: httpx.AsyncClient,
+    people: Personas,
+    db: SessionFactory,
+    clock: FrozenClock,
+    smtp_sink: Sink,
+) -> None:
+    key = people.alice.secret
+    created, secret = await channel(
+        client, key, kind="EMAIL", addresses=["ops@example.com", "cto@example.com"]
+    )
+    assert secret is None
+    await incident(client, key, title="<b>Checkout</b> failing")
+    transport = Transport(
+        Guard(allow_private=True),
+        timeout=5,
+        base_url=BASE_URL,
+        smtp=SmtpServer.parse(smtp_sink.url()),
+        smtp_from="Status <status@example.com>",
+    )
+    mailer = Notifier(
+        db, transport, Sealer(PEPPER.encode()), SubscriberTokens(PEPPER.encode()), clock=clock
+    )
+    try:
+        assert await mailer.run_once() == 1
+    finally:
+        await transport.close()
+    [mail] = smtp_sink.received
+    assert mail.rcpt_tos == ["ops@example.com", "cto@example.com"]
+    assert mail.message["Subject"] == "New incident: <b>Checkout</b> failing"
+    assert mail.message["From"] == "Status <status@example.com>"
+    text = mail.message.get_body(("plain",))
+    html = mail.message.get_body(("html",))
+    assert text is not None
+    assert html is not None
+    assert "[investigating] Looking into it" in text.get_content()
+    assert "&lt;b&gt;Checkout&lt;/b&gt; failing" in html.get_content()
+    assert "<b>Checkout" not in html.get_content()
+    [logged] = await delivery_log(client, key, created["id"])
+    assert (logged["status"], logged["attempts"][0]["succeeded"]) == ("SUCCEEDED", True)
+
+
+async def test_an_email_channel_without_smtp_fails_with_a_clear_error(
+    client: httpx.AsyncClient, people: Personas, notifier: Notifier
+) -> None:
+    key = people.alice.secret
+    created, _ = await channel(client, key, kind="EMAIL", addresses=["ops@example.com"])
+    await incident(client, key)
+    await notifier.run_once()
+    [logged] = await delivery_log(client, key, created["id"])
+    attempt = logged["attempts"][0]
+    assert (attempt["errorClass"], attempt["error"]) == (
+        "smtp",
+        "no SMTP server is configured (STATUSGRAPH_SMTP_URL)",
+    )
+
+
+async def test_a_secret_sealed_under_another_server_key_is_reported_and_rotation_mends_it(
+    client: httpx.AsyncClient,
+    people: Personas,
+    receiver: Receiver,
+    db: SessionFactory,
+    notifier: Notifier,
+) -> None:
+    key = people.alice.secret
+    created, _ = await channel(client, key, url=receiver.url())
+    async with db.begin() as session:  # as if STATUSGRAPH_SECRET_KEY had changed
+        row = await session.get(NotificationChannel, created["id"])
+        assert row is not None
+        row.secret = Sealer(b"the previous key").seal("whsec_" + "A" * 32)
+        session.add(row)
+    query = """mutation($id: ID!) { testNotificationChannel(id: $id) {
+      delivery { id } userErrors { field code message } } }"""
+    body = (await gql(client, query, {"id": created["id"]}, key=key)).json()
+    assert body["data"]["testNotificationChannel"] == {
+        "delivery": None,
+        "userErrors": [
+            {
+                "field": "id",
+                "code": "SECRET_UNREADABLE",
+                "message": "The channel's signing secret does not open with this server's "
+                "key (STATUSGRAPH_SECRET_KEY changed): rotate the secret",
+            }
+        ],
+    }
+    async with db() as session:
+        assert (await session.exec(select(Delivery))).all() == []
+    rotate = """mutation($id: ID!) { rotateNotificationChannelSecret(id: $id) {
+      signingSecret } }"""
+    new = (await gql(client, rotate, {"id": created["id"]}, key=key)).json()["data"][
+        "rotateNotificationChannelSecret"
+    ]["signingSecret"]
+    # The previous secret no longer opens: the new one signs alone, at once.
+    await incident(client, key)
+    assert await notifier.run_once() == 1
+    [request] = receiver.requests
+    assert len(request.headers["webhook-signature"].split(" ")) == 1
+    verified(new, request)
+
+
+async def test_addresses_mail_cannot_carry_are_refused(
+    client: httpx.AsyncClient, people: Personas
+) -> None:
+    for address in ("ops@exa_mple.com", "josé@example.com", "ops@-example.com", "ops@example"):
+        errors = await create_channel_errors(
+            client, people.alice.secret, kind="EMAIL", addresses=[address]
+        )
+        assert errors == [
+            {"field": "addresses", "code": "INVALID", "message": f"Not an email address: {address}"}
+        ]
+
+
+async def test_reminders_reach_every_monitor_past_the_first_batch(
+    client: httpx.AsyncClient,
+    people: Personas,
+    clock: FrozenClock,
+    db: SessionFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from statusgraph.notifications import reminders
+
+    monkeypatch.setattr(reminders, "BATCH", 2)
+    key = people.alice.secret
+    # Two monitors not yet due sort first in the first batch, five due ones after them.
+    monitors = [await heartbeat(client, key, renotifyMinutes=60) for _ in range(7)]
+    for monitor in monitors:
+        await ping_up(client, key, monitor)
+        await ping_down(client, key, monitor)
+    clock.advance(minutes=30)
+    not_yet = sorted(monitors)[:2]
+    async with db.begin() as session:
+        for monitor_id in not_yet:
+            row = await session.get(Monitor, monitor_id)
+            assert row is not None
+            row.down_notified_at = clock()
+            session.add(row)
+    clock.advance(minutes=30)
+    async with db.begin() as session:
+        assert await reminders.remind(session, now=clock()) == 5

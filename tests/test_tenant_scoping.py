@@ -51,6 +51,11 @@ ALLOWED: dict[tuple[str, str, str], str] = {
         "CHANNELS.c.organization_id.in_(organization_ids)",
     ): "the dispatcher works for every organization at once: each event's channels are "
     "those of the event's own organization, matched by the organization ids of the batch",
+    (
+        "notifications/dispatcher.py",
+        "_subscribers",
+        "SUBSCRIBERS.c.organization_id.in_(organizations)",
+    ): "likewise for subscribers: an event reaches the subscribers of its own organization",
 }
 
 

@@ -99,8 +99,19 @@ async def test_query_parameters_that_are_not_credentials_pass(client, query):
     assert response.status_code == 200
 
 
-def test_no_route_takes_a_token_in_its_url_yet():
-    assert not EXEMPT_PATHS
+def test_only_the_subscribers_links_take_a_token_in_their_url():
+    assert EXEMPT_PATHS == {"/subscription/confirm", "/subscription/unsubscribe"}
+
+
+async def test_a_token_elsewhere_is_still_refused_and_the_links_token_is_not_logged(
+    logged_client, caplog
+):
+    refused = await logged_client.get("/subscription/confirmx?token=abc")
+    assert refused.status_code == 400
+    answered = await logged_client.get("/subscription/confirm?token=secret-value")
+    assert answered.status_code == 400  # not a valid token: the page says so
+    assert "secret-value" not in caplog.text
+    assert "GET /subscription/confirm?token 400" in caplog.text
 
 
 @pytest.fixture

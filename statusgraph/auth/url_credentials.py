@@ -9,8 +9,12 @@ from statusgraph.errors import StatusGraphError
 
 MESSAGE = "Credentials must be sent in a header, not in the URL"
 CREDENTIAL_NAMES = frozenset({"api_key", "key", "access_token", "token"})
-# Routes that take a one-time token in the URL by design (none yet): exact paths.
-EXEMPT_PATHS: frozenset[str] = frozenset()
+# Routes that take a one-time token in the URL by design: exact paths. A status-page
+# subscriber's confirmation and unsubscribe links (pages/subscriptions.py) are mailed,
+# so the token must ride in the link; it is single-purpose (it can confirm or remove
+# one subscription, nothing else), the access log prints query names only, and the
+# pages send no Referer.
+EXEMPT_PATHS: frozenset[str] = frozenset({"/subscription/confirm", "/subscription/unsubscribe"})
 
 
 class CredentialInURLError(StatusGraphError):

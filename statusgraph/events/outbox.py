@@ -41,6 +41,22 @@ class EventType(StrEnum):
     CHANNEL_DISABLED = "channel.disabled"
     # Sent by testNotificationChannel to one channel; never fanned out.
     TEST = "test"
+    # The confirmation mail of a new subscription, sent to that subscriber only.
+    SUBSCRIBER_CONFIRMATION = "subscriber.confirmation"
+
+
+# What a status page's confirmed subscribers hear of (DESIGN §12).
+SUBSCRIBED = frozenset(
+    {
+        EventType.INCIDENT_CREATED,
+        EventType.INCIDENT_UPDATED,
+        EventType.INCIDENT_RESOLVED,
+        EventType.MAINTENANCE_SCHEDULED,
+        EventType.MAINTENANCE_STARTED,
+        EventType.MAINTENANCE_COMPLETED,
+        EventType.MAINTENANCE_CANCELLED,
+    }
+)
 
 
 def row(

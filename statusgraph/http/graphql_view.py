@@ -19,6 +19,7 @@ from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from statusgraph.auth.sealed import Sealer
+from statusgraph.auth.subscriber_tokens import SubscriberTokens
 from statusgraph.checks.manual import Checking
 from statusgraph.clock import Clock
 from statusgraph.db.engine import SessionFactory
@@ -84,7 +85,7 @@ class GraphQLEndpoint:
     ) -> None:
         self.credential_cache = credential_cache
         self.checking = checking or Checking()
-        self.notifying = notifying or Notifying(Sealer(pepper))
+        self.notifying = notifying or Notifying(Sealer(pepper), SubscriberTokens(pepper))
         self.persisted = persisted
         self.query_limits = query_limits
         self.cache = cache

@@ -1,6 +1,7 @@
 """Every background job, with its interval from the settings, and the runner for them."""
 
 from statusgraph.auth.sealed import Sealer
+from statusgraph.auth.subscriber_tokens import SubscriberTokens
 from statusgraph.checks.guard import Guard
 from statusgraph.checks.prober import Prober
 from statusgraph.checks.scheduler import Checker
@@ -81,6 +82,7 @@ def notifier_for(
         db,
         transport or transport_for(settings),
         Sealer(settings.pepper()),
+        SubscriberTokens(settings.pepper()),
         concurrency=settings.notification_concurrency,
         poll_seconds=settings.notification_poll_seconds,
         clock=clock,

@@ -7,6 +7,7 @@ when the lease ends; the next attempt then carries the same `webhook-id`, which 
 a receiver recognises the duplicate that at-least-once delivery allows.
 """
 
+import contextlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,7 +18,8 @@ from sqlalchemy import Table, and_, bindparam, insert, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from statusgraph.auth.sealed import Sealer, SealError
-from statusgraph.db.models import DeliveryAttempt, Organization, Service
+from statusgraph.auth.subscriber_tokens import Purpose, SubscriberTokens
+from statusgraph.db.models import DeliveryAttempt, Organization, Service, StatusPage, Subscriber
 from statusgraph.db.rows import core_connection
 from statusgraph.events import outbox
 from statusgraph.events.outbox import EVENTS
@@ -30,6 +32,8 @@ from statusgraph.notifications.transport import Attempt
 ATTEMPTS: Table = DeliveryAttempt.__table__  # type: ignore[attr-defined]
 ORGANIZATIONS: Table = Organization.__table__  # type: ignore[attr-defined]
 SERVICES: Table = Service.__table__  # type: ignore[attr-defined]
+SUBSCRIBERS: Table = Subscriber.__table__  # type: ignore[attr-defined]
+PAGES: Table = StatusPage.__table__  # type: ignore[attr-defined]
 
 # DESIGN §12: the first attempt at once, then these waits; after the last, failed.
 RETRY_DELAYS = tuple(
@@ -45,9 +49,10 @@ DISABLE_AFTER = timedelta(days=5)
 class Claimed:
     id: str
     event_id: str
-    channel_id: str
+    channel_id: str | None
     attempts: int
     lease_until: datetime
+    subscriber_id: str | None = None
 
 
 async def claim(
@@ -59,7 +64,7 @@ async def claim(
     rows = (
         await connection.execute(
             select(DELIVERIES.c.id, DELIVERIES.c.event_id, DELIVERIES.c.channel_id)
-            .add_columns(DELIVERIES.c.attempts)
+            .add_columns(DELIVERIES.c.attempts, DELIVERIES.c.subscriber_id)
             .where(DELIVERIES.c.next_attempt_at <= now)
             .order_by(DELIVERIES.c.next_attempt_at)
             .limit(limit)
@@ -74,7 +79,10 @@ async def claim(
         .where(DELIVERIES.c.id.in_([row.id for row in rows]))
         .values(next_attempt_at=until)
     )
-    return [Claimed(row.id, row.event_id, row.channel_id, row.attempts, until) for row in rows]
+    return [
+        Claimed(row.id, row.event_id, row.channel_id, row.attempts, until, row.subscriber_id)
+        for row in rows
+    ]
 
 
 def target_of(monitor_type: str, settings: dict[str, Any]) -> str | None:
@@ -87,7 +95,12 @@ def target_of(monitor_type: str, settings: dict[str, Any]) -> str | None:
 
 
 async def outgoing(
-    session: AsyncSession, claimed: Sequence[Claimed], *, sealer: Sealer, now: datetime
+    session: AsyncSession,
+    claimed: Sequence[Claimed],
+    *,
+    sealer: Sealer,
+    tokens: SubscriberTokens,
+    now: datetime,
 ) -> tuple[list[Outgoing], list[Claimed]]:
     """What each claimed delivery sends, read in one query per table; and the
     deliveries that cannot be sent (their channel was disabled or lost its secret)."""
@@ -104,6 +117,7 @@ async def outgoing(
             select(CHANNELS).where(CHANNELS.c.id.in_({c.channel_id for c in claimed}))
         )
     }
+    subscribers = await _subscribers(session, {c.subscriber_id for c in claimed}, tokens)
     organizations = dict(
         (
             await connection.execute(
@@ -139,11 +153,12 @@ async def outgoing(
     ready, unsendable = [], []
     for delivery in claimed:
         event, channel = events[delivery.event_id], channels.get(delivery.channel_id)
-        if channel is None or not channel.enabled:
+        subscriber = subscribers.get(delivery.subscriber_id or "")
+        if subscriber is None and (channel is None or not channel.enabled):
             unsendable.append(delivery)
             continue
         try:
-            secrets = _secrets(channel, sealer, now)
+            secrets = _secrets(channel, sealer, now) if channel is not None else ()
         except SealError:
             unsendable.append(delivery)
             continue
@@ -168,14 +183,16 @@ async def outgoing(
             },
             services=[{"id": s, "name": services[s]} for s in touched if s in services],
         )
+        target = subscriber if subscriber is not None else channel
+        assert target is not None
         ready.append(
             Outgoing(
                 delivery_id=delivery.id,
                 subject=subject,
-                channel_id=channel.id,
-                channel_name=channel.name,
-                kind=channel.kind,
-                settings=channel.settings,
+                channel_id=target.id,
+                channel_name=target.name,
+                kind=target.kind,
+                settings=target.settings,
                 secrets=secrets,
                 # The wall clock, not the injected one: a receiver compares it with
                 # its own to refuse replays (Standard Webhooks: within 5 minutes).
@@ -185,13 +202,66 @@ async def outgoing(
     return ready, unsendable
 
 
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """A subscriber as the integrations see it: its kind (`subscriber_email`,
+    `subscriber_webhook`) and settings (address or URL, the page, the links' paths)."""
+
+    id: str
+    name: str
+    kind: str
+    settings: dict[str, Any]
+
+
+async def _subscribers(
+    session: AsyncSession, ids: set[str | None], tokens: SubscriberTokens
+) -> dict[str, Recipient]:
+    wanted = {i for i in ids if i}
+    if not wanted:
+        return {}
+    connection = await core_connection(session)
+    rows = await connection.execute(
+        select(
+            SUBSCRIBERS.c.id,
+            SUBSCRIBERS.c.kind,
+            SUBSCRIBERS.c.target,
+            SUBSCRIBERS.c.email,
+            PAGES.c.name,
+        )
+        .join(PAGES, PAGES.c.id == SUBSCRIBERS.c.page_id)
+        .where(SUBSCRIBERS.c.id.in_(wanted))
+    )
+    found = {}
+    for row in rows:
+        found[row.id] = Recipient(
+            id=row.id,
+            name=row.name,
+            kind=f"subscriber_{row.kind}",
+            settings={
+                "target": row.target,
+                "email": row.email,
+                "page_name": row.name,
+                "confirm_path": (
+                    f"/subscription/confirm?token={tokens.make(Purpose.CONFIRM, row.id)}"
+                ),
+                "unsubscribe_path": (
+                    f"/subscription/unsubscribe?token={tokens.make(Purpose.UNSUBSCRIBE, row.id)}"
+                ),
+            },
+        )
+    return found
+
+
 def _secrets(channel: Any, sealer: Sealer, now: datetime) -> tuple[str, ...]:
     if channel.secret is None:
         return ()
     found = [sealer.open(channel.secret)]
     until = channel.previous_secret_until
     if channel.previous_secret is not None and until is not None and until > now:
-        found.append(sealer.open(channel.previous_secret))
+        # One that no longer opens (the server's key changed since) is left out: the
+        # current one, rotated after the change, signs alone.
+        with contextlib.suppress(SealError):
+            found.append(sealer.open(channel.previous_secret))
     return tuple(found)
 
 
@@ -277,7 +347,8 @@ async def _streaks(session: AsyncSession, sent: Sequence[Sent], *, now: datetime
     connection = await core_connection(session)
     latest: dict[str, Sent] = {}
     for item in sorted(sent, key=lambda item: item.at):
-        latest[item.delivery.channel_id] = item
+        if item.delivery.channel_id is not None:  # subscribers have no streak
+            latest[item.delivery.channel_id] = item
     disabled = 0
     for channel_id in sorted(latest):
         item = latest[channel_id]

@@ -16,21 +16,29 @@ channel gets nothing, the event telling of its own disabling included.
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table, insert, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from statusgraph.db.models import Delivery, Monitor, NotificationChannel
+from statusgraph.db.models import (
+    Delivery,
+    Monitor,
+    NotificationChannel,
+    StatusPageService,
+    Subscriber,
+)
 from statusgraph.db.rows import core_connection
-from statusgraph.events.outbox import EVENTS, EventType
+from statusgraph.events.outbox import EVENTS, SUBSCRIBED, EventType
 from statusgraph.ids import new_id
 
 CHANNELS: Table = NotificationChannel.__table__  # type: ignore[attr-defined]
 DELIVERIES: Table = Delivery.__table__  # type: ignore[attr-defined]
 MONITORS: Table = Monitor.__table__  # type: ignore[attr-defined]
+SUBSCRIBERS: Table = Subscriber.__table__  # type: ignore[attr-defined]
+PAGE_SERVICES: Table = StatusPageService.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +78,7 @@ async def fan_out(session: AsyncSession, *, now: datetime, limit: int = 500) -> 
                 EVENTS.c.type,
                 EVENTS.c.monitor_id,
                 EVENTS.c.service_ids,
+                EVENTS.c.data,
             )
             .where(EVENTS.c.dispatched_at.is_(None))
             .order_by(EVENTS.c.created_at)
@@ -81,10 +90,38 @@ async def fan_out(session: AsyncSession, *, now: datetime, limit: int = 500) -> 
         return 0
     channels = await _channels(session, {event.organization_id for event in events})
     monitors = await _monitors(session, {e.monitor_id for e in events if e.monitor_id})
+    subscribers = await _subscribers(session, events)
     rows: list[dict[str, Any]] = []
+
+    def deliver(
+        event: Any, *, channel_id: str | None = None, subscriber_id: str | None = None
+    ) -> None:
+        rows.append(
+            {
+                "id": new_id("msg"),
+                "organization_id": event.organization_id,
+                "event_id": event.id,
+                "channel_id": channel_id,
+                "subscriber_id": subscriber_id,
+                "event_type": event.type,
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+                "last_attempt_at": None,
+            }
+        )
+
     for event in events:
         if event.type == EventType.TEST:
             continue
+        if event.type == EventType.SUBSCRIBER_CONFIRMATION:
+            if event.data["subscriberId"] in subscribers.known:
+                deliver(event, subscriber_id=event.data["subscriberId"])
+            continue
+        if event.type in SUBSCRIBED:
+            for subscriber_id in subscribers.wanting(event.organization_id, event.service_ids):
+                deliver(event, subscriber_id=subscriber_id)
         service_ids = list(event.service_ids)
         monitor_channels = None
         if event.monitor_id is not None and event.monitor_id in monitors:
@@ -99,20 +136,7 @@ async def fan_out(session: AsyncSession, *, now: datetime, limit: int = 500) -> 
                 service_ids=service_ids,
                 monitor_channels=monitor_channels,
             ):
-                rows.append(
-                    {
-                        "id": new_id("msg"),
-                        "organization_id": event.organization_id,
-                        "event_id": event.id,
-                        "channel_id": channel.id,
-                        "event_type": event.type,
-                        "status": "pending",
-                        "attempts": 0,
-                        "next_attempt_at": now,
-                        "created_at": now,
-                        "last_attempt_at": None,
-                    }
-                )
+                deliver(event, channel_id=channel.id)
     if rows:
         await connection.execute(insert(DELIVERIES), rows)
     await connection.execute(
@@ -157,3 +181,63 @@ async def _monitors(
         )
     )
     return {row.id: (row.service_id, row.notify_channel_ids) for row in rows}
+
+
+@dataclass
+class Subscribers:
+    """The subscribers a batch of events may reach: `known`, every subscriber a
+    confirmation event names that still exists; `confirmed`, per organization, the
+    confirmed ones with their page's services and their own choice."""
+
+    known: set[str] = field(default_factory=set)
+    confirmed: dict[str, list[tuple[str, set[str], set[str]]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+
+    def wanting(self, organization_id: str, service_ids: Sequence[str]) -> list[str]:
+        """Who hears of an event touching `service_ids`: a subscriber whose page shows
+        one of them and who chose every service or one of them. An event that names no
+        service (an incident affecting none) goes to every subscriber of the organization."""
+        touched = set(service_ids)
+        return [
+            subscriber_id
+            for subscriber_id, shown, chosen in self.confirmed[organization_id]
+            if not touched or (shown & touched and (not chosen or chosen & touched))
+        ]
+
+
+async def _subscribers(session: AsyncSession, events: Sequence[Any]) -> Subscribers:
+    found = Subscribers()
+    connection = await core_connection(session)
+    named = {e.data["subscriberId"] for e in events if e.type == EventType.SUBSCRIBER_CONFIRMATION}
+    if named:
+        existing = await connection.execute(
+            select(SUBSCRIBERS.c.id).where(SUBSCRIBERS.c.id.in_(named))
+        )
+        found.known = {row.id for row in existing}
+    organizations = {e.organization_id for e in events if e.type in SUBSCRIBED}
+    if not organizations:
+        return found
+    rows = (
+        await connection.execute(
+            select(SUBSCRIBERS.c.id, SUBSCRIBERS.c.organization_id, SUBSCRIBERS.c.page_id)
+            .add_columns(SUBSCRIBERS.c.service_ids)
+            .where(
+                SUBSCRIBERS.c.organization_id.in_(organizations),
+                SUBSCRIBERS.c.confirmed_at.is_not(None),
+            )
+            .order_by(SUBSCRIBERS.c.created_at, SUBSCRIBERS.c.id)
+        )
+    ).all()
+    shown: dict[str, set[str]] = defaultdict(set)
+    for page_id, service_id in await connection.execute(
+        select(PAGE_SERVICES.c.page_id, PAGE_SERVICES.c.service_id).where(
+            PAGE_SERVICES.c.page_id.in_({row.page_id for row in rows})
+        )
+    ):
+        shown[page_id].add(service_id)
+    for row in rows:
+        found.confirmed[row.organization_id].append(
+            (row.id, shown[row.page_id], set(row.service_ids))
+        )
+    return found

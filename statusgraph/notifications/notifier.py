@@ -16,6 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from statusgraph.auth.sealed import Sealer
+from statusgraph.auth.subscriber_tokens import SubscriberTokens
 from statusgraph.clock import Clock, utcnow
 from statusgraph.db.engine import SessionFactory
 from statusgraph.notifications import deliveries, dispatcher
@@ -35,6 +36,7 @@ class Notifier:
         db: SessionFactory,
         transport: Transport,
         sealer: Sealer,
+        tokens: SubscriberTokens,
         *,
         concurrency: int = 50,
         poll_seconds: float = 0.25,
@@ -43,6 +45,7 @@ class Notifier:
         self.db = db
         self.transport = transport
         self.sealer = sealer
+        self.tokens = tokens
         self.concurrency = concurrency
         self.poll_seconds = poll_seconds
         self.clock = clock
@@ -110,7 +113,7 @@ class Notifier:
             claimed = await deliveries.claim(session, now=now, limit=free)
             if claimed:
                 ready, unsendable = await deliveries.outgoing(
-                    session, claimed, sealer=self.sealer, now=now
+                    session, claimed, sealer=self.sealer, tokens=self.tokens, now=now
                 )
                 await deliveries.give_up(session, unsendable, now=now)
         if not claimed:
@@ -154,7 +157,7 @@ class Notifier:
             async with self.db.begin() as session:
                 claimed = await deliveries.claim(session, now=now, limit=self.concurrency)
                 ready, unsendable = await deliveries.outgoing(
-                    session, claimed, sealer=self.sealer, now=now
+                    session, claimed, sealer=self.sealer, tokens=self.tokens, now=now
                 )
                 await deliveries.give_up(session, unsendable, now=now)
             if not claimed:

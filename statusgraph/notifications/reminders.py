@@ -2,7 +2,9 @@
 `renotify_minutes` that is still DOWN that long after it went DOWN, or after its last
 reminder, writes its monitor.down event again, marked as a reminder."""
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Table, func, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -17,11 +19,23 @@ BATCH = 500
 
 
 async def remind(session: AsyncSession, *, now: datetime) -> int:
-    """Writes the reminders due; returns how many. On PostgreSQL monitors another
-    process is reminding of are skipped; each reminder moves `down_notified_at` in the
-    transaction of its event, so it is written once."""
+    """Writes the reminders due; returns how many. Every DOWN monitor with a re-notify
+    interval is looked at, a batch at a time in id order (not only the first batch: those
+    not yet due would otherwise hide the rest). On PostgreSQL monitors another process is
+    reminding of are skipped; each reminder moves `down_notified_at` in the transaction
+    of its event, so it is written once."""
+    reminded, after = 0, ""
+    while True:
+        batch = await _candidates(session, after=after)
+        reminded += await _remind(session, batch, now=now)
+        if len(batch) < BATCH:
+            return reminded
+        after = batch[-1].id
+
+
+async def _candidates(session: AsyncSession, *, after: str) -> Sequence[Any]:
     connection = await core_connection(session)
-    monitors = (
+    return (
         await connection.execute(
             select(
                 MONITORS.c.id,
@@ -30,16 +44,22 @@ async def remind(session: AsyncSession, *, now: datetime) -> int:
                 MONITORS.c.down_notified_at,
             )
             .where(
+                MONITORS.c.id > after,
                 MONITORS.c.recorded_status == "down",
                 MONITORS.c.renotify_minutes.is_not(None),
                 MONITORS.c.paused.is_(False),
             )
+            .order_by(MONITORS.c.id)
             .limit(BATCH)
             .with_for_update(skip_locked=True)
         )
     ).all()
+
+
+async def _remind(session: AsyncSession, monitors: Sequence[Any], *, now: datetime) -> int:
     if not monitors:
         return 0
+    connection = await core_connection(session)
     went_down = dict(
         (
             await connection.execute(

@@ -9,6 +9,7 @@ from datetime import datetime
 from statusgraph.auth.principal import Principal, RequestInfo
 from statusgraph.auth.scopes import Scope
 from statusgraph.auth.sealed import Sealer
+from statusgraph.auth.subscriber_tokens import SubscriberTokens
 from statusgraph.db.engine import SessionFactory
 from statusgraph.db.models import Delivery, NotificationChannel
 from statusgraph.events import outbox
@@ -29,6 +30,7 @@ class Notifying:
     process sends nothing now, as in tests that build no app) and sealer."""
 
     sealer: Sealer
+    tokens: SubscriberTokens
     transport: Transport | None = None
 
 
@@ -89,9 +91,18 @@ async def send_test(
             now=now,
         )
         claimed = Claimed(delivery.id, event.id, channel.id, 0, lease_until)
-        [outgoing], _ = await deliveries.outgoing(
-            session, [claimed], sealer=notifying.sealer, now=now
+        ready, _ = await deliveries.outgoing(
+            session, [claimed], sealer=notifying.sealer, tokens=notifying.tokens, now=now
         )
+        if not ready:  # written back: nothing of this test is kept
+            problems.add(
+                "id",
+                "SECRET_UNREADABLE",
+                "The channel's signing secret does not open with this server's key "
+                "(STATUSGRAPH_SECRET_KEY changed): rotate the secret",
+            )
+            problems.raise_if_any()
+        [outgoing] = ready
     assert notifying.transport is not None
     attempt = await kinds()[outgoing.kind](notifying.transport, outgoing)
     async with db.begin() as session:

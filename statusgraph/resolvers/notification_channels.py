@@ -8,6 +8,7 @@ stored one, as monitors do with their secrets (monitor_secrets.py).
 """
 
 import functools
+import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from email.headerregistry import Address
@@ -44,6 +45,8 @@ from statusgraph.resolvers.owned import (
 from statusgraph.resolvers.pagination import Page, PageArgs, paginate
 from statusgraph.resolvers.user_errors import Problems
 
+# A host name's label (RFC 1123): what mail servers route to.
+DOMAIN_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 MAX_NAME = 200
 MAX_URL = 2048
 MAX_ADDRESSES = 20
@@ -61,7 +64,9 @@ class ChannelKind(StrEnum):
 
 
 # Event types a channel may filter on (a test is sent to one channel, never fanned out).
-FILTERABLE = [kind for kind in EventType if kind is not EventType.TEST]
+FILTERABLE = [
+    kind for kind in EventType if kind not in (EventType.TEST, EventType.SUBSCRIBER_CONFIRMATION)
+]
 
 _record = functools.partial(audit.record_change, scope=Scope.notifications_write)
 
@@ -85,7 +90,13 @@ def valid_address(text: str) -> bool:
         address = Address(addr_spec=text)
     except (ValueError, IndexError, TypeError):
         return False
-    return address.addr_spec == text and "." in address.domain
+    labels = address.domain.split(".")
+    return (
+        address.addr_spec == text
+        and text.isascii()
+        and len(labels) > 1
+        and all(DOMAIN_LABEL.fullmatch(label) for label in labels)
+    )
 
 
 def _check_url(problems: Problems, kind: ChannelKind, url: Any) -> None:
@@ -144,6 +155,14 @@ def _check_settings(problems: Problems, kind: ChannelKind, fields: dict[str, Any
         _check_url(problems, kind, fields.get("url"))
 
 
+def _check_event_types(problems: Problems, event_types: Any) -> None:
+    for kind in event_types or []:
+        if kind not in FILTERABLE:
+            problems.add(
+                "eventTypes", "INVALID", f"{EventType(kind).name} is never sent to channels"
+            )
+
+
 def _check_name(problems: Problems, name: Any) -> None:
     if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME:
         problems.add("name", "INVALID", f"Name must be 1 to {MAX_NAME} characters")
@@ -169,6 +188,7 @@ async def create_channel(
     problems = Problems()
     _check_name(problems, fields.get("name"))
     _check_settings(problems, kind, fields)
+    _check_event_types(problems, fields.get("event_types"))
     await _check_filters(session, principal, fields, problems)
     problems.raise_if_any()
     secret = new_signing_secret() if kind is ChannelKind.WEBHOOK else None
@@ -234,6 +254,7 @@ async def update_channel(
     if settings_changed:
         merged.update({k: changes[k] for k in ("url", "addresses") if k in changes})
         _check_settings(problems, kind, merged)
+    _check_event_types(problems, changes.get("event_types"))
     await _check_filters(session, principal, changes, problems)
     problems.raise_if_any()
     if "name" in changes:
@@ -390,9 +411,13 @@ async def redeliver(
     delivery = await require_owned(
         session, Delivery, principal.organization_id, delivery_id, "Delivery", lock=Lock.UPDATE
     )
-    channel = await session.get(NotificationChannel, delivery.channel_id)
+    channel = (
+        await session.get(NotificationChannel, delivery.channel_id)
+        if delivery.channel_id is not None
+        else None
+    )
     problems = Problems()
-    if channel is None or not channel.enabled:
+    if delivery.channel_id is not None and (channel is None or not channel.enabled):
         problems.add(
             "id", "CHANNEL_DISABLED", "The delivery's channel is disabled: enable it first"
         )

@@ -26,6 +26,7 @@ from statusgraph.schema.public import PublicQueries
 from statusgraph.schema.scalars import SCALAR_MAP, StringLiteralsGuard
 from statusgraph.schema.services import ServiceMutations, ServiceQueries
 from statusgraph.schema.status_pages import StatusPageMutations, StatusPageQueries
+from statusgraph.schema.subscribers import SubscriberMutations, SubscriberQueries
 from statusgraph.schema.viewer import ViewerQueries
 
 
@@ -39,6 +40,7 @@ class Query(
     IncidentQueries,
     MaintenanceQueries,
     NotificationQueries,
+    SubscriberQueries,
     MonitorQueries,
     IngestQueries,
     ApiKeyQueries,
@@ -54,6 +56,7 @@ class Mutation(
     IncidentMutations,
     MaintenanceMutations,
     NotificationMutations,
+    SubscriberMutations,
     MonitorMutations,
     IngestMutations,
     ApiKeyMutations,

@@ -25,6 +25,7 @@ from statusgraph.schema.permissions import PUBLIC
 from statusgraph.schema.relay import Node
 from statusgraph.schema.services import Service, ServiceGroup
 from statusgraph.schema.status_pages import StatusPage, StatusPageViewerToken
+from statusgraph.schema.subscribers import Subscriber
 
 # Per ID prefix: the scope its own query needs, its table, and its GraphQL type.
 NODE_TYPES: dict[str, tuple[str, Any, Callable[[Any, datetime], Node]]] = {
@@ -58,6 +59,7 @@ NODE_TYPES: dict[str, tuple[str, Any, Callable[[Any, datetime], Node]]] = {
         lambda row, _now: NotificationChannel.of(row),
     ),
     "msg": (Scope.notifications_read, models.Delivery, lambda row, _now: Delivery.of(row)),
+    "sub": (Scope.notifications_read, models.Subscriber, lambda row, _now: Subscriber.of(row)),
 }
 # Tables without an organization of their own: a row is its parent's organization's.
 PARENTS: dict[str, tuple[Any, str]] = {

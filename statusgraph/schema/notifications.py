@@ -114,7 +114,10 @@ class Delivery(Node):
 
     event_id: strawberry.ID
     event_type: EventType
-    channel_id: strawberry.ID
+    channel_id: strawberry.ID | None = strawberry.field(description="A channel's delivery.")
+    subscriber_id: strawberry.ID | None = strawberry.field(
+        description="A status-page subscriber's delivery."
+    )
     status: DeliveryStatus
     attempt_count: int
     next_attempt_at: datetime | None
@@ -132,7 +135,8 @@ class Delivery(Node):
             id=strawberry.ID(row.id),
             event_id=strawberry.ID(row.event_id),
             event_type=EventType(row.event_type),
-            channel_id=strawberry.ID(row.channel_id),
+            channel_id=strawberry.ID(row.channel_id) if row.channel_id else None,
+            subscriber_id=strawberry.ID(row.subscriber_id) if row.subscriber_id else None,
             status=DeliveryStatus(row.status),
             attempt_count=row.attempts,
             next_attempt_at=row.next_attempt_at,

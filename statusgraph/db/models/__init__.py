@@ -15,6 +15,7 @@ from statusgraph.db.models.notifications import (
     DeliveryAttempt,
     Event,
     NotificationChannel,
+    Subscriber,
 )
 from statusgraph.db.models.status import (
     Incident,
@@ -58,5 +59,6 @@ __all__ = [
     "StatusPage",
     "StatusPageService",
     "StatusPageViewerToken",
+    "Subscriber",
     "Worker",
 ]

@@ -68,13 +68,38 @@ class NotificationChannel(SQLModel, table=True):
     updated_at: datetime = utc_column()
 
 
+class Subscriber(SQLModel, table=True):
+    """Someone who asked a status page for news (DESIGN §12): by email, or by webhook
+    (with an email address for the confirmation). Nothing is sent before the address is
+    confirmed through the link mailed to it; unsubscribing deletes the row."""
+
+    __tablename__ = "subscriber"
+    __table_args__ = (
+        UniqueConstraint("page_id", "kind", "target", name="uq_subscriber_page_kind_target"),
+        Index("ix_subscriber_org_created", "organization_id", "created_at", "id"),
+        Index("ix_subscriber_page", "page_id", "confirmed_at"),
+    )
+
+    id: str = Field(primary_key=True, max_length=32)
+    organization_id: str = Field(foreign_key="organization.id", ondelete="CASCADE", max_length=32)
+    page_id: str = Field(foreign_key="status_page.id", ondelete="CASCADE", max_length=32)
+    kind: str = Field(max_length=16)  # email | webhook
+    target: str = Field(max_length=2048)  # the address, or the webhook's URL
+    email: str = Field(max_length=254)  # where the confirmation goes
+    # Empty: every service of the page.
+    service_ids: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    confirmed_at: datetime | None = utc_column(nullable=True)
+    created_at: datetime = utc_column()
+
+
 class Delivery(SQLModel, table=True):
-    """One event to one channel. Its id is the `webhook-id` a receiver deduplicates on:
-    the same on every retry and on a redelivery after a crash."""
+    """One event to one channel, or to one subscriber. Its id is the `webhook-id` a
+    receiver deduplicates on: the same on every retry and on a redelivery after a crash."""
 
     __tablename__ = "delivery"
     __table_args__ = (
         UniqueConstraint("event_id", "channel_id", name="uq_delivery_event_channel"),
+        UniqueConstraint("event_id", "subscriber_id", name="uq_delivery_event_subscriber"),
         # The sender asks for deliveries due now: O(due), not O(all).
         Index("ix_delivery_due", "next_attempt_at"),
         Index("ix_delivery_channel_created", "channel_id", "created_at", "id"),
@@ -84,8 +109,12 @@ class Delivery(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=32)
     organization_id: str = Field(foreign_key="organization.id", ondelete="CASCADE", max_length=32)
     event_id: str = Field(foreign_key="event.id", ondelete="CASCADE", max_length=32)
-    channel_id: str = Field(
-        foreign_key="notification_channel.id", ondelete="CASCADE", max_length=32
+    # One of the two.
+    channel_id: str | None = Field(
+        default=None, foreign_key="notification_channel.id", ondelete="CASCADE", max_length=32
+    )
+    subscriber_id: str | None = Field(
+        default=None, foreign_key="subscriber.id", ondelete="CASCADE", max_length=32
     )
     event_type: str = Field(max_length=64)
     status: str = Field(default="pending", max_length=16)  # pending | succeeded | failed

@@ -29,11 +29,20 @@ Send = Callable[[Transport, Outgoing], Awaitable[Attempt]]
 
 
 def kinds() -> dict[str, Send]:
-    from statusgraph.notifications.integrations import discord, email, slack, webhook
+    from statusgraph.notifications.integrations import (
+        discord,
+        email,
+        slack,
+        subscriber_email,
+        subscriber_webhook,
+        webhook,
+    )
 
     return {
         "webhook": webhook.send,
         "slack": slack.send,
         "discord": discord.send,
         "email": email.send,
+        "subscriber_email": subscriber_email.send,
+        "subscriber_webhook": subscriber_webhook.send,
     }

@@ -51,4 +51,6 @@ async def send(transport: Transport, outgoing: Outgoing) -> Attempt:
         )
     except mail.MailError as error:
         return failed(started, f"smtp:{error.kind}", str(error))
+    except ValueError as error:  # an address or header the mail format refuses
+        return failed(started, "smtp:invalid", str(error))
     return Attempt(True, round((time.perf_counter() - started) * 1000))
