@@ -100,7 +100,7 @@ async def test_query_parameters_that_are_not_credentials_pass(client, query):
 
 
 def test_only_the_subscribers_links_take_a_token_in_their_url():
-    assert EXEMPT_PATHS == {"/subscription/confirm", "/subscription/unsubscribe"}
+    assert {"/subscription/confirm", "/subscription/unsubscribe"} == EXEMPT_PATHS
 
 
 async def test_a_token_elsewhere_is_still_refused_and_the_links_token_is_not_logged(
