@@ -89,7 +89,7 @@ class Settings(BaseSettings):
     # once, how often it looks for new events and due deliveries, and how long a
     # receiver has to answer. Outgoing requests pass the checks' SSRF guard (and its
     # STATUSGRAPH_CHECKS_ALLOW_PRIVATE_NETWORKS).
-    notification_concurrency: int = Field(default=50, ge=1, le=1000)
+    notification_concurrency: int = Field(default=200, ge=1, le=1000)
     notification_poll_seconds: float = Field(default=0.25, gt=0)
     notification_timeout_seconds: float = Field(default=15.0, gt=0, le=60)
     # How often maintenance windows that started or ended are told of, and monitors

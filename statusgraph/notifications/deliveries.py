@@ -349,10 +349,23 @@ async def _streaks(session: AsyncSession, sent: Sequence[Sent], *, now: datetime
     for item in sorted(sent, key=lambda item: item.at):
         if item.delivery.channel_id is not None:  # subscribers have no streak
             latest[item.delivery.channel_id] = item
+    if not latest:
+        return 0
+    # Read first, so that a batch of successes to channels not failing (the usual case)
+    # costs one SELECT rather than an UPDATE per channel.
+    failing = dict(
+        (
+            await connection.execute(
+                select(CHANNELS.c.id, CHANNELS.c.failing_since).where(CHANNELS.c.id.in_(latest))
+            )
+        ).all()
+    )
     disabled = 0
     for channel_id in sorted(latest):
         item = latest[channel_id]
         if item.attempt.succeeded:
+            if failing.get(channel_id) is None:
+                continue
             await connection.execute(
                 update(CHANNELS)
                 .where(CHANNELS.c.id == channel_id, CHANNELS.c.failing_since.is_not(None))

@@ -38,7 +38,7 @@ class Notifier:
         sealer: Sealer,
         tokens: SubscriberTokens,
         *,
-        concurrency: int = 50,
+        concurrency: int = 200,
         poll_seconds: float = 0.25,
         clock: Clock = utcnow,
     ) -> None:
