@@ -55,6 +55,15 @@ class Claimed:
     subscriber_id: str | None = None
 
 
+async def due(session: AsyncSession, *, now: datetime) -> bool:
+    """Whether any delivery is due (a read: no lock taken)."""
+    connection = await core_connection(session)
+    found = await connection.execute(
+        select(DELIVERIES.c.id).where(DELIVERIES.c.next_attempt_at <= now).limit(1)
+    )
+    return found.first() is not None
+
+
 async def claim(
     session: AsyncSession, *, now: datetime, limit: int, lease: timedelta = LEASE
 ) -> list[Claimed]:

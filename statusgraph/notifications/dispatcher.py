@@ -66,6 +66,15 @@ def wants(
     return monitor_channels is None or channel.id in monitor_channels
 
 
+async def pending(session: AsyncSession) -> bool:
+    """Whether any event waits to be dispatched (a read: no lock taken)."""
+    connection = await core_connection(session)
+    found = await connection.execute(
+        select(EVENTS.c.id).where(EVENTS.c.dispatched_at.is_(None)).limit(1)
+    )
+    return found.first() is not None
+
+
 async def fan_out(session: AsyncSession, *, now: datetime, limit: int = 500) -> int:
     """Dispatches up to `limit` events, oldest first; returns how many deliveries it made
     (in the caller's transaction)."""

@@ -95,11 +95,18 @@ class Notifier:
                 await asyncio.sleep(1)
 
     async def _dispatch(self) -> None:
-        async with self.db.begin() as session:
-            made = await dispatcher.fan_out(session, now=self.clock(), limit=FAN_OUT_BATCH)
+        # Looked for with a read first: on SQLite a write transaction takes the one
+        # write lock, which an idle notifier polling four times a second would take from
+        # the heartbeat pings' writer for nothing.
+        async with self.db() as session:
+            waiting = await dispatcher.pending(session)
+        made = 0
+        if waiting:
+            async with self.db.begin() as session:
+                made = await dispatcher.fan_out(session, now=self.clock(), limit=FAN_OUT_BATCH)
         if made:
             self.wake.set()
-        if made < FAN_OUT_BATCH:
+        else:
             await asyncio.sleep(self.poll_seconds)
 
     async def _claim(self) -> None:
@@ -109,6 +116,12 @@ class Notifier:
             await self._sleep(self.poll_seconds)
             return
         now = self.clock()
+        async with self.db() as session:  # a read first, as in _dispatch
+            due = await deliveries.due(session, now=now)
+        if not due:
+            self.wake.clear()
+            await self._sleep(self.poll_seconds)
+            return
         async with self.db.begin() as session:
             claimed = await deliveries.claim(session, now=now, limit=free)
             if claimed:
