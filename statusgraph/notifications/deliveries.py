@@ -14,26 +14,28 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, insert, select, update
+from sqlalchemy import and_, bindparam, insert, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from statusgraph.auth.sealed import Sealer, SealError
 from statusgraph.auth.subscriber_tokens import Purpose, SubscriberTokens
-from statusgraph.db.models import DeliveryAttempt, Organization, Service, StatusPage, Subscriber
 from statusgraph.db.rows import core_connection
 from statusgraph.events import outbox
-from statusgraph.events.outbox import EVENTS
 from statusgraph.ids import new_id
-from statusgraph.notifications.dispatcher import CHANNELS, DELIVERIES, MONITORS
 from statusgraph.notifications.integrations import Outgoing
 from statusgraph.notifications.messages import Subject
+from statusgraph.notifications.tables import (
+    ATTEMPTS,
+    CHANNELS,
+    DELIVERIES,
+    EVENTS,
+    MONITORS,
+    ORGANIZATIONS,
+    PAGES,
+    SERVICES,
+    SUBSCRIBERS,
+)
 from statusgraph.notifications.transport import Attempt
-
-ATTEMPTS: Table = DeliveryAttempt.__table__  # type: ignore[attr-defined]
-ORGANIZATIONS: Table = Organization.__table__  # type: ignore[attr-defined]
-SERVICES: Table = Service.__table__  # type: ignore[attr-defined]
-SUBSCRIBERS: Table = Subscriber.__table__  # type: ignore[attr-defined]
-PAGES: Table = StatusPage.__table__  # type: ignore[attr-defined]
 
 # DESIGN §12: the first attempt at once, then these waits; after the last, failed.
 RETRY_DELAYS = tuple(

@@ -20,25 +20,20 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from statusgraph.db.models import (
-    Delivery,
-    Monitor,
-    NotificationChannel,
-    StatusPageService,
-    Subscriber,
-)
 from statusgraph.db.rows import core_connection
-from statusgraph.events.outbox import EVENTS, SUBSCRIBED, EventType
+from statusgraph.events.outbox import SUBSCRIBED, EventType
 from statusgraph.ids import new_id
-
-CHANNELS: Table = NotificationChannel.__table__  # type: ignore[attr-defined]
-DELIVERIES: Table = Delivery.__table__  # type: ignore[attr-defined]
-MONITORS: Table = Monitor.__table__  # type: ignore[attr-defined]
-SUBSCRIBERS: Table = Subscriber.__table__  # type: ignore[attr-defined]
-PAGE_SERVICES: Table = StatusPageService.__table__  # type: ignore[attr-defined]
+from statusgraph.notifications.tables import (
+    CHANNELS,
+    DELIVERIES,
+    EVENTS,
+    MONITORS,
+    PAGE_SERVICES,
+    SUBSCRIBERS,
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,15 +6,13 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import func, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from statusgraph.db.models import MonitorStatusChange
 from statusgraph.db.rows import core_connection
 from statusgraph.events import outbox
-from statusgraph.notifications.dispatcher import MONITORS
+from statusgraph.notifications.tables import CHANGES, MONITORS
 
-CHANGES: Table = MonitorStatusChange.__table__  # type: ignore[attr-defined]
 BATCH = 500
 
 
