@@ -11,7 +11,8 @@ import pytest
 from pydantic import ValidationError
 
 from statusgraph.config import Settings
-from statusgraph.notifications.mail import MailError, SmtpServer, compose, send, valid_address
+from statusgraph.email_addresses import valid_address
+from statusgraph.notifications.mail import MailError, SmtpServer, compose, send
 from tests.servers import free_port
 from tests.smtp_sink import Sink, SinkFactory
 from tests.smtp_sink import smtp_sink as smtp_sink

@@ -16,13 +16,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email import errors, utils
-from email.headerregistry import Address
+from email import utils
 from email.message import EmailMessage
 from typing import Literal, NoReturn
 from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
+
+from statusgraph.email_addresses import HOST_LABEL, valid_address
 
 Security = Literal["opportunistic", "starttls", "tls"]
 ErrorKind = Literal["connect", "auth", "refused", "timeout", "tls"]
@@ -32,8 +33,6 @@ SCHEMES: dict[str, tuple[Security, int]] = {
     "smtp+starttls": ("starttls", 587),
     "smtps": ("tls", 465),
 }
-HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
-DOMAIN_LABEL = HOST_LABEL
 HEADER_NAME = re.compile(r"[!-9;-~]+")  # printable ASCII but the colon (RFC 5322 §2.2)
 # Headers compose() writes itself; an extra header may not replace them.
 OWN_HEADERS = frozenset(
@@ -52,8 +51,6 @@ OWN_HEADERS = frozenset(
 )
 BAD_HOST = "the host of an SMTP URL is not a host name or an IP address"
 QUIT_SECONDS = 2.0
-MAX_ADDRESS = 254  # RFC 5321 §4.5.3.1.3, a path less its angle brackets
-MAX_LOCAL_PART = 64  # RFC 5321 §4.5.3.1.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,24 +125,6 @@ class MailError(Exception):
         super().__init__(message)
         self.kind: ErrorKind = kind
         self.message = message
-
-
-def valid_address(text: str) -> bool:
-    """A bare address such as ``ops@example.com``: no display name, no comment, ASCII,
-    one @, a domain name with a dot in it; at most 254 characters."""
-    if len(text) > MAX_ADDRESS or text.count("@") != 1 or not text.isascii():
-        return False
-    try:
-        address = Address(addr_spec=text)
-    except (ValueError, IndexError, errors.HeaderParseError):
-        return False
-    domain = address.domain
-    return (
-        address.addr_spec == text
-        and 0 < len(address.username) <= MAX_LOCAL_PART
-        and "." in domain
-        and all(DOMAIN_LABEL.fullmatch(label) for label in domain.split("."))
-    )
 
 
 def compose(

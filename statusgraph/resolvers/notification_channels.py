@@ -8,10 +8,8 @@ stored one, as monitors do with their secrets (monitor_secrets.py).
 """
 
 import functools
-import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from email.headerregistry import Address
 from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,6 +29,7 @@ from statusgraph.db.models import (
     Service,
 )
 from statusgraph.db.scoping import for_org
+from statusgraph.email_addresses import valid_address
 from statusgraph.events.outbox import EventType
 from statusgraph.ids import new_id
 from statusgraph.resolvers import audit
@@ -45,8 +44,6 @@ from statusgraph.resolvers.owned import (
 from statusgraph.resolvers.pagination import Page, PageArgs, paginate
 from statusgraph.resolvers.user_errors import Problems
 
-# A host name's label (RFC 1123): what mail servers route to.
-DOMAIN_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 MAX_NAME = 200
 MAX_URL = 2048
 MAX_ADDRESSES = 20
@@ -80,23 +77,6 @@ def shown_url(kind: str, url: str) -> str:
     # Slack: /services/T…/B…/<token>; Discord: /api/webhooks/<id>/<token>.
     keep = "/".join(path[:-1]) if len(path) > 2 else ""
     return f"{parts.scheme}://{parts.netloc}{keep}/{MASK}"
-
-
-def valid_address(text: str) -> bool:
-    """A bare address (no display name), as mail servers take it in RCPT TO."""
-    if len(text) > 254 or text.count("@") != 1 or any(c.isspace() for c in text):
-        return False
-    try:
-        address = Address(addr_spec=text)
-    except (ValueError, IndexError, TypeError):
-        return False
-    labels = address.domain.split(".")
-    return (
-        address.addr_spec == text
-        and text.isascii()
-        and len(labels) > 1
-        and all(DOMAIN_LABEL.fullmatch(label) for label in labels)
-    )
 
 
 def _check_url(problems: Problems, kind: ChannelKind, url: Any) -> None:

@@ -22,11 +22,12 @@ from statusgraph.auth.principal import Principal, RequestInfo
 from statusgraph.auth.scopes import Scope
 from statusgraph.db.models import StatusPage, Subscriber
 from statusgraph.db.scoping import for_org
+from statusgraph.email_addresses import valid_address
 from statusgraph.errors import NotFoundError
 from statusgraph.events import outbox
 from statusgraph.ids import new_id
 from statusgraph.resolvers import status_pages
-from statusgraph.resolvers.notification_channels import MAX_URL, valid_address
+from statusgraph.resolvers.notification_channels import MAX_URL
 from statusgraph.resolvers.owned import delete_owned, require_owned
 from statusgraph.resolvers.pagination import Page, PageArgs, paginate
 from statusgraph.resolvers.user_errors import Problems
