@@ -9,6 +9,7 @@ from typing import Any
 import aiohttp
 
 from statusgraph.checks.guard import BlockedAddressError, Guard
+from statusgraph.notifications import mail
 from statusgraph.notifications.mail import SmtpServer
 
 EXCERPT_BYTES = 1024  # of a receiver's answer, kept in the delivery log
@@ -119,6 +120,31 @@ class Transport:
             error=None if ok else f"HTTP {status}",
             response_excerpt=excerpt,
         )
+
+    async def mail(
+        self, to: list[str], *, subject: str, text: str, html: str, headers: dict[str, str]
+    ) -> Attempt:
+        """Mails a plain-text and an HTML part through the configured SMTP server."""
+        started = time.perf_counter()
+        if self.smtp is None:
+            return failed(started, "smtp", "no SMTP server is configured (STATUSGRAPH_SMTP_URL)")
+        try:
+            message = mail.compose(
+                sender=self.smtp_from,
+                to=to,
+                subject=subject,
+                text=text,
+                html=html,
+                headers=headers,
+            )
+            await mail.send(
+                self.smtp, message, timeout=self.smtp_timeout, tls_context=self.ssl_context
+            )
+        except mail.MailError as error:
+            return failed(started, f"smtp:{error.kind}", str(error))
+        except ValueError as error:  # an address or header the mail format refuses
+            return failed(started, "smtp:invalid", str(error))
+        return Attempt(True, _ms_since(started))
 
 
 async def _excerpt(response: aiohttp.ClientResponse) -> str | None:

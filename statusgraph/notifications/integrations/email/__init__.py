@@ -1,13 +1,11 @@
 """EMAIL: a plain-text and an HTML part, through the SMTP server of
-STATUSGRAPH_SMTP_URL (notifications/mail.py)."""
+STATUSGRAPH_SMTP_URL (Transport.mail)."""
 
 import html
-import time
 
-from statusgraph.notifications import mail
 from statusgraph.notifications.integrations import Outgoing
 from statusgraph.notifications.messages import Message, compose
-from statusgraph.notifications.transport import Attempt, Transport, failed
+from statusgraph.notifications.transport import Attempt, Transport
 
 
 def render(message: Message, organization: str) -> tuple[str, str]:
@@ -29,28 +27,12 @@ def render(message: Message, organization: str) -> tuple[str, str]:
 
 
 async def send(transport: Transport, outgoing: Outgoing) -> Attempt:
-    started = time.perf_counter()
-    if transport.smtp is None:
-        return failed(started, "smtp", "no SMTP server is configured (STATUSGRAPH_SMTP_URL)")
     message = compose(outgoing.subject, base_url=transport.base_url)
     text, body = render(message, outgoing.subject.organization_name)
-    try:
-        email = mail.compose(
-            sender=transport.smtp_from,
-            to=list(outgoing.settings["addresses"]),
-            subject=message.title,
-            text=text,
-            html=body,
-            headers={"X-Statusgraph-Delivery": outgoing.delivery_id},
-        )
-        await mail.send(
-            transport.smtp,
-            email,
-            timeout=transport.smtp_timeout,
-            tls_context=transport.ssl_context,
-        )
-    except mail.MailError as error:
-        return failed(started, f"smtp:{error.kind}", str(error))
-    except ValueError as error:  # an address or header the mail format refuses
-        return failed(started, "smtp:invalid", str(error))
-    return Attempt(True, round((time.perf_counter() - started) * 1000))
+    return await transport.mail(
+        list(outgoing.settings["addresses"]),
+        subject=message.title,
+        text=text,
+        html=body,
+        headers={"X-Statusgraph-Delivery": outgoing.delivery_id},
+    )

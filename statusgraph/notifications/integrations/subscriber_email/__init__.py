@@ -4,14 +4,12 @@ one mail per incident or maintenance event, each with an unsubscribe link and th
 offer their own "Unsubscribe" button."""
 
 import html
-import time
 
 from statusgraph.events.outbox import EventType
-from statusgraph.notifications import mail
 from statusgraph.notifications.integrations import Outgoing
 from statusgraph.notifications.integrations.email import render
 from statusgraph.notifications.messages import Message, compose
-from statusgraph.notifications.transport import Attempt, Transport, failed
+from statusgraph.notifications.transport import Attempt, Transport
 
 
 def confirmation(outgoing: Outgoing, base_url: str) -> tuple[str, str, str]:
@@ -26,8 +24,8 @@ def confirmation(outgoing: Outgoing, base_url: str) -> tuple[str, str, str]:
         "#0969da",
         link,
     )
-    text, html = render(message, page)
-    return message.title, text, html
+    text, body = render(message, page)
+    return message.title, text, body
 
 
 def news(outgoing: Outgoing, base_url: str) -> tuple[str, str, str]:
@@ -36,24 +34,18 @@ def news(outgoing: Outgoing, base_url: str) -> tuple[str, str, str]:
     unsubscribe = base_url + outgoing.settings["unsubscribe_path"]
     page = outgoing.settings["page_name"]
     footer = f"You subscribed to {page}. Unsubscribe: {unsubscribe}"
-    text, html = render(Message(message.title, message.text, message.color, None), page)
+    text, body = render(Message(message.title, message.text, message.color, None), page)
     return (
         f"[{page}] {message.title}",
         f"{text}\n{footer}\n",
-        html.replace(
-            "</body>", f'<p><a href="{_attribute(unsubscribe)}">Unsubscribe</a></p></body>'
+        body.replace(
+            "</body>",
+            f'<p><a href="{html.escape(unsubscribe, quote=True)}">Unsubscribe</a></p></body>',
         ),
     )
 
 
-def _attribute(value: str) -> str:
-    return html.escape(value, quote=True)
-
-
 async def send_mail(transport: Transport, outgoing: Outgoing, to: str) -> Attempt:
-    started = time.perf_counter()
-    if transport.smtp is None:
-        return failed(started, "smtp", "no SMTP server is configured (STATUSGRAPH_SMTP_URL)")
     headers = {"X-Statusgraph-Delivery": outgoing.delivery_id}
     if outgoing.subject.type == EventType.SUBSCRIBER_CONFIRMATION:
         subject, text, body = confirmation(outgoing, transport.base_url)
@@ -63,26 +55,7 @@ async def send_mail(transport: Transport, outgoing: Outgoing, to: str) -> Attemp
             f"<{transport.base_url}{outgoing.settings['unsubscribe_path']}>"
         )
         headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    try:
-        message = mail.compose(
-            sender=transport.smtp_from,
-            to=[to],
-            subject=subject,
-            text=text,
-            html=body,
-            headers=headers,
-        )
-        await mail.send(
-            transport.smtp,
-            message,
-            timeout=transport.smtp_timeout,
-            tls_context=transport.ssl_context,
-        )
-    except mail.MailError as error:
-        return failed(started, f"smtp:{error.kind}", str(error))
-    except ValueError as error:  # an address or header the mail format refuses
-        return failed(started, "smtp:invalid", str(error))
-    return Attempt(True, round((time.perf_counter() - started) * 1000))
+    return await transport.mail([to], subject=subject, text=text, html=body, headers=headers)
 
 
 async def send(transport: Transport, outgoing: Outgoing) -> Attempt:
