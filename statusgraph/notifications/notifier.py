@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 
 from statusgraph.auth.sealed import Sealer
 from statusgraph.auth.subscriber_tokens import SubscriberTokens
@@ -122,22 +123,29 @@ class Notifier:
             self.wake.clear()
             await self._sleep(self.poll_seconds)
             return
-        async with self.db.begin() as session:
-            claimed = await deliveries.claim(session, now=now, limit=free)
-            if claimed:
-                ready, unsendable = await deliveries.outgoing(
-                    session, claimed, sealer=self.sealer, tokens=self.tokens, now=now
-                )
-                await deliveries.give_up(session, unsendable, now=now)
+        claimed, ready = await self._take(now, free)
         if not claimed:
             self.wake.clear()
             await self._sleep(self.poll_seconds)
             return
-        by_id = {claim.id: claim for claim in claimed}
-        for item in ready:
-            claim = by_id[item.delivery_id]
+        for claim, item in ready:
             task = asyncio.create_task(self._send(claim, item), name=f"notify: {claim.id}")
             self.in_flight[claim.id] = (claim, task)
+
+    async def _take(self, now: datetime, limit: int) -> tuple[int, list[tuple[Claimed, Outgoing]]]:
+        """Claims up to `limit` due deliveries and reads what each sends, in one
+        transaction; those that cannot be sent fail there. (How many were claimed, the
+        ones to send.)"""
+        async with self.db.begin() as session:
+            claimed = await deliveries.claim(session, now=now, limit=limit)
+            if not claimed:
+                return 0, []
+            ready, unsendable = await deliveries.outgoing(
+                session, claimed, sealer=self.sealer, tokens=self.tokens, now=now
+            )
+            await deliveries.give_up(session, unsendable, now=now)
+        by_id = {claim.id: claim for claim in claimed}
+        return len(claimed), [(by_id[item.delivery_id], item) for item in ready]
 
     async def _send(self, claim: Claimed, item: Outgoing) -> None:
         # Awaited before `self.finished` is read: the writer swaps that list for a new one
@@ -166,19 +174,10 @@ class Notifier:
                     break
         made = 0
         while True:
-            now = self.clock()
-            async with self.db.begin() as session:
-                claimed = await deliveries.claim(session, now=now, limit=self.concurrency)
-                ready, unsendable = await deliveries.outgoing(
-                    session, claimed, sealer=self.sealer, tokens=self.tokens, now=now
-                )
-                await deliveries.give_up(session, unsendable, now=now)
+            claimed, ready = await self._take(self.clock(), self.concurrency)
             if not claimed:
                 return made
-            by_id = {claim.id: claim for claim in claimed}
-            sent = await asyncio.gather(
-                *(self._attempt(by_id[item.delivery_id], item) for item in ready)
-            )
+            sent = await asyncio.gather(*(self._attempt(claim, item) for claim, item in ready))
             async with self.db.begin() as session:
                 await deliveries.record(session, sent, now=self.clock())
             made += len(sent)
