@@ -96,7 +96,7 @@ async def claim(
     ]
 
 
-def target_of(monitor_type: str, settings: dict[str, Any]) -> str | None:
+def target_of(settings: dict[str, Any]) -> str | None:
     """What a monitor watches, as people read it."""
     if "url" in settings:
         return str(settings["url"])
@@ -190,7 +190,7 @@ async def outgoing(
                 "id": monitor.id,
                 "name": monitor.name,
                 "type": monitor.type.upper(),
-                "target": target_of(monitor.type, monitor.settings),
+                "target": target_of(monitor.settings),
             },
             services=[{"id": s, "name": services[s]} for s in touched if s in services],
         )
