@@ -22,7 +22,7 @@ from statusgraph.checks.guard import Guard
 from statusgraph.clock import FrozenClock
 from statusgraph.db.engine import SessionFactory
 from statusgraph.db.models import AuditEvent, Delivery, Event, Monitor, NotificationChannel
-from statusgraph.notifications import deliveries
+from statusgraph.notifications import deliveries, reminders
 from statusgraph.notifications.mail import SmtpServer
 from statusgraph.notifications.notifier import Notifier
 from statusgraph.notifications.transport import Transport
@@ -505,10 +505,7 @@ async def test_a_monitor_that_names_its_channels_notifies_those_only(
     await ping_down(client, key, monitor)
     await incident(client, key)
     await notifier.run_once()
-    assert [r.json()["type"] for r in receiver.at("/chosen")] == [
-        "monitor.down",
-        "incident.created",
-    ] or sorted(r.json()["type"] for r in receiver.at("/chosen")) == [
+    assert sorted(r.json()["type"] for r in receiver.at("/chosen")) == [
         "incident.created",
         "monitor.down",
     ]
@@ -523,8 +520,6 @@ async def test_reminders_while_down_at_the_monitors_interval(
     clock: FrozenClock,
     db: SessionFactory,
 ) -> None:
-    from statusgraph.notifications import reminders
-
     key = people.alice.secret
     await channel(client, key, url=receiver.url())
     monitor = await heartbeat(client, key, renotifyMinutes=30)
@@ -1017,8 +1012,6 @@ async def test_reminders_reach_every_monitor_past_the_first_batch(
     db: SessionFactory,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from statusgraph.notifications import reminders
-
     monkeypatch.setattr(reminders, "BATCH", 2)
     key = people.alice.secret
     # Two monitors not yet due sort first in the first batch, five due ones after them.
