@@ -8,7 +8,7 @@ from statusgraph.auth.scopes import grants
 
 @dataclass(frozen=True, slots=True)
 class Actor:
-    type: str  # "api_key" | "cli" | "system"
+    type: str  # "api_key" | "oauth_token" | "user" | "cli" | "system"
     id: str | None
     label: str
 
@@ -18,8 +18,22 @@ CLI = Actor(type="cli", id=None, label="command line")
 
 
 @dataclass(frozen=True, slots=True)
+class Delegation:
+    """Whom an OAuth access token acts for, and through which app (DESIGN §11)."""
+
+    user_id: str
+    user_email: str
+    user_name: str
+    role: str
+    app_id: str
+    app_name: str
+    client_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class Principal:
-    """An authenticated credential. Only API keys for now; OAuth tokens come later."""
+    """An authenticated credential: an API key (kind "api_key") or an OAuth access token
+    (kind "oauth_token", whose id is its grant's: a refresh keeps the rate-limit bucket)."""
 
     kind: str
     id: str
@@ -29,12 +43,16 @@ class Principal:
     scopes: frozenset[str]
     expires_at: datetime | None
     sandbox: bool
+    delegation: Delegation | None = None
 
     def can(self, scope: str) -> bool:
         return grants(self.scopes, scope)
 
     @property
     def actor(self) -> Actor:
+        if self.delegation is not None:
+            label = f"{self.delegation.app_name} for {self.delegation.user_email}"
+            return Actor(type=self.kind, id=self.id, label=label[:200])
         return Actor(type=self.kind, id=self.id, label=self.name)
 
 

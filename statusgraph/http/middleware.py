@@ -38,7 +38,7 @@ from statusgraph.http import json_input, persisted_queries
 from statusgraph.http.persisted_queries import PersistedQueries
 from statusgraph.http.responses import graphql_errors, rest_error, www_authenticate
 from statusgraph.ratelimit import Decision, Limiter, Route, route_of
-from statusgraph.resolvers import credentials
+from statusgraph.resolvers import credentials, oauth_access
 from statusgraph.rest.common import read_body
 from statusgraph.schema.limits import mutation_fields
 
@@ -275,6 +275,8 @@ class RequestGuardMiddleware:
             extra = (
                 www_authenticate() if missing else www_authenticate("invalid_token", error.message)
             )
+            if error.message == oauth_access.TOKEN_REVOKED:
+                extra["X-Error"] = oauth_access.REVOKED_HEADER
         if scope["path"].startswith("/graphql"):
             accept = Headers(scope=scope).get("accept")
             return graphql_errors(

@@ -16,7 +16,7 @@ from statusgraph.auth.scopes import FULL_ACCESS
 from statusgraph.db.engine import SessionFactory
 from statusgraph.db.models import ApiKey, Organization
 from statusgraph.errors import AuthenticationError, ForbiddenError
-from statusgraph.resolvers import audit
+from statusgraph.resolvers import audit, oauth_access
 
 # lastUsedAt/lastUsedIp are written at most this often per key, so a busy key does not
 # turn every read into a write.
@@ -137,6 +137,8 @@ async def authenticate(
     now: datetime,
     cache: CredentialCache | None = None,
 ) -> Principal:
+    if oauth_access.is_access_token(presented):
+        return await oauth_access.authenticate(db, presented, pepper=pepper, now=now)
     digest = keys.hash_secret(pepper, presented)
     known = cache.get(digest) if cache is not None else None
     if known is None:

@@ -6,11 +6,15 @@ import strawberry
 @strawberry.enum
 class ActorType(Enum):
     API_KEY = "api_key"
+    OAUTH_TOKEN = "oauth_token"  # noqa: S105  (a kind)
+    USER = "user"
     CLI = "cli"
     SYSTEM = "system"
 
 
-@strawberry.type(description="Who did something: a credential, the command line, or the server.")
+@strawberry.type(
+    description="Who did something: a credential, a user, the command line, or the server."
+)
 class Actor:
     type: ActorType
     id: strawberry.ID | None

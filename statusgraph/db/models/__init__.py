@@ -29,6 +29,15 @@ from statusgraph.db.models.status import (
     StatusPageService,
     StatusPageViewerToken,
 )
+from statusgraph.db.models.users import (
+    Invitation,
+    Membership,
+    OAuthApp,
+    OAuthCode,
+    OAuthGrant,
+    OAuthToken,
+    User,
+)
 
 __all__ = [
     "ApiKey",
@@ -44,14 +53,20 @@ __all__ = [
     "Incident",
     "IncidentService",
     "IncidentUpdate",
+    "Invitation",
     "JobLease",
     "MaintenanceService",
     "MaintenanceWindow",
+    "Membership",
     "Metric",
     "MetricPoint",
     "Monitor",
     "MonitorStatusChange",
     "NotificationChannel",
+    "OAuthApp",
+    "OAuthCode",
+    "OAuthGrant",
+    "OAuthToken",
     "Organization",
     "Plan",
     "Service",
@@ -60,5 +75,6 @@ __all__ = [
     "StatusPageService",
     "StatusPageViewerToken",
     "Subscriber",
+    "User",
     "Worker",
 ]
