@@ -1,1 +1,1 @@
-"""The OAuth 2.0 provider\x27s endpoints and its login, consent and account pages (DESIGN §11)."""
+"""The OAuth 2.0 provider's endpoints and its login, consent and account pages (DESIGN §11)."""
