@@ -36,7 +36,7 @@ TEST_REDIS_URL = os.environ.get("STATUSGRAPH_TEST_REDIS_URL")
 
 
 # Fixtures shared by several test modules, kept in modules of their own.
-pytest_plugins = ["tests.receivers", "tests.smtp_sink"]
+pytest_plugins = ["tests.receivers", "tests.smtp_sink", "tests.browser"]
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
