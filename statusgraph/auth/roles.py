@@ -46,11 +46,15 @@ def effective_scopes(granted: Iterable[str], role: str) -> frozenset[str]:
     """The catalogue scopes both the grant and the role give, as concrete names.
 
     Concrete rather than the wildcards either side may hold: `incidents:*` granted to a
-    VIEWER is `incidents:read`, and an OWNER's `*:*` ∩ a grant is exactly the grant.
+    VIEWER is `incidents:read`, and an OWNER's `*:*` ∩ `incidents:write` is
+    `incidents:write`.
     """
     held = frozenset(granted)
     allowed = ROLE_SCOPES[Role(role)]
-    return frozenset(s for s in CATALOGUE if grants(held, s) and grants(allowed, s))
+    both = {s for s in CATALOGUE if grants(held, s) and grants(allowed, s)}
+    # `incidents:write` implies `incidents:read`: listing both would say nothing more.
+    implied = {s.replace(":write", ":read") for s in both if s.endswith(":write")}
+    return frozenset(both - implied)
 
 
 def offerable(role: str, requested: Iterable[str]) -> list[str]:

@@ -53,8 +53,8 @@ async def authenticate(
         .where(col(OAuthToken.token_hash) == digest, col(OAuthToken.kind) == "access")
     )
     async with db() as session:
-        # Six columns: more than sqlmodel's typed select() takes, so SQLAlchemy's.
-        found = (await session.execute(statement)).first()
+        # Six entities: more than sqlmodel's typed select() and exec() know of.
+        found = (await session.exec(statement)).first()  # type: ignore[call-overload]
     if found is None:
         raise AuthenticationError(INVALID_TOKEN)
     token, grant, app, user, role, plan = found
