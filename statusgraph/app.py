@@ -28,6 +28,7 @@ from statusgraph.ingest.writers import group_writer
 from statusgraph.jobs import catalog
 from statusgraph.jobs.runner import JobsAlreadyRunning
 from statusgraph.notifications.testing import Notifying
+from statusgraph.pages.status_page import StatusPages
 from statusgraph.pages.subscriptions import SubscriptionPages
 from statusgraph.ratelimit import Limiter
 from statusgraph.resolvers.credentials import CredentialCache
@@ -113,6 +114,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
     beacon = BeaconEndpoints(db, clock)
     metrics_api = MetricsEndpoints(db, clock)
     subscriptions = SubscriptionPages(db, SubscriberTokens(pepper), clock)
+    status_html = StatusPages(db, clock, pepper)
     graphql = GraphQLEndpoint(
         schema,
         db=db,
@@ -147,6 +149,15 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
             Route("/api/metrics/ingest", metrics_api.ingest, methods=["POST"]),
             Route("/subscription/confirm", subscriptions.confirm, methods=["GET", "POST"]),
             Route("/subscription/unsubscribe", subscriptions.unsubscribe, methods=["GET", "POST"]),
+            Route("/status/{slug}", status_html.page, methods=["GET", "HEAD"]),
+            Route("/status/{slug}/history", status_html.history, methods=["GET", "HEAD"]),
+            Route(
+                "/status/{slug}/incidents/{incident_id}",
+                status_html.incident,
+                methods=["GET", "HEAD"],
+            ),
+            Route("/status/{slug}/subscribe", status_html.subscribe, methods=["POST"]),
+            Route("/assets/{name}", status_html.stylesheet, methods=["GET", "HEAD"]),
         ],
         middleware=[
             # Outermost first; each only when switched on, so that it costs nothing when off.

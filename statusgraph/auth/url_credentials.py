@@ -3,6 +3,7 @@ history and Referer headers. A key sent that way was never accepted; now it is
 answered with a 400 that says where it belongs, before it is looked up or charged.
 """
 
+import re
 from urllib.parse import unquote_plus
 
 from statusgraph.errors import StatusGraphError
@@ -15,6 +16,10 @@ CREDENTIAL_NAMES = frozenset({"api_key", "key", "access_token", "token"})
 # one subscription, nothing else), the access log prints query names only, and the
 # pages send no Referer.
 EXEMPT_PATHS: frozenset[str] = frozenset({"/subscription/confirm", "/subscription/unsubscribe"})
+# A private status page's viewer token is opened once as /status/{slug}?token=… (a link
+# handed to the page's readers): that one path shape only, not the page's subpaths. The
+# page moves the token into a cookie and redirects to the clean URL (pages/status_page.py).
+STATUS_PAGE = re.compile(r"/status/[a-z0-9-]+")
 
 
 class CredentialInURLError(StatusGraphError):
@@ -26,7 +31,7 @@ def refuse_credential_in_url(path: str, query_string: bytes) -> None:
     """Raises when a parameter of the query string is named like a credential, in any
     case and percent-encoding, with or without a value. Callers skip this for an empty
     query string, the common case."""
-    if path in EXEMPT_PATHS:
+    if path in EXEMPT_PATHS or STATUS_PAGE.fullmatch(path):
         return
     lowered = query_string.lower()
     if b"key" not in lowered and b"token" not in lowered and b"%" not in lowered:
