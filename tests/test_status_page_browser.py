@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Literal
 
 import httpx
 import pytest
@@ -226,7 +227,9 @@ async def seed(client: httpx.AsyncClient, key: str, clock: FrozenClock) -> str:
 
 @pytest.mark.parametrize("width", [1280, 360])
 @pytest.mark.parametrize("scheme", ["light", "dark"])
-async def test_the_page_renders_every_state_readably(browser: Browser, site: Site, width, scheme):
+async def test_the_page_renders_every_state_readably(
+    browser: Browser, site: Site, width: int, scheme: Literal["light", "dark"]
+) -> None:
     page = await open_page(browser, width=width, height=900)
     await page.emulate_media(color_scheme=scheme)
     watch = await Watch().attach(page)
@@ -274,7 +277,9 @@ async def test_the_page_renders_every_state_readably(browser: Browser, site: Sit
     await page.context.close()
 
 
-async def test_an_incident_and_the_history_open_without_errors(browser: Browser, site: Site):
+async def test_an_incident_and_the_history_open_without_errors(
+    browser: Browser, site: Site
+) -> None:
     page = await open_page(browser, width=360)
     watch = await Watch().attach(page)
     await page.goto(site.url + "/status/demo")
@@ -291,7 +296,7 @@ async def test_an_incident_and_the_history_open_without_errors(browser: Browser,
     await page.context.close()
 
 
-async def test_the_subscribe_form_works_without_script(browser: Browser, site: Site):
+async def test_the_subscribe_form_works_without_script(browser: Browser, site: Site) -> None:
     context = await browser.new_context(java_script_enabled=False)
     page = await context.new_page()
     watch = await Watch().attach(page)
@@ -304,11 +309,14 @@ async def test_the_subscribe_form_works_without_script(browser: Browser, site: S
 
 
 @pytest.mark.parametrize("theme", THEMES)
-async def test_text_meets_wcag_aa_contrast_in_light_and_dark(browser: Browser, site: Site, theme):
+async def test_text_meets_wcag_aa_contrast_in_light_and_dark(
+    browser: Browser, site: Site, theme: str
+) -> None:
     page = await open_page(browser)
     watch = await Watch().attach(page)
     await page.goto(f"{site.url}/status/theme-{theme.lower()}")
-    for scheme in ("light", "dark"):
+    schemes: tuple[Literal["light", "dark"], ...] = ("light", "dark")
+    for scheme in schemes:
         await page.emulate_media(color_scheme=scheme)
         found = await page.evaluate(CONTRAST)
         assert found["checked"] > 20
@@ -318,7 +326,9 @@ async def test_text_meets_wcag_aa_contrast_in_light_and_dark(browser: Browser, s
     await page.context.close()
 
 
-async def test_hostile_fields_are_shown_as_text_and_run_nothing(browser: Browser, site: Site):
+async def test_hostile_fields_are_shown_as_text_and_run_nothing(
+    browser: Browser, site: Site
+) -> None:
     page = await open_page(browser)
     watch = await Watch().attach(page)
     await page.goto(site.url + "/status/evil")
