@@ -219,6 +219,14 @@ async def test_the_tour_runs_in_order_and_every_answer_is_the_one_shown(server, 
     # The ping of step 4 is stored, as its 200 promised.
     [ping] = await stored(server.database_url, ids["mon_…"])
     assert (ping.kind, ping.message) == ("success", None)
+    # Step 8: the page the tour built, in HTML, themed, with its incident in the history.
+    async with httpx.AsyncClient() as http:
+        page = await http.get(server.url + "/status/default")
+    assert page.status_code == 200
+    assert "theme-ocean" in page.text
+    assert "Acme Status" in page.text
+    assert "All systems operational" in page.text
+    assert "Slow API" in page.text
 
 
 async def test_the_backup_script_reports_a_failure_with_the_log_tail_verbatim(live, tmp_path):
