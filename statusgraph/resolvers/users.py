@@ -1,0 +1,168 @@
+"""Users and their memberships (DESIGN §11): creating a person with a password, checking
+a password at sign-in, and the organizations a user belongs to.
+
+Team management (members, roles, invitations) is in resolvers/team.py.
+"""
+
+import asyncio
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from statusgraph.auth import passwords
+from statusgraph.auth.principal import Actor, RequestInfo
+from statusgraph.auth.roles import ROLES
+from statusgraph.db.models import Organization
+from statusgraph.db.models.users import Membership, User
+from statusgraph.email_addresses import valid_address
+from statusgraph.ids import new_id
+from statusgraph.resolvers import audit
+from statusgraph.resolvers.user_errors import Problems, UserInputError
+
+MAX_NAME_LENGTH = 200
+EMAIL_TAKEN = "A user with this email address already exists"
+
+
+def normalize_email(email: str) -> str:
+    """Stored lower-cased: one account per address whatever its spelling."""
+    return email.strip().lower()
+
+
+def check_email(email: str, problems: Problems, field: str = "email") -> None:
+    if not valid_address(email):
+        problems.add(field, "INVALID", "Email must be a valid email address")
+
+
+def check_name(name: str, problems: Problems, field: str = "name") -> None:
+    if not 1 <= len(name) <= MAX_NAME_LENGTH:
+        problems.add(field, "INVALID", f"Name must be 1 to {MAX_NAME_LENGTH} characters")
+
+
+def check_password_rules(password: str, problems: Problems, field: str = "password") -> None:
+    problem = passwords.password_problem(password)
+    if problem is not None:
+        problems.add(field, "WEAK_PASSWORD", problem)
+
+
+def check_role(role: str, problems: Problems, field: str = "role") -> None:
+    if role not in ROLES:
+        problems.add(field, "INVALID", f"Role must be one of: {', '.join(ROLES)}")
+
+
+async def hash_password(password: str) -> str:
+    # argon2id takes tens of milliseconds of CPU: not on the event loop.
+    return await asyncio.to_thread(passwords.hash_password, password)
+
+
+async def get_by_email(session: AsyncSession, email: str) -> User | None:
+    statement = select(User).where(User.email == normalize_email(email))
+    return (await session.exec(statement)).first()
+
+
+async def add_user(
+    session: AsyncSession, *, email: str, name: str, password_hash: str, now: datetime
+) -> User:
+    """Insert a user (already validated); a lost race on the address is EMAIL_TAKEN."""
+    user = User(
+        id=new_id("usr"), email=email, name=name, password_hash=password_hash, created_at=now
+    )
+    try:
+        # A savepoint, so a lost race on the unique address leaves the transaction usable.
+        async with session.begin_nested():
+            session.add(user)
+            await session.flush()
+    except IntegrityError:
+        raise UserInputError.single("email", "EMAIL_TAKEN", EMAIL_TAKEN) from None
+    return user
+
+
+async def create_user(
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    organization: Organization,
+    email: str,
+    name: str,
+    password: str,
+    role: str,
+    request: RequestInfo,
+    now: datetime,
+) -> User:
+    """A new person with a password and a membership of `organization` in `role`
+    (the command line's `users create`). An address that already has an account is
+    refused: an existing user joins another organization by invitation."""
+    problems = Problems()
+    email = normalize_email(email)
+    name = name.strip()
+    check_email(email, problems)
+    check_name(name, problems)
+    check_password_rules(password, problems)
+    check_role(role, problems)
+    problems.raise_if_any()
+    if await get_by_email(session, email) is not None:
+        raise UserInputError.single("email", "EMAIL_TAKEN", EMAIL_TAKEN)
+
+    user = await add_user(
+        session, email=email, name=name, password_hash=await hash_password(password), now=now
+    )
+    membership = Membership(
+        id=new_id("mem"),
+        organization_id=organization.id,
+        user_id=user.id,
+        role=role,
+        created_at=now,
+    )
+    session.add(membership)
+    await audit.record(
+        session,
+        actor,
+        organization_id=organization.id,
+        action="member.added",
+        target_type="membership",
+        target_id=membership.id,
+        request=request,
+        now=now,
+        details={"userId": user.id, "email": email, "role": role},
+    )
+    await session.flush()
+    return user
+
+
+async def check_password(session: AsyncSession, email: str, password: str) -> User | None:
+    """The user whose address and password these are, or None.
+
+    Costs one argon2 verification whether or not the address has an account (against
+    passwords.dummy_hash() when it has none), so timing does not tell which do.
+    """
+    user = await get_by_email(session, email)
+    if len(password) > passwords.MAX_LENGTH:
+        return None
+    stored = user.password_hash if user is not None else passwords.dummy_hash()
+    verified = await asyncio.to_thread(passwords.verify_password, stored, password)
+    return user if verified and user is not None else None
+
+
+async def memberships_of(
+    session: AsyncSession, user_id: str
+) -> list[tuple[Membership, Organization]]:
+    """The user's memberships with their organizations, by organization name."""
+    statement = (
+        select(Membership, Organization)
+        .join(Organization, col(Organization.id) == col(Membership.organization_id))
+        .where(Membership.user_id == user_id)
+        .order_by(col(Organization.name), col(Organization.id))
+    )
+    return [
+        (membership, organization) for membership, organization in await session.exec(statement)
+    ]
+
+
+async def get_membership(
+    session: AsyncSession, organization_id: str, user_id: str
+) -> Membership | None:
+    statement = select(Membership).where(
+        Membership.organization_id == organization_id, Membership.user_id == user_id
+    )
+    return (await session.exec(statement)).first()
