@@ -15,12 +15,11 @@ import pytest
 from sqlalchemy import event
 from starlette.applications import Starlette
 
-from statusgraph.auth.principal import SYSTEM, RequestInfo
+from statusgraph.auth.principal import SYSTEM, Principal, RequestInfo
 from statusgraph.clock import FrozenClock
 from statusgraph.db.engine import SessionFactory
 from statusgraph.db.models import Organization
-from statusgraph.db.models.users import User
-from statusgraph.resolvers import api_keys, organizations, users
+from statusgraph.resolvers import api_keys, oauth_apps, organizations
 
 PEPPER = "test-pepper-not-secret"
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -63,30 +62,6 @@ async def create_key(
             request=RequestInfo(),
             now=clock(),
             pepper=PEPPER.encode(),
-        )
-
-
-async def create_user(
-    db: SessionFactory,
-    clock: FrozenClock,
-    organization: Organization,
-    *,
-    role: str = "owner",
-    email: str = "ada@example.com",
-    name: str = "Ada Lovelace",
-    password: str = "correct horse battery",  # noqa: S107
-) -> User:
-    async with db.begin() as session:
-        return await users.create_user(
-            session,
-            SYSTEM,
-            organization=organization,
-            email=email,
-            name=name,
-            password=password,
-            role=role,
-            request=RequestInfo(),
-            now=clock(),
         )
 
 
@@ -196,3 +171,42 @@ class StaticResolver(aiohttp.abc.AbstractResolver):
 
     async def close(self) -> None:
         return None
+
+
+# The principal test factories act as: a full-access credential of the organization.
+def helper_principal(organization: Organization) -> Principal:
+    return Principal(
+        kind="api_key",
+        id="key_testhelper",
+        name="test helper",
+        organization_id=organization.id,
+        plan=organization.plan,
+        scopes=frozenset({"*:*"}),
+        expires_at=None,
+        sandbox=False,
+    )
+
+
+async def create_oauth_app(
+    db: SessionFactory,
+    clock: FrozenClock,
+    organization: Organization,
+    *,
+    redirect_uris: list[str] | None = None,
+    confidential: bool = True,
+    name: str = "Test app",
+) -> oauth_apps.IssuedApp:
+    async with db.begin() as session:
+        return await oauth_apps.create_oauth_app(
+            session,
+            helper_principal(organization),
+            name=name,
+            description="",
+            redirect_uris=(
+                redirect_uris if redirect_uris is not None else ["http://127.0.0.1:8765/callback"]
+            ),
+            confidential=confidential,
+            request=RequestInfo(),
+            now=clock(),
+            pepper=PEPPER.encode(),
+        )

@@ -56,6 +56,17 @@ ALLOWED: dict[tuple[str, str, str], str] = {
         "_subscribers",
         "SUBSCRIBERS.c.organization_id.in_(organizations)",
     ): "likewise for subscribers: an event reaches the subscribers of its own organization",
+    (
+        "resolvers/oauth_apps.py",
+        "grants_of_user",
+        "col(Organization.id) == col(OAuthGrant.organization_id)",
+    ): "a signed-in user's own grants across every organization they belong to, chosen by "
+    "user (/account/apps): the join names each grant's organization",
+    (
+        "resolvers/oauth_apps.py",
+        "grants_of_user",
+        "col(Membership.organization_id) == col(OAuthGrant.organization_id)",
+    ): "likewise: only grants in organizations the user is still a member of",
 }
 
 
