@@ -19,7 +19,8 @@ from statusgraph.auth.principal import SYSTEM, Principal, RequestInfo
 from statusgraph.clock import FrozenClock
 from statusgraph.db.engine import SessionFactory
 from statusgraph.db.models import Organization
-from statusgraph.resolvers import api_keys, oauth_apps, organizations
+from statusgraph.db.models.users import User
+from statusgraph.resolvers import api_keys, oauth_apps, organizations, users
 
 PEPPER = "test-pepper-not-secret"
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -62,6 +63,30 @@ async def create_key(
             request=RequestInfo(),
             now=clock(),
             pepper=PEPPER.encode(),
+        )
+
+
+async def create_user(
+    db: SessionFactory,
+    clock: FrozenClock,
+    organization: Organization,
+    *,
+    role: str = "owner",
+    email: str = "ada@example.com",
+    name: str = "Ada Lovelace",
+    password: str = "correct horse battery",  # noqa: S107
+) -> User:
+    async with db.begin() as session:
+        return await users.create_user(
+            session,
+            SYSTEM,
+            organization=organization,
+            email=email,
+            name=name,
+            password=password,
+            role=role,
+            request=RequestInfo(),
+            now=clock(),
         )
 
 
