@@ -1,7 +1,7 @@
 """Users and their memberships (DESIGN §11): creating a person with a password, checking
-a password at sign-in, and the organizations a user belongs to.
+a password at sign-in, the organizations a user belongs to, and accepting an invitation.
 
-Team management (members, roles, invitations) is in resolvers/team.py.
+Team management (members, roles, inviting) is in resolvers/team.py.
 """
 
 import asyncio
@@ -11,18 +11,26 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from statusgraph.auth import passwords
+from statusgraph.auth import keys, oauth_tokens, passwords
 from statusgraph.auth.principal import Actor, RequestInfo
 from statusgraph.auth.roles import ROLES
 from statusgraph.db.models import Organization
-from statusgraph.db.models.users import Membership, User
+from statusgraph.db.models.users import Invitation, Membership, User
 from statusgraph.email_addresses import valid_address
 from statusgraph.ids import new_id
 from statusgraph.resolvers import audit
+from statusgraph.resolvers.locks import Lock, lock_organization, locking
 from statusgraph.resolvers.user_errors import Problems, UserInputError
 
 MAX_NAME_LENGTH = 200
 EMAIL_TAKEN = "A user with this email address already exists"
+# Why an invitation link no longer works (accept_invitation's userErrors, field "token").
+INVITATION_INVALID = "This invitation link is not valid"
+INVITATION_EXPIRED = "This invitation has expired: ask for a new one"
+INVITATION_REVOKED = "This invitation has been revoked"
+INVITATION_USED = "This invitation has already been used"
+ALREADY_MEMBER = "You are already a member of this organization"
+WRONG_PASSWORD = "This address already has an account: enter its password to join"  # noqa: S105
 
 
 def normalize_email(email: str) -> str:
@@ -166,3 +174,137 @@ async def get_membership(
         Membership.organization_id == organization_id, Membership.user_id == user_id
     )
     return (await session.exec(statement)).first()
+
+
+def user_actor(user: User) -> Actor:
+    """A signed-in person, as the audit log names them."""
+    return Actor(type="user", id=user.id, label=user.email)
+
+
+def invitation_hash(pepper: bytes, token: str) -> str:
+    return keys.hash_secret(pepper, token)
+
+
+async def _invitation_by_token(
+    session: AsyncSession, token: str, pepper: bytes, *, lock: Lock = Lock.NONE
+) -> Invitation | None:
+    # The format and checksum first: a made-up token costs no database lookup.
+    if oauth_tokens.parse(oauth_tokens.INVITATION_PREFIX, token) is None:
+        return None
+    statement = select(Invitation).where(Invitation.token_hash == invitation_hash(pepper, token))
+    return (await session.exec(locking(statement, lock))).first()
+
+
+def invitation_problem(invitation: Invitation | None, now: datetime) -> str | None:
+    """Why the invitation cannot be accepted now, or None."""
+    if invitation is None:
+        return INVITATION_INVALID
+    if invitation.accepted_at is not None:
+        return INVITATION_USED
+    if invitation.revoked_at is not None:
+        return INVITATION_REVOKED
+    if invitation.expires_at <= now:
+        return INVITATION_EXPIRED
+    return None
+
+
+async def invitation_for(
+    session: AsyncSession, token: str, pepper: bytes, now: datetime
+) -> Invitation | None:
+    """The pending invitation this link's token opens; None if it is unknown, used,
+    revoked or expired (accept_invitation says which)."""
+    invitation = await _invitation_by_token(session, token, pepper)
+    return invitation if invitation_problem(invitation, now) is None else None
+
+
+async def accept_invitation(
+    session: AsyncSession,
+    token: str,
+    name: str,
+    password: str,
+    pepper: bytes,
+    request: RequestInfo,
+    now: datetime,
+) -> User:
+    """Joins the invited address to the organization in the invitation's role, once.
+
+    An address without an account gets one with `name` and `password`; an address that
+    has one must give its password (`name` is then ignored), so a leaked link cannot
+    attach someone's account to an organization, and the person joining proves they are
+    who signs in. Refused with a userError on field "token" when the link is not valid,
+    used, revoked or expired; of two concurrent acceptances one joins, the other is told
+    the invitation was used.
+    """
+    found = await _invitation_by_token(session, token, pepper)
+    if found is None:
+        raise UserInputError.single("token", "INVALID", INVITATION_INVALID)
+    # The organization, then the invitation (the order of every team change): of two
+    # acceptances, the second waits and then sees the first one's acceptance.
+    await lock_organization(session, found.organization_id)
+    invitation = await _invitation_by_token(session, token, pepper, lock=Lock.UPDATE)
+    problem = invitation_problem(invitation, now)
+    if invitation is None or problem is not None:
+        code = {
+            INVITATION_USED: "ALREADY_ACCEPTED",
+            INVITATION_REVOKED: "REVOKED",
+            INVITATION_EXPIRED: "EXPIRED",
+        }.get(problem or "", "INVALID")
+        raise UserInputError.single("token", code, problem or INVITATION_INVALID)
+
+    user = await get_by_email(session, invitation.email)
+    if user is not None:
+        verified = len(password) <= passwords.MAX_LENGTH and await asyncio.to_thread(
+            passwords.verify_password, user.password_hash, password
+        )
+        if not verified:
+            raise UserInputError.single("password", "WRONG_PASSWORD", WRONG_PASSWORD)
+        if await get_membership(session, invitation.organization_id, user.id) is not None:
+            raise UserInputError.single("token", "ALREADY_MEMBER", ALREADY_MEMBER)
+    else:
+        problems = Problems()
+        name = name.strip()
+        check_name(name, problems)
+        check_password_rules(password, problems)
+        problems.raise_if_any()
+        user = await add_user(
+            session,
+            email=invitation.email,
+            name=name,
+            password_hash=await hash_password(password),
+            now=now,
+        )
+
+    membership = Membership(
+        id=new_id("mem"),
+        organization_id=invitation.organization_id,
+        user_id=user.id,
+        role=invitation.role,
+        created_at=now,
+    )
+    session.add(membership)
+    invitation.accepted_at = now
+    invitation.accepted_by_user_id = user.id
+    session.add(invitation)
+    actor = user_actor(user)
+    for action, target_type, target_id in (
+        ("invitation.accepted", "invitation", invitation.id),
+        ("member.added", "membership", membership.id),
+    ):
+        await audit.record(
+            session,
+            actor,
+            organization_id=invitation.organization_id,
+            action=action,
+            target_type=target_type,
+            target_id=target_id,
+            request=request,
+            now=now,
+            details={
+                "userId": user.id,
+                "email": user.email,
+                "role": invitation.role,
+                "invitationId": invitation.id,
+            },
+        )
+    await session.flush()
+    return user
