@@ -18,6 +18,7 @@ from statusgraph.checks.manual import Checking
 from statusgraph.clock import Clock, utcnow
 from statusgraph.config import Settings
 from statusgraph.db.engine import create_engine, create_session_factory, create_sqlite_writer
+from statusgraph.db.page_versions import PageVersions
 from statusgraph.http import access_log
 from statusgraph.http.cors import GraphQLCORSMiddleware
 from statusgraph.http.graphql_view import GraphQLEndpoint
@@ -115,6 +116,8 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
     metrics_api = MetricsEndpoints(db, clock)
     subscriptions = SubscriptionPages(db, SubscriberTokens(pepper), clock)
     status_html = StatusPages(db, clock, pepper)
+    # Each process's view of the page versions, shared by every page cache (DESIGN §13).
+    versions = PageVersions(db, settings.page_version_check_seconds)
     graphql = GraphQLEndpoint(
         schema,
         db=db,
@@ -132,6 +135,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
         cache=ResponseCache(settings.public_cache_seconds)
         if settings.public_cache_seconds
         else None,
+        versions=versions,
         credential_cache=credential_cache,
         persisted=persisted,
         checking=checking,

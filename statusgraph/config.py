@@ -68,9 +68,14 @@ class Settings(BaseSettings):
     # Documents remembered for automatic persisted queries (http/persisted_queries.py),
     # per process; 0 answers PersistedQueryNotSupported, and clients stop sending hashes.
     graphql_persisted_queries: int = Field(default=1000, ge=0)
-    # How long a response to an anonymous GraphQL request (a public status page) may be
-    # served from memory; 0 turns the cache off. Writes in this process invalidate it.
+    # How long a response to an anonymous GraphQL request or a status page's document
+    # may be served from memory; 0 turns the caches off. A write in any process that
+    # changes a page invalidates it sooner (db/page_versions.py); this bounds only what no
+    # write announces, such as a maintenance window starting on the clock.
     public_cache_seconds: float = Field(default=5.0, ge=0)
+    # How often each process reads an organization's page version from the database: a
+    # page changed through another process is served fresh within this time.
+    page_version_check_seconds: float = Field(default=1.0, ge=0)
     # Monitors may target loopback, private and link-local addresses (a self-hoster's own
     # network); off, such targets are refused when saved and when dialled (checks/guard.py).
     checks_allow_private_networks: bool = False

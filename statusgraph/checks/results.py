@@ -34,6 +34,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from statusgraph.checks import histogram, tables
 from statusgraph.checks.prober import Target
 from statusgraph.checks.probes import Failure, Outcome
+from statusgraph.db import page_versions
 from statusgraph.db.models import (
     MaintenanceService,
     MaintenanceWindow,
@@ -350,6 +351,8 @@ async def record(
             ],
         )
         await outbox.insert_rows(session, _events(recorded.transitions))
+        # Inserted without the ORM: the pages showing these monitors' bars are stale.
+        page_versions.touch(session, {change.organization_id for change in recorded.transitions})
     await session.flush()
     return recorded
 

@@ -11,6 +11,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+# Imported for its session listeners: every commit raises the page versions it changed.
+from statusgraph.db import page_versions  # noqa: F401
+
 WRITE_OPTION = "statusgraph_write"
 SQLITE_PRAGMAS = (
     # Readers keep working while one writer commits.

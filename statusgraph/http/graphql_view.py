@@ -23,6 +23,7 @@ from statusgraph.auth.subscriber_tokens import SubscriberTokens
 from statusgraph.checks.manual import Checking
 from statusgraph.clock import Clock
 from statusgraph.db.engine import SessionFactory
+from statusgraph.db.page_versions import PageVersions
 from statusgraph.http import json_input, persisted_queries
 from statusgraph.http.conditional import conditional
 from statusgraph.http.middleware import GRAPHQL_JSON, PERSISTED_RESOLUTION
@@ -78,6 +79,7 @@ class GraphQLEndpoint:
         graphiql: bool,
         query_limits: QueryLimits,
         cache: ResponseCache | None = None,
+        versions: PageVersions | None = None,
         credential_cache: CredentialCache | None = None,
         persisted: PersistedQueries | None = None,
         checking: Checking | None = None,
@@ -89,6 +91,7 @@ class GraphQLEndpoint:
         self.persisted = persisted
         self.query_limits = query_limits
         self.cache = cache
+        self.versions = versions or PageVersions(db, interval=1.0)
         self.schema = schema
         self.db = db
         self.pepper = pepper
@@ -161,12 +164,15 @@ class GraphQLEndpoint:
                 request.headers.get(VIEWER_TOKEN_HEADER),
                 media_type,
             )
-            cached = self.cache.get(cache_key, generation=generation, now=now)
+            cached = self.cache.get(cache_key, now=now)
+            if cached is not None and not await self.versions.unchanged(cached.versions):
+                self.cache.drop(cache_key)
+                cached = None
             if cached is not None:
                 if remember is not None and self.persisted is not None:
                     # Only answers that executed are cached: the document validated.
                     self.persisted.remember(remember, query)
-                return Response(cached, media_type=media_type)
+                return Response(cached.body, media_type=media_type)
         context = Context(
             request=request,
             principal=principal,
@@ -231,7 +237,10 @@ class GraphQLEndpoint:
             and response.status_code == 200
             and result.data is not None  # executed: a request error is not worth keeping
         ):
-            self.cache.put(cache_key, bytes(response.body), generation=generation, now=now)
+            versions = tuple(sorted(context.page_versions.items()))
+            for organization_id, version in versions:
+                self.versions.remember(organization_id, version, generation)
+            self.cache.put(cache_key, bytes(response.body), versions=versions, now=now)
         return response
 
     def _operations(self, query: str) -> int:

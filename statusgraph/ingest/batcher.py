@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from statusgraph.db import page_versions
 from statusgraph.errors import ConflictError, NotFoundError
 from statusgraph.events import outbox
 from statusgraph.ids import new_ordered_ids
@@ -175,6 +176,10 @@ class PingBatcher:
             writes.append((INSERT_PINGS, pings))
         if changes:
             writes.append((INSERT_CHANGES, changes))
+            # A transition changes the bars of the pages showing the monitor: their
+            # counters rise in this transaction, in organization order (page_versions.py).
+            changed = sorted({monitors[c["monitor_id"]].organization_id for c in changes})
+            writes.append((page_versions.BUMP, [{"organization_id": o} for o in changed]))
         if events:
             writes.append((outbox.INSERT_EVENTS, events))
         return outcomes, writes

@@ -31,6 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from statusgraph.db import page_versions
 from statusgraph.db.models import HeartbeatPing, Monitor, MonitorStatusChange
 from statusgraph.events import outbox
 from statusgraph.ingest.driver import DriverStatement
@@ -100,6 +101,7 @@ def _compiled_writes(dialect: Dialect) -> dict[Executable, DriverStatement]:
         INSERT_PINGS: DriverStatement(INSERT_PINGS, dialect),
         INSERT_CHANGES: DriverStatement(INSERT_CHANGES, dialect),
         outbox.INSERT_EVENTS: DriverStatement(outbox.INSERT_EVENTS, dialect),
+        page_versions.BUMP: DriverStatement(page_versions.upsert(dialect.name), dialect),
     }
 
 

@@ -38,6 +38,9 @@ class Context:
     # How to seal signing secrets and send a test notification (notifications/testing.py).
     # None only in contexts that send nothing (tests of error masking).
     notifying: Notifying | None = None
+    # The page version (db/page_versions.py) of each organization whose status page this
+    # request read, taken before the page's content: what a cached answer depends on.
+    page_versions: dict[str, int] = field(default_factory=dict, init=False)
     loaders: Loaders = field(init=False)
     _read_session: AsyncSession | None = field(default=None, init=False)
     _read_lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)

@@ -15,7 +15,7 @@ import strawberry
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from statusgraph.checks import history, uptime
-from statusgraph.db import models
+from statusgraph.db import models, page_versions
 from statusgraph.resolvers import (
     incidents,
     maintenance,
@@ -355,5 +355,9 @@ class PublicQueries:
                 viewer_token=ctx.request.headers.get(VIEWER_TOKEN_HEADER),
                 pepper=ctx.pepper,
             )
+            if page.organization_id not in ctx.page_versions:
+                ctx.page_versions[page.organization_id] = await page_versions.read(
+                    session, page.organization_id
+                )
             shown = await load_shown_page(session, page, selection_paths(info), ctx.now)
         return PublicStatusPage.of(page, shown)

@@ -9,7 +9,7 @@ No `from __future__ import annotations` here: it breaks SQLModel's column infere
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, text
+from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from statusgraph.db.models.base import utc_column
@@ -205,3 +205,15 @@ class MaintenanceService(SQLModel, table=True):
     service_id: str = Field(
         foreign_key="service.id", ondelete="CASCADE", primary_key=True, max_length=32, index=True
     )
+
+
+class PageVersion(SQLModel, table=True):
+    """A counter per organization, raised in the transaction of every write that can
+    change what one of its status pages shows (db/page_versions.py), so that every
+    process knows when its cached pages went stale. No foreign key: a counter left
+    behind by a deleted organization is harmless, and the bump never waits on it."""
+
+    __tablename__ = "page_version"
+
+    organization_id: str = Field(primary_key=True, max_length=32)
+    version: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
