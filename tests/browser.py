@@ -126,10 +126,11 @@ async def open_page(browser: Browser, *, width: int = 1280, height: int = 800) -
 
 
 @contextmanager
-def serving(app: Starlette) -> Iterator[str]:
-    """`app` under uvicorn on a free loopback port, in a thread with its own event loop;
-    yields the base URL. The app's resources are released in that loop at the end."""
-    port = free_port()
+def serving(app: Starlette, port: int | None = None) -> Iterator[str]:
+    """`app` under uvicorn on `port` (a free loopback port by default), in a thread with
+    its own event loop; yields the base URL. The app's resources are released in that
+    loop at the end."""
+    port = port or free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     )
