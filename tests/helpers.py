@@ -5,7 +5,7 @@ import shutil
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +19,9 @@ from statusgraph.auth.principal import SYSTEM, Principal, RequestInfo
 from statusgraph.clock import FrozenClock
 from statusgraph.db.engine import SessionFactory
 from statusgraph.db.models import Organization
-from statusgraph.db.models.users import User
-from statusgraph.resolvers import api_keys, oauth_apps, organizations, users
+from statusgraph.db.models.users import OAuthApp, OAuthGrant, User
+from statusgraph.ids import new_id
+from statusgraph.resolvers import api_keys, oauth_apps, oauth_grants, organizations, users
 
 PEPPER = "test-pepper-not-secret"
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -235,3 +236,45 @@ async def create_oauth_app(
             now=clock(),
             pepper=PEPPER.encode(),
         )
+
+
+@dataclass
+class GrantedToken:
+    grant: OAuthGrant
+    access_token: str
+    refresh_token: str
+
+
+async def create_grant(
+    db: SessionFactory,
+    clock: FrozenClock,
+    organization: Organization,
+    app: OAuthApp,
+    *,
+    scopes: list[str],
+    user: User | None = None,
+    email: str = "grace@example.com",
+) -> GrantedToken:
+    """A grant of `app` in `organization` (for `user`, or a new owner at `email`) and a
+    token pair issued from it, as the token endpoint would after a code exchange."""
+    if user is None:
+        user = await create_user(db, clock, organization, email=email, name="Grace Hopper")
+    async with db.begin() as session:
+        grant = OAuthGrant(
+            id=new_id("grt"),
+            organization_id=organization.id,
+            app_id=app.id,
+            user_id=user.id,
+            scopes=scopes,
+            created_at=clock(),
+        )
+        session.add(grant)
+        await session.flush()
+        pair = await oauth_grants.issue_pair(
+            session,
+            grant.id,
+            pepper=PEPPER.encode(),
+            now=clock(),
+            refresh_lifetime=timedelta(days=30),
+        )
+    return GrantedToken(grant, pair.access_token, pair.refresh_token)

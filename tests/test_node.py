@@ -54,6 +54,7 @@ CASES = {
         "notifications:read", "{ notificationChannels { edges { node { id } } } }"
     ),
     "Delivery": Case("notifications:read", "{ deliveries { edges { node { id } } } }"),
+    "OAuthApp": Case("config:read", "{ oauthApps { totalCount } }"),
     "Subscriber": Case(
         "notifications:read",
         '{ subscribers(pageId: "page_x") { edges { node { id } } } }',
@@ -103,6 +104,12 @@ async def one_of_each(client: httpx.AsyncClient, people: Personas) -> dict[str, 
         key=key,
     )
     check_id = checked.json()["data"]["runMonitorCheck"]["result"]["id"]
+    registered = await read(
+        client,
+        key,
+        """mutation { createOAuthApp(input: {name: "Dash", confidential: false,
+             redirectUris: ["https://dash.example.com/cb"]}) { oauthApp { id } } }""",
+    )
     lists = await read(
         client,
         key,
@@ -143,6 +150,7 @@ async def one_of_each(client: httpx.AsyncClient, people: Personas) -> dict[str, 
         "NotificationChannel": made["channel"],
         "Delivery": made["delivery"],
         "Subscriber": made["subscriber"],
+        "OAuthApp": registered["createOAuthApp"]["oauthApp"]["id"],
     }
 
 

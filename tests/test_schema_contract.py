@@ -9,10 +9,12 @@ from sqlmodel import select
 from strawberry.types.base import StrawberryObjectDefinition
 from strawberry.types.field import StrawberryField
 
+from statusgraph.clock import FrozenClock
+from statusgraph.db.engine import SessionFactory
 from statusgraph.db.models import AuditEvent
 from statusgraph.schema import schema
 from statusgraph.schema.permissions import Public, RequiresScope
-from tests.helpers import Personas, gql
+from tests.helpers import Personas, create_grant, create_oauth_app, gql
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -307,14 +309,50 @@ SAMPLES = [
         {"id": "{group}"},
         "service_group.deleted",
     ),
+    (
+        "createOAuthApp",
+        'mutation { createOAuthApp(input: {name: "A", confidential: true, redirectUris: ["https://a.example.com/cb"]}) { userErrors { code } } }',
+        {},
+        "oauth_app.created",
+    ),
+    (
+        "updateOAuthApp",
+        'mutation($id: ID!) { updateOAuthApp(id: $id, input: {name: "A2"}) { userErrors { code } } }',
+        {"id": "{oauth_app}"},
+        "oauth_app.updated",
+    ),
+    (
+        "rotateOAuthAppSecret",
+        "mutation($id: ID!) { rotateOAuthAppSecret(id: $id) { userErrors { code } } }",
+        {"id": "{oauth_app}"},
+        "oauth_app.secret_rotated",
+    ),
+    (
+        "revokeOAuthGrant",
+        "mutation($id: ID!) { revokeOAuthGrant(id: $id) { userErrors { code } } }",
+        {"id": "{oauth_grant}"},
+        "oauth_grant.revoked",
+    ),
+    (
+        "deleteOAuthApp",
+        "mutation($id: ID!) { deleteOAuthApp(id: $id) { userErrors { code } } }",
+        {"id": "{oauth_app}"},
+        "oauth_app.deleted",
+    ),
 ]
 
 
 @pytest.fixture
-async def objects(client: httpx.AsyncClient, people: Personas) -> dict[str, str]:
+async def objects(
+    client: httpx.AsyncClient, people: Personas, db: SessionFactory, clock: FrozenClock
+) -> dict[str, str]:
     from tests.status_api import create_incident, create_page, create_service, create_window, mutate
 
     key = people.alice.secret
+    acme = people.alice.organization
+    oauth_app = await create_oauth_app(db, clock, acme)
+    authorized = await create_oauth_app(db, clock, acme, name="Authorized")
+    granted = await create_grant(db, clock, acme, authorized.app, scopes=["incidents:read"])
     group = await mutate(
         client,
         key,
@@ -359,6 +397,8 @@ async def objects(client: httpx.AsyncClient, people: Personas) -> dict[str, str]
         key=key,
     )
     return {
+        "oauth_app": oauth_app.app.id,
+        "oauth_grant": granted.grant.id,
         "page_slug": "audit-page",
         "subscriber": listed.json()["data"]["subscribers"]["edges"][0]["node"]["id"],
         "channel": channel,

@@ -28,13 +28,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from statusgraph.auth import keys, oauth_tokens
 from statusgraph.auth.principal import Principal, RequestInfo
 from statusgraph.auth.scopes import Scope
-from statusgraph.db.models import Membership, OAuthApp, OAuthGrant, Organization
+from statusgraph.db.models import Membership, OAuthApp, OAuthGrant, Organization, User
 from statusgraph.db.scoping import for_org
 from statusgraph.ids import new_id
 from statusgraph.resolvers import audit
 from statusgraph.resolvers.locks import Lock
 from statusgraph.resolvers.oauth_grants import RevokedBy, revoke_grant
-from statusgraph.resolvers.owned import require_owned
+from statusgraph.resolvers.owned import owned_by_ids, require_owned
 from statusgraph.resolvers.pagination import Page, PageArgs, paginate
 from statusgraph.resolvers.user_errors import Problems
 
@@ -71,6 +71,8 @@ class IssuedApp:
 
 def redirect_uri_problem(uri: str) -> str | None:
     """Why `uri` cannot be registered as a redirect URI, or None if it can."""
+    if not uri:
+        return ABSOLUTE
     if len(uri) > MAX_REDIRECT_URI_LENGTH:
         return TOO_LONG
     if not _ALLOWED_CHARACTERS.fullmatch(uri):
@@ -412,3 +414,16 @@ async def grants_of_user(
     )
     rows = (await session.exec(statement)).all()
     return [(grant, app, organization) for grant, app, organization in rows]
+
+
+async def grant_parties(
+    session: AsyncSession, organization_id: str, grants: Sequence[OAuthGrant]
+) -> tuple[dict[str, OAuthApp], dict[str, User]]:
+    """The apps and users of a page of the organization's grants, in two queries."""
+    apps = await owned_by_ids(session, OAuthApp, organization_id, [g.app_id for g in grants])
+    user_ids = {grant.user_id for grant in grants}
+    users: dict[str, User] = {}
+    if user_ids:
+        found = await session.exec(select(User).where(col(User.id).in_(user_ids)))
+        users = {user.id: user for user in found.all()}
+    return apps, users

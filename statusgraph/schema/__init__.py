@@ -21,6 +21,7 @@ from statusgraph.schema.maintenance import MaintenanceMutations, MaintenanceQuer
 from statusgraph.schema.monitors import MonitorMutations, MonitorQueries
 from statusgraph.schema.node import NodeQueries
 from statusgraph.schema.notifications import NotificationMutations, NotificationQueries
+from statusgraph.schema.oauth_apps import OAuthAppMutations, OAuthAppQueries
 from statusgraph.schema.organizations import Organization
 from statusgraph.schema.public import PublicQueries
 from statusgraph.schema.scalars import SCALAR_MAP, StringLiteralsGuard
@@ -45,6 +46,7 @@ class Query(
     IngestQueries,
     ApiKeyQueries,
     AuditQueries,
+    OAuthAppQueries,
 ):
     pass
 
@@ -60,6 +62,7 @@ class Mutation(
     MonitorMutations,
     IngestMutations,
     ApiKeyMutations,
+    OAuthAppMutations,
 ):
     pass
 

@@ -20,6 +20,7 @@ from statusgraph.schema.ingest import BeaconEvent, BeaconKey, Metric
 from statusgraph.schema.maintenance import MaintenanceWindow
 from statusgraph.schema.monitors import HeartbeatPing, Monitor, MonitorStatusChange
 from statusgraph.schema.notifications import Delivery, NotificationChannel
+from statusgraph.schema.oauth_apps import OAuthApp
 from statusgraph.schema.organizations import Organization
 from statusgraph.schema.permissions import PUBLIC
 from statusgraph.schema.relay import Node
@@ -60,6 +61,7 @@ NODE_TYPES: dict[str, tuple[str, Any, Callable[[Any, datetime], Node]]] = {
     ),
     "msg": (Scope.notifications_read, models.Delivery, lambda row, _now: Delivery.of(row)),
     "sub": (Scope.notifications_read, models.Subscriber, lambda row, _now: Subscriber.of(row)),
+    "oap": (Scope.config_read, models.OAuthApp, lambda row, _now: OAuthApp.of(row)),
 }
 # Tables without an organization of their own: a row is its parent's organization's.
 PARENTS: dict[str, tuple[Any, str]] = {
