@@ -29,6 +29,9 @@ from statusgraph.ingest.writers import group_writer
 from statusgraph.jobs import catalog
 from statusgraph.jobs.runner import JobsAlreadyRunning
 from statusgraph.notifications.testing import Notifying
+from statusgraph.pages.caching import PageCache
+from statusgraph.pages.documents import PageDocuments
+from statusgraph.pages.reading import PageReader
 from statusgraph.pages.status_page import StatusPages
 from statusgraph.pages.subscriptions import SubscriptionPages
 from statusgraph.ratelimit import Limiter
@@ -118,6 +121,8 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
     status_html = StatusPages(db, clock, pepper)
     # Each process's view of the page versions, shared by every page cache (DESIGN §13).
     versions = PageVersions(db, settings.page_version_check_seconds)
+    cached = PageCache(db, versions, settings.public_cache_seconds).wrap
+    documents = PageDocuments(PageReader(db, clock, pepper), settings.base_url)
     graphql = GraphQLEndpoint(
         schema,
         db=db,
@@ -153,11 +158,32 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
             Route("/api/metrics/ingest", metrics_api.ingest, methods=["POST"]),
             Route("/subscription/confirm", subscriptions.confirm, methods=["GET", "POST"]),
             Route("/subscription/unsubscribe", subscriptions.unsubscribe, methods=["GET", "POST"]),
-            Route("/status/{slug}", status_html.page, methods=["GET", "HEAD"]),
-            Route("/status/{slug}/history", status_html.history, methods=["GET", "HEAD"]),
+            Route("/status/{slug}", cached(status_html.page), methods=["GET", "HEAD"]),
+            Route("/status/{slug}/history", cached(status_html.history), methods=["GET", "HEAD"]),
             Route(
                 "/status/{slug}/incidents/{incident_id}",
-                status_html.incident,
+                cached(status_html.incident),
+                methods=["GET", "HEAD"],
+            ),
+            Route("/status/{slug}/feed.atom", cached(documents.atom), methods=["GET", "HEAD"]),
+            Route("/status/{slug}/feed.rss", cached(documents.rss), methods=["GET", "HEAD"]),
+            Route("/status/{slug}/badge.svg", cached(documents.badge_svg), methods=["GET", "HEAD"]),
+            Route(
+                "/status/{slug}/badge.json", cached(documents.badge_json), methods=["GET", "HEAD"]
+            ),
+            Route(
+                "/status/{slug}/services/{service_id}/badge.svg",
+                cached(documents.badge_svg),
+                methods=["GET", "HEAD"],
+            ),
+            Route(
+                "/status/{slug}/services/{service_id}/badge.json",
+                cached(documents.badge_json),
+                methods=["GET", "HEAD"],
+            ),
+            Route(
+                "/status/{slug}/api/v2/{document:path}",
+                cached(documents.statuspage),
                 methods=["GET", "HEAD"],
             ),
             Route("/status/{slug}/subscribe", status_html.subscribe, methods=["POST"]),

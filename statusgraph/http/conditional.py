@@ -7,29 +7,14 @@ the server's work: knowing without executing would need a change signal from eve
 write (docs/graphql-over-http.md, "Caching: ETag and 304").
 """
 
-import hashlib
-
 from starlette.datastructures import Headers
 from starlette.responses import Response
+
+from statusgraph.etags import entity_tag, still_fresh
 
 # Who asks changes the answer: the credential (key or bearer token), a status page's
 # viewer token, and the media type.
 VARY = "Accept, Authorization, X-API-Key, X-Status-Page-Token"
-
-
-def entity_tag(body: bytes) -> str:
-    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-
-
-def still_fresh(if_none_match: str | None, tag: str) -> bool:
-    """If-None-Match against our tag, by weak comparison (RFC 9110 §13.1.2)."""
-    if not if_none_match:
-        return False
-    if if_none_match.strip() == "*":
-        return True
-    return any(
-        candidate.strip().removeprefix("W/") == tag for candidate in if_none_match.split(",")
-    )
 
 
 def conditional(response: Response, request_headers: Headers, *, private: bool) -> Response:

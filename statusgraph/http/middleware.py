@@ -39,8 +39,10 @@ from statusgraph.http.persisted_queries import PersistedQueries
 from statusgraph.http.responses import graphql_errors, rest_error, www_authenticate
 from statusgraph.ratelimit import Decision, Limiter, Route, route_of
 from statusgraph.resolvers import credentials, oauth_access
+from statusgraph.resolvers.status_pages import VIEWER_TOKEN_PREFIX
 from statusgraph.rest.common import read_body
 from statusgraph.schema.limits import mutation_fields
+from statusgraph.schema.public import VIEWER_TOKEN_STATE
 
 logger = logging.getLogger("statusgraph.http")
 
@@ -179,6 +181,15 @@ class RequestGuardMiddleware:
             try:
                 # Inline rather than a method of its own: one coroutine less per request.
                 presented = presented_credential(headers)
+                if (
+                    presented is not None
+                    and presented.startswith(VIEWER_TOKEN_PREFIX)
+                    and scope["path"].startswith("/status/")
+                ):
+                    # A status page's viewer token as a Bearer token: not a credential
+                    # of the organization; the page checks it (pages/reading.py).
+                    state[VIEWER_TOKEN_STATE] = presented
+                    presented = None
                 principal = (
                     None
                     if presented is None

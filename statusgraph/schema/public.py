@@ -43,6 +43,9 @@ from statusgraph.schema.permissions import PUBLIC
 from statusgraph.schema.preload import selection_paths, under
 
 VIEWER_TOKEN_HEADER = "x-status-page-token"  # noqa: S105  (a header name)
+# Where the request guard puts a viewer token sent as `Authorization: Bearer sgv_…` to a
+# /status/ path (http/middleware.py), for the page to check (pages/reading.py).
+VIEWER_TOKEN_STATE = "viewer_token"  # noqa: S105  (a key of the request state)
 UPTIME_DAYS = 90  # what a public page shows: 90 daily bars, as Statuspage does
 
 
