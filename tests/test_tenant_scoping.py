@@ -57,6 +57,18 @@ ALLOWED: dict[tuple[str, str, str], str] = {
         "SUBSCRIBERS.c.organization_id.in_(organizations)",
     ): "likewise for subscribers: an event reaches the subscribers of its own organization",
     (
+        "resolvers/oauth_access.py",
+        "authenticate",
+        "col(Organization.id) == col(OAuthGrant.organization_id)",
+    ): "the join from a presented access token to its grant's organization, made to "
+    "authenticate: nobody's organization is known yet",
+    (
+        "resolvers/oauth_access.py",
+        "authenticate",
+        "col(Membership.organization_id) == col(OAuthGrant.organization_id)",
+    ): "likewise: the token's user's membership in the grant's organization, whose role "
+    "bounds the token's scopes",
+    (
         "resolvers/oauth_apps.py",
         "grants_of_user",
         "col(Organization.id) == col(OAuthGrant.organization_id)",

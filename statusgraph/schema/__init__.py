@@ -28,6 +28,7 @@ from statusgraph.schema.scalars import SCALAR_MAP, StringLiteralsGuard
 from statusgraph.schema.services import ServiceMutations, ServiceQueries
 from statusgraph.schema.status_pages import StatusPageMutations, StatusPageQueries
 from statusgraph.schema.subscribers import SubscriberMutations, SubscriberQueries
+from statusgraph.schema.team import TeamMutations, TeamQueries
 from statusgraph.schema.viewer import ViewerQueries
 
 
@@ -47,6 +48,7 @@ class Query(
     ApiKeyQueries,
     AuditQueries,
     OAuthAppQueries,
+    TeamQueries,
 ):
     pass
 
@@ -63,6 +65,7 @@ class Mutation(
     IngestMutations,
     ApiKeyMutations,
     OAuthAppMutations,
+    TeamMutations,
 ):
     pass
 
