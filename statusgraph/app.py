@@ -4,6 +4,7 @@ import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -29,6 +30,7 @@ from statusgraph.ingest.writers import group_writer
 from statusgraph.jobs import catalog
 from statusgraph.jobs.runner import JobsAlreadyRunning
 from statusgraph.notifications.testing import Notifying
+from statusgraph.oauth.token import TokenEndpoints
 from statusgraph.pages.caching import PageCache
 from statusgraph.pages.documents import PageDocuments
 from statusgraph.pages.reading import PageReader
@@ -119,6 +121,15 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
     metrics_api = MetricsEndpoints(db, clock)
     subscriptions = SubscriptionPages(db, SubscriberTokens(pepper), clock)
     status_html = StatusPages(db, clock, pepper)
+    oauth_token = TokenEndpoints(
+        db,
+        clock,
+        pepper,
+        limiter,
+        issuer=settings.base_url,
+        refresh_lifetime=timedelta(days=settings.oauth_refresh_days),
+        documentation_url=settings.oauth_documentation_url,
+    )
     # Each process's view of the page versions, shared by every page cache (DESIGN §13).
     versions = PageVersions(db, settings.page_version_check_seconds)
     cached = PageCache(db, versions, settings.public_cache_seconds).wrap
@@ -188,6 +199,14 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
             ),
             Route("/status/{slug}/subscribe", status_html.subscribe, methods=["POST"]),
             Route("/assets/{name}", status_html.stylesheet, methods=["GET", "HEAD"]),
+            Route("/oauth/token", oauth_token.token, methods=["POST"]),
+            Route("/oauth/revoke", oauth_token.revoke, methods=["POST"]),
+            Route("/oauth/introspect", oauth_token.introspect, methods=["POST"]),
+            Route(
+                "/.well-known/oauth-authorization-server",
+                oauth_token.metadata,
+                methods=["GET", "HEAD"],
+            ),
         ],
         middleware=[
             # Outermost first; each only when switched on, so that it costs nothing when off.

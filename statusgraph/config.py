@@ -127,6 +127,9 @@ class Settings(BaseSettings):
     smtp_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     # How long an OAuth refresh token lives (each refresh rotates it and starts again).
     oauth_refresh_days: int = Field(default=30, ge=1, le=365)
+    # Where app developers read about this server's OAuth provider: the metadata
+    # document's service_documentation (RFC 8414), left out when unset.
+    oauth_documentation_url: str | None = None
     # Comma-separated addresses or CIDR ranges whose X-Forwarded-For we believe.
     trusted_proxies: Annotated[list[str], NoDecode] = ["127.0.0.1"]
     host: str = "127.0.0.1"

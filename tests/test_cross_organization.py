@@ -279,6 +279,11 @@ ID_FILTERS = {"Query.auditLog", "Query.services"}
 TESTED_ELSEWHERE = {
     # tests/test_subscribers.py: a service of another organization is NOT_FOUND
     "Mutation.subscribe",
+    # tests/test_team.py: another organization's member or invitation is NOT_FOUND, with
+    # nothing written (its users are made outside GraphQL)
+    "Mutation.updateMemberRole",
+    "Mutation.removeMember",
+    "Mutation.revokeInvitation",
 }
 
 

@@ -12,9 +12,10 @@ from strawberry.types.field import StrawberryField
 from statusgraph.clock import FrozenClock
 from statusgraph.db.engine import SessionFactory
 from statusgraph.db.models import AuditEvent
+from statusgraph.resolvers import users
 from statusgraph.schema import schema
 from statusgraph.schema.permissions import Public, RequiresScope
-from tests.helpers import Personas, create_grant, create_oauth_app, gql
+from tests.helpers import Personas, create_grant, create_oauth_app, create_user, gql
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -304,6 +305,30 @@ SAMPLES = [
         "beacon_key.revoked",
     ),
     (
+        "inviteMember",
+        'mutation { inviteMember(input: {email: "new@example.com", role: VIEWER}) { userErrors { code } } }',
+        {},
+        "invitation.created",
+    ),
+    (
+        "revokeInvitation",
+        "mutation($id: ID!) { revokeInvitation(id: $id) { userErrors { code } } }",
+        {"id": "{invitation}"},
+        "invitation.revoked",
+    ),
+    (
+        "updateMemberRole",
+        "mutation($id: ID!) { updateMemberRole(id: $id, role: MEMBER) { userErrors { code } } }",
+        {"id": "{member}"},
+        "member.role_changed",
+    ),
+    (
+        "removeMember",
+        "mutation($id: ID!) { removeMember(id: $id) { userErrors { code } } }",
+        {"id": "{member}"},
+        "member.removed",
+    ),
+    (
         "deleteServiceGroup",
         "mutation($id: ID!) { deleteServiceGroup(id: $id) { userErrors { code } } }",
         {"id": "{group}"},
@@ -353,6 +378,17 @@ async def objects(
     oauth_app = await create_oauth_app(db, clock, acme)
     authorized = await create_oauth_app(db, clock, acme, name="Authorized")
     granted = await create_grant(db, clock, acme, authorized.app, scopes=["incidents:read"])
+    viewer = await create_user(db, clock, acme, role="viewer", email="viewer@example.com")
+    async with db() as session:
+        member = await users.get_membership(session, acme.id, viewer.id)
+    assert member is not None
+    invitation = await mutate(
+        client,
+        key,
+        'mutation { inviteMember(input: {email: "invited@example.com", role: MEMBER}) { invitation { id } userErrors { code } } }',
+        {},
+        "inviteMember",
+    )
     group = await mutate(
         client,
         key,
@@ -400,6 +436,8 @@ async def objects(
         "oauth_app": oauth_app.app.id,
         "oauth_grant": granted.grant.id,
         "page_slug": "audit-page",
+        "member": member.id,
+        "invitation": invitation["invitation"]["id"],
         "subscriber": listed.json()["data"]["subscribers"]["edges"][0]["node"]["id"],
         "channel": channel,
         "delivery": delivery,

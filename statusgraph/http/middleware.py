@@ -55,6 +55,10 @@ RATE_LIMITED = "Rate limit exceeded"
 # charged, even if another request registers its hash in between.
 GRAPHQL_JSON = "graphql_json"
 PERSISTED_RESOLUTION = "persisted_resolution"
+# The OAuth endpoints where an app authenticates itself (HTTP Basic with its client id
+# and secret, RFC 6749 §2.3.1): their Authorization header is the endpoint's to read,
+# not an API credential (oauth/token.py).
+CLIENT_AUTHENTICATED_PATHS = frozenset({"/oauth/token", "/oauth/revoke", "/oauth/introspect"})
 
 
 class RateLimitedError(StatusGraphError):
@@ -180,7 +184,11 @@ class RequestGuardMiddleware:
                 refuse_credential_in_url(scope["path"], scope["query_string"])
             try:
                 # Inline rather than a method of its own: one coroutine less per request.
-                presented = presented_credential(headers)
+                presented = (
+                    None
+                    if scope["path"] in CLIENT_AUTHENTICATED_PATHS
+                    else presented_credential(headers)
+                )
                 if (
                     presented is not None
                     and presented.startswith(VIEWER_TOKEN_PREFIX)
