@@ -10,7 +10,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 from statusgraph import logs
 from statusgraph.auth.sealed import Sealer
@@ -26,6 +26,7 @@ from statusgraph.http.graphql_view import GraphQLEndpoint
 from statusgraph.http.middleware import RequestGuardMiddleware
 from statusgraph.http.persisted_queries import PersistedQueries
 from statusgraph.http.routing import GuardedStarlette
+from statusgraph.http.websocket import GraphQLWebSocket
 from statusgraph.ingest.writers import group_writer
 from statusgraph.jobs import catalog
 from statusgraph.jobs.runner import JobsAlreadyRunning
@@ -78,20 +79,33 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
         else None
     )
 
+    # Live updates (DESIGN §14): this process's subscriptions hear of events through it.
+    bus = catalog.events_bus_for(settings)
     # The background jobs, unless this process is kept to requests (serve --no-jobs).
     runner = (
-        catalog.runner_for(settings, db, role="serve", clock=clock) if settings.run_jobs else None
+        catalog.runner_for(settings, db, role="serve", clock=clock, bus=bus)
+        if settings.run_jobs
+        else None
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         freeze_startup_objects()
+        await bus.start()
+        dispatching = runner is not None
         if runner is not None:
             try:
                 await runner.start()
             except JobsAlreadyRunning as error:
                 # SQLite: one process runs the jobs, and another one already does.
                 logger.warning("%s; this process serves requests only", error)
+                dispatching = False
+        if not dispatching and not settings.events_url:
+            logger.warning(
+                "this process runs no jobs and STATUSGRAPH_EVENTS_URL is unset: events "
+                "dispatched by other processes cannot reach its GraphQL subscriptions; set "
+                "STATUSGRAPH_EVENTS_URL=redis://… (docs/live-updates.md)"
+            )
         try:
             yield
         finally:
@@ -101,6 +115,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
 
     async def close() -> None:
         """Releases what the app holds; also called by tests, which run no lifespan."""
+        await bus.close()
         await heartbeat.batcher.close()
         await prober.close()
         if notifying.transport is not None:
@@ -157,12 +172,26 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
         checking=checking,
         notifying=notifying,
     )
+    live = GraphQLWebSocket(
+        schema,
+        settings=settings,
+        db=db,
+        pepper=pepper,
+        clock=clock,
+        limiter=limiter,
+        bus=bus,
+        query_limits=graphql.query_limits,
+        credential_cache=credential_cache,
+        checking=checking,
+        notifying=notifying,
+    )
     ping_route = Route("/api/heartbeat/{monitor_id}", heartbeat.ping, methods=["POST"])
     app = GuardedStarlette(
         routes=[
             ping_route,
             Route("/api/heartbeat/{monitor_id}", heartbeat.status, methods=["GET"]),
             Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", live),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/api/beacon", beacon.post, methods=["POST"]),
             Route("/api/beacon", beacon.preflight, methods=["OPTIONS"]),
@@ -234,6 +263,8 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
     app.state.engine = engine
     app.state.db = db
     app.state.limiter = limiter
+    app.state.bus = bus
+    app.state.live = live
     app.state.credential_cache = credential_cache
     app.state.ping_batcher = heartbeat.batcher
     app.state.close = close

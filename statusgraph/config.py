@@ -144,6 +144,24 @@ class Settings(BaseSettings):
     # never their values); uvicorn's own access log is always off. Off by default: with
     # it, a heartbeat ping took 45-67 % more CPU (serve at log level info, measured).
     access_log: bool = False
+    # Live updates (docs/live-updates.md). Where events travel between processes:
+    # unset, in-process only (the embedded single process); `redis://…`, Redis pub/sub on
+    # `events_channel`, so that a change dispatched by any worker or web process reaches
+    # every subscriber of every process.
+    events_url: str | None = None
+    events_channel: str = "statusgraph:events"
+    # Events queued per subscription before it is told to resync instead.
+    events_queue_size: int = Field(default=100, ge=1, le=100_000)
+    # GraphQL over websocket (graphql-transport-ws): open sockets per credential and per
+    # client address in each process, subscriptions per socket, the time a client has to
+    # send connection_init, and the rate of new sockets and subscriptions, charged like
+    # requests to the shared rate-limit storage (per credential, or per address when
+    # anonymous).
+    ws_max_connections_per_credential: int = Field(default=100, ge=1)
+    ws_max_connections_per_ip: int = Field(default=200, ge=1)
+    ws_max_subscriptions_per_connection: int = Field(default=100, ge=1)
+    ws_connection_init_seconds: float = Field(default=10.0, gt=0)
+    rate_limit_ws: RateLimit = "120/minute"
     # Comma-separated origins allowed to call /graphql from a browser, or `*`; empty: no
     # CORS headers at all. `*` is safe: credentials travel in headers, never in cookies.
     cors_origins: Annotated[list[str], NoDecode] = []

@@ -150,6 +150,7 @@ class Bucket(StrEnum):
     beacon_ip = "beacon_ip"
     anonymous = "anonymous"
     failed_auth = "failed_auth"
+    ws = "ws"  # new websockets and subscriptions (http/websocket.py)
 
 
 class Route(StrEnum):
@@ -213,6 +214,7 @@ class Limiter:
         self.beacon_ip = _policy(Bucket.beacon_ip, settings.rate_limit_beacon_ip)
         self.anonymous = _policy(Bucket.anonymous, settings.rate_limit_anonymous)
         self.failed_auth = _policy(Bucket.failed_auth, settings.rate_limit_failed_auth)
+        self.ws = _policy(Bucket.ws, settings.rate_limit_ws)
         self.plan_policies = {
             plan: (_policy(Bucket.read, limits.read), _policy(Bucket.write, limits.write))
             for plan, limits in settings.rate_limit_plans.items()
@@ -274,6 +276,27 @@ class Limiter:
             retry_after = max(math.ceil(reset_at - time.time()), 1)
             headers.append((b"retry-after", b"%d" % retry_after))
         return allowed, headers
+
+    async def blocked(self, policy: Policy, identity: str) -> int | None:
+        """Seconds to wait if a moving-window bucket (failed authentication) is exhausted,
+        else None; charges nothing. The login form asks before checking a password, so
+        that a right guess is refused too once the guesses are used up."""
+        if not self.enabled or policy is not self.failed_auth:
+            return None
+        try:
+            backend = self.backend
+            if isinstance(backend, MemoryBackend):
+                allowed = backend.moving.test(policy.item, policy.bucket, identity)
+                stats = backend.moving.get_window_stats(policy.item, policy.bucket, identity)
+            else:
+                allowed = await backend.moving.test(policy.item, policy.bucket, identity)
+                stats = await backend.moving.get_window_stats(policy.item, policy.bucket, identity)
+        except Exception as error:
+            self._warn(error)
+            return None
+        if allowed:
+            return None
+        return max(math.ceil(stats.reset_time - time.time()), 1)
 
     def _key(self, policy: Policy, identity: str) -> str:
         if len(policy.keys) >= MAX_KEYS:

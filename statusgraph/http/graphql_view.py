@@ -336,14 +336,19 @@ class GraphQLEndpoint:
         return JSONResponse(body, status_code=status, headers=headers, media_type=media_type)
 
     def _format(self, error: GraphQLError) -> dict[str, Any]:
-        """The schema has already masked unexpected errors and given ours their codes
-        (schema/error_masking.py); what is left without a code is a request error."""
-        formatted: dict[str, Any] = dict(error.formatted)
-        extensions = dict(formatted.get("extensions") or {})
-        extensions.setdefault("code", _request_error_code(error))
-        formatted["extensions"] = extensions
-        formatted["message"] = SUGGESTION.sub("", error.message)
-        return formatted
+        return format_error(error)
+
+
+def format_error(error: GraphQLError) -> dict[str, Any]:
+    """An error as the client sees it, over HTTP and websockets alike. The schema has
+    already masked unexpected errors and given ours their codes
+    (schema/error_masking.py); what is left without a code is a request error."""
+    formatted: dict[str, Any] = dict(error.formatted)
+    extensions = dict(formatted.get("extensions") or {})
+    extensions.setdefault("code", _request_error_code(error))
+    formatted["extensions"] = extensions
+    formatted["message"] = SUGGESTION.sub("", error.message)
+    return formatted
 
 
 def request_failed_status(media_type: str) -> int:

@@ -8,6 +8,7 @@ from statusgraph.checks.scheduler import Checker
 from statusgraph.clock import Clock, utcnow
 from statusgraph.config import Settings
 from statusgraph.db.engine import SessionFactory
+from statusgraph.events.bus import Bus, bus_for
 from statusgraph.jobs import (
     audit_purge,
     check_retention,
@@ -75,9 +76,17 @@ def notifier_for(
     *,
     clock: Clock = utcnow,
     transport: Transport | None = None,
+    bus: Bus | None = None,
 ) -> Notifier:
     """The notifier (notifications/notifier.py), run by every process that runs the
-    jobs; `transport`: how to reach receivers (tests give one that trusts their servers)."""
+    jobs; `transport`: how to reach receivers (tests give one that trusts their servers).
+    `bus`: where it publishes the events it dispatches, the web process's own; without
+    one (a worker), a Redis bus of its own when STATUSGRAPH_EVENTS_URL is set, else none:
+    a worker has no subscribers of its own to tell."""
+    owns_bus = False
+    if bus is None and settings.events_url:
+        bus = events_bus_for(settings)
+        owns_bus = True
     return Notifier(
         db,
         transport or transport_for(settings),
@@ -86,14 +95,28 @@ def notifier_for(
         concurrency=settings.notification_concurrency,
         poll_seconds=settings.notification_poll_seconds,
         clock=clock,
+        bus=bus,
+        owns_bus=owns_bus,
+    )
+
+
+def events_bus_for(settings: Settings) -> Bus:
+    return bus_for(
+        settings.events_url, channel=settings.events_channel, queue_size=settings.events_queue_size
     )
 
 
 def runner_for(
-    settings: Settings, db: SessionFactory, *, role: str, clock: Clock = utcnow
+    settings: Settings,
+    db: SessionFactory,
+    *,
+    role: str,
+    clock: Clock = utcnow,
+    bus: Bus | None = None,
 ) -> JobRunner:
     """The runner of every job for a process of `role` (serve or worker). On SQLite one
-    process runs the jobs: the runner is exclusive there."""
+    process runs the jobs: the runner is exclusive there. `bus`: the web process's event
+    bus (notifier_for)."""
     return JobRunner(
         db,
         jobs_for(settings),
@@ -102,5 +125,8 @@ def runner_for(
         shutdown_seconds=settings.jobs_shutdown_seconds,
         exclusive=settings.is_sqlite,
         clock=clock,
-        services=[checker_for(settings, db, clock=clock), notifier_for(settings, db, clock=clock)],
+        services=[
+            checker_for(settings, db, clock=clock),
+            notifier_for(settings, db, clock=clock, bus=bus),
+        ],
     )

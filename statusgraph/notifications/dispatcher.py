@@ -12,6 +12,10 @@ monitors gets events about those monitors only. Services: a channel that names s
 gets events touching one of them (a monitor's event touches its service). And a monitor
 that names its channels (Monitor.notify_channel_ids) notifies those only. A disabled
 channel gets nothing, the event telling of its own disabling included.
+
+Every event dispatched is also handed back (`published`) for the live event bus
+(events/bus.py), which the notifier publishes to once the transaction has committed:
+this is how a change made by any process reaches every GraphQL subscription.
 """
 
 from collections import defaultdict
@@ -24,6 +28,7 @@ from sqlalchemy import insert, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from statusgraph.db.rows import core_connection
+from statusgraph.events.bus import BusEvent
 from statusgraph.events.outbox import SUBSCRIBED, EventType
 from statusgraph.ids import new_id
 from statusgraph.notifications.tables import (
@@ -70,9 +75,19 @@ async def pending(session: AsyncSession) -> bool:
     return found.first() is not None
 
 
-async def fan_out(session: AsyncSession, *, now: datetime, limit: int = 500) -> int:
+# Told to one recipient only, never published to the bus.
+PRIVATE = frozenset({EventType.TEST, EventType.SUBSCRIBER_CONFIRMATION})
+
+
+async def fan_out(
+    session: AsyncSession,
+    *,
+    now: datetime,
+    limit: int = 500,
+    published: list[BusEvent] | None = None,
+) -> int:
     """Dispatches up to `limit` events, oldest first; returns how many deliveries it made
-    (in the caller's transaction)."""
+    (in the caller's transaction). Adds each event worth telling live to `published`."""
     connection = await core_connection(session)
     events = (
         await connection.execute(
@@ -117,6 +132,17 @@ async def fan_out(session: AsyncSession, *, now: datetime, limit: int = 500) -> 
         )
 
     for event in events:
+        if published is not None and event.type not in PRIVATE:
+            published.append(
+                BusEvent(
+                    id=event.id,
+                    organization_id=event.organization_id,
+                    type=event.type,
+                    monitor_id=event.monitor_id,
+                    service_ids=tuple(event.service_ids),
+                    data=dict(event.data),
+                )
+            )
         if event.type == EventType.TEST:
             continue
         if event.type == EventType.SUBSCRIBER_CONFIRMATION:

@@ -8,6 +8,11 @@ receiver never holds up the others. The writer records finished attempts in batc
 (deliveries.record), off the senders' path, every WRITE_SECONDS. `stop()` stops claiming,
 lets sends in flight finish within the grace period, writes what finished, and gives
 the rest of its claims back.
+
+The dispatcher also publishes every event it dispatched to the live event bus
+(events/bus.py), after its transaction commits; with a bus, it looks for new events
+every LIVE_POLL_SECONDS at most, so that a subscriber hears of a change within a fraction
+of a second (the look is a read of an index of undispatched events: cheap).
 """
 
 import asyncio
@@ -20,6 +25,7 @@ from statusgraph.auth.sealed import Sealer
 from statusgraph.auth.subscriber_tokens import SubscriberTokens
 from statusgraph.clock import Clock, utcnow
 from statusgraph.db.engine import SessionFactory
+from statusgraph.events.bus import Bus, BusEvent
 from statusgraph.notifications import deliveries, dispatcher
 from statusgraph.notifications.deliveries import Claimed, Sent
 from statusgraph.notifications.integrations import Outgoing, kinds
@@ -29,6 +35,7 @@ logger = logging.getLogger("statusgraph.notifications")
 
 WRITE_SECONDS = 0.1
 FAN_OUT_BATCH = 500
+LIVE_POLL_SECONDS = 0.1
 
 
 class Notifier:
@@ -42,6 +49,8 @@ class Notifier:
         concurrency: int = 200,
         poll_seconds: float = 0.25,
         clock: Clock = utcnow,
+        bus: Bus | None = None,
+        owns_bus: bool = False,
     ) -> None:
         self.db = db
         self.transport = transport
@@ -50,6 +59,9 @@ class Notifier:
         self.concurrency = concurrency
         self.poll_seconds = poll_seconds
         self.clock = clock
+        self.bus = bus
+        self.owns_bus = owns_bus  # started and closed with the notifier (a worker's)
+        self.dispatch_poll = min(poll_seconds, LIVE_POLL_SECONDS) if bus else poll_seconds
         self.kinds = kinds()
         self.stopping = asyncio.Event()
         self.wake = asyncio.Event()  # new deliveries, or free slots
@@ -58,6 +70,8 @@ class Notifier:
         self.tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
+        if self.bus is not None and self.owns_bus:
+            await self.bus.start()
         self.tasks = [
             asyncio.create_task(self._loop(self._dispatch, "dispatch"), name="notify: dispatch"),
             asyncio.create_task(self._loop(self._claim, "claim"), name="notify: claim"),
@@ -84,6 +98,8 @@ class Notifier:
             async with self.db.begin() as session:
                 await deliveries.release(session, unsent, now=self.clock())
         await self.transport.close()
+        if self.bus is not None and self.owns_bus:
+            await self.bus.close()
 
     async def _loop(self, step: Callable[[], Awaitable[None]], name: str) -> None:
         while not self.stopping.is_set():
@@ -102,13 +118,28 @@ class Notifier:
         async with self.db() as session:
             waiting = await dispatcher.pending(session)
         made = 0
+        published: list[BusEvent] = []
         if waiting:
             async with self.db.begin() as session:
-                made = await dispatcher.fan_out(session, now=self.clock(), limit=FAN_OUT_BATCH)
+                made = await dispatcher.fan_out(
+                    session, now=self.clock(), limit=FAN_OUT_BATCH, published=published
+                )
+            await self._publish(published)
         if made:
             self.wake.set()
-        else:
-            await asyncio.sleep(self.poll_seconds)
+        elif not published:
+            await asyncio.sleep(self.dispatch_poll)
+
+    async def _publish(self, events: list[BusEvent]) -> None:
+        """After the commit: an event published before it could be dispatched again
+        after a rollback, and a subscriber reading the change would see it anyway."""
+        if self.bus is None:
+            return
+        for event in events:
+            try:
+                await self.bus.publish(event)
+            except Exception:  # live updates are best-effort; deliveries are not
+                logger.exception("notifications: publishing event %s failed", event.id)
 
     async def _claim(self) -> None:
         free = self.concurrency - len(self.in_flight)
@@ -169,9 +200,12 @@ class Notifier:
         attempts, waiting for each: one step of the loops, for tests, whose clock stands
         still. Returns how many attempts it made."""
         while True:
+            published: list[BusEvent] = []
             async with self.db.begin() as session:
-                if await dispatcher.fan_out(session, now=self.clock()) == 0:
-                    break
+                made = await dispatcher.fan_out(session, now=self.clock(), published=published)
+            await self._publish(published)
+            if made == 0 and not published:
+                break
         made = 0
         while True:
             claimed, ready = await self._take(self.clock(), self.concurrency)

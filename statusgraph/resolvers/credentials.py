@@ -3,6 +3,7 @@
 import hmac
 import ipaddress
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -83,6 +84,9 @@ class CredentialCache:
         self.ttl = ttl_seconds
         self.entries: dict[str, tuple[KnownKey, float]] = {}
         self.digests: dict[str, str] = {}  # key id -> digest
+        # Told of every credential revoked or rotated through this process (the
+        # websockets of that credential are checked at once: http/websocket.py).
+        self.listeners: list[Callable[[str], None]] = []
 
     def get(self, digest: str) -> KnownKey | None:
         entry = self.entries.get(digest)
@@ -107,6 +111,12 @@ class CredentialCache:
         digest = self.digests.pop(key_id, None)
         if digest is not None:
             self.entries.pop(digest, None)
+
+    def changed(self, key_id: str) -> None:
+        """A credential was revoked or rotated here: forgotten, and listeners told."""
+        self.forget(key_id)
+        for listener in self.listeners:
+            listener(key_id)
 
 
 async def _lookup(

@@ -17,6 +17,7 @@ from statusgraph.schema.incidents import IncidentMutations, IncidentQueries
 from statusgraph.schema.ingest import IngestMutations, IngestQueries
 from statusgraph.schema.introspection import AnonymousIntrospectionGuard
 from statusgraph.schema.limits import BoundedValidation, CachedParser, QueryLimitsGuard
+from statusgraph.schema.live import Subscription
 from statusgraph.schema.maintenance import MaintenanceMutations, MaintenanceQueries
 from statusgraph.schema.monitors import MonitorMutations, MonitorQueries
 from statusgraph.schema.node import NodeQueries
@@ -92,6 +93,7 @@ def build_schema() -> StatusGraphSchema:
     return StatusGraphSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=[Organization, AuditEvent],
         extensions=extensions,
         config=StrawberryConfig(disable_field_suggestions=True, scalar_map=SCALAR_MAP),

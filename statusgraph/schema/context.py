@@ -5,15 +5,17 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 from sqlmodel.ext.asyncio.session import AsyncSession
-from starlette.requests import Request
+from starlette.requests import HTTPConnection
 from strawberry.types import Info as StrawberryInfo
 
 from statusgraph.auth.principal import Principal, RequestInfo
 from statusgraph.checks.manual import Checking
+from statusgraph.clock import Clock, utcnow
 from statusgraph.db.engine import SessionFactory
+from statusgraph.events.bus import Bus
 from statusgraph.notifications.testing import Notifying
 from statusgraph.resolvers.credentials import CredentialCache
 from statusgraph.schema.limits import QueryLimits
@@ -23,7 +25,8 @@ from statusgraph.schema.permissions import authentication_required
 
 @dataclass
 class Context:
-    request: Request
+    # The HTTP request, or the websocket of a subscription (http/websocket.py).
+    request: HTTPConnection
     principal: Principal | None
     request_info: RequestInfo
     db: SessionFactory
@@ -38,6 +41,11 @@ class Context:
     # How to seal signing secrets and send a test notification (notifications/testing.py).
     # None only in contexts that send nothing (tests of error masking).
     notifying: Notifying | None = None
+    # Subscriptions (schema/live.py): the event bus, the clock each event reads `now`
+    # from, and the payload of the socket's connection_init (a viewer token, ...).
+    bus: Bus | None = None
+    clock: Clock = utcnow
+    connection_params: dict[str, Any] = field(default_factory=dict)
     # The page version (db/page_versions.py) of each organization whose status page this
     # request read, taken before the page's content: what a cached answer depends on.
     page_versions: dict[str, int] = field(default_factory=dict, init=False)
@@ -69,10 +77,19 @@ class Context:
                 await self._read_session.close()
                 self._read_session = None
 
+    async def renew(self) -> None:
+        """For the next event of a subscription, whose context lives as long as it does:
+        a fresh instant, loaders and read session, so nothing read for an earlier
+        event is served again."""
+        await self.end_read()
+        self.now = self.clock()
+        self.page_versions.clear()
+        self.loaders = Loaders(self.read, self.now)
+
     def forget_credential(self, key_id: str) -> None:
         """After a key is revoked or rotated, this process must stop trusting its copy."""
         if self.credential_cache is not None:
-            self.credential_cache.forget(key_id)
+            self.credential_cache.changed(key_id)
 
     def require_principal(self) -> Principal:
         """The caller's credential; UNAUTHENTICATED for an anonymous caller. Fields with

@@ -10,6 +10,7 @@ means `schema.execute` answers the same over HTTP, over a websocket and in tests
 
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 from graphql import GraphQLError
 from strawberry.exceptions import MissingQueryError
@@ -64,6 +65,14 @@ class MaskUnexpectedErrors(SchemaExtension):
         result = self.execution_context.result
         if result is not None and result.errors:
             result.errors = [self.public(error) for error in result.errors]
+
+    def on_stream_result(self, result: Any) -> Iterator[None]:
+        """Each message of a subscription, masked like an HTTP answer (on_operation
+        sees only the end of a stream)."""
+        errors = getattr(result, "errors", None)
+        if errors:
+            result.errors = [self.public(error) for error in errors]
+        yield
 
     def public(self, error: GraphQLError) -> GraphQLError:
         """What the client may see of `error`."""
