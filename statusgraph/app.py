@@ -31,6 +31,10 @@ from statusgraph.ingest.writers import group_writer
 from statusgraph.jobs import catalog
 from statusgraph.jobs.runner import JobsAlreadyRunning
 from statusgraph.notifications.testing import Notifying
+from statusgraph.oauth import rendering as oauth_rendering
+from statusgraph.oauth.account import AccountPages
+from statusgraph.oauth.authorize import Authorize
+from statusgraph.oauth.session import Sessions
 from statusgraph.oauth.token import TokenEndpoints
 from statusgraph.pages.caching import PageCache
 from statusgraph.pages.documents import PageDocuments
@@ -136,6 +140,10 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
     metrics_api = MetricsEndpoints(db, clock)
     subscriptions = SubscriptionPages(db, SubscriberTokens(pepper), clock)
     status_html = StatusPages(db, clock, pepper)
+    # The browser session of the login, consent and account pages only (DESIGN §11).
+    sessions = Sessions(pepper, secure=settings.base_url.startswith("https://"))
+    account = AccountPages(db, sessions, clock, pepper, limiter)
+    authorize = Authorize(db, sessions, clock, pepper, issuer=settings.base_url)
     oauth_token = TokenEndpoints(
         db,
         clock,
@@ -228,6 +236,13 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
             ),
             Route("/status/{slug}/subscribe", status_html.subscribe, methods=["POST"]),
             Route("/assets/{name}", status_html.stylesheet, methods=["GET", "HEAD"]),
+            Route("/login", account.login, methods=["GET", "POST"]),
+            Route("/logout", account.logout, methods=["POST"]),
+            Route("/account", account.account, methods=["GET"]),
+            Route("/account/apps", account.apps, methods=["GET"]),
+            Route("/account/apps/{grant_id}/revoke", account.revoke, methods=["POST"]),
+            Route("/invitation", account.invitation, methods=["GET", "POST"]),
+            Route("/oauth/authorize", authorize.endpoint, methods=["GET", "POST"]),
             Route("/oauth/token", oauth_token.token, methods=["POST"]),
             Route("/oauth/revoke", oauth_token.revoke, methods=["POST"]),
             Route("/oauth/introspect", oauth_token.introspect, methods=["POST"]),
@@ -236,6 +251,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
                 oauth_token.metadata,
                 methods=["GET", "HEAD"],
             ),
+            Route("/oauth/assets/{name}", oauth_rendering.stylesheet, methods=["GET", "HEAD"]),
         ],
         middleware=[
             # Outermost first; each only when switched on, so that it costs nothing when off.

@@ -99,8 +99,8 @@ async def test_query_parameters_that_are_not_credentials_pass(client, query):
     assert response.status_code == 200
 
 
-def test_only_the_subscribers_links_take_a_token_in_their_url():
-    assert {"/subscription/confirm", "/subscription/unsubscribe"} == EXEMPT_PATHS
+def test_only_the_subscribers_and_invitation_links_take_a_token_in_their_url():
+    assert {"/subscription/confirm", "/subscription/unsubscribe", "/invitation"} == EXEMPT_PATHS
 
 
 async def test_a_token_elsewhere_is_still_refused_and_the_links_token_is_not_logged(

@@ -15,7 +15,12 @@ CREDENTIAL_NAMES = frozenset({"api_key", "key", "access_token", "token"})
 # so the token must ride in the link; it is single-purpose (it can confirm or remove
 # one subscription, nothing else), the access log prints query names only, and the
 # pages send no Referer.
-EXEMPT_PATHS: frozenset[str] = frozenset({"/subscription/confirm", "/subscription/unsubscribe"})
+# An invitation's link (/invitation?token=sgi_…) is mailed or handed over the same way:
+# one use, one invitation; the page posts the token in its form and redirects (303) to
+# a page without it once accepted (oauth/account.py).
+EXEMPT_PATHS: frozenset[str] = frozenset(
+    {"/subscription/confirm", "/subscription/unsubscribe", "/invitation"}
+)
 # A private status page's viewer token is opened once as /status/{slug}?token=… (a link
 # handed to the page's readers): that one path shape only, not the page's subpaths. The
 # page moves the token into a cookie and redirects to the clean URL (pages/status_page.py).

@@ -1,0 +1,140 @@
+"""The browser session of the HTML pages (DESIGN §11) and their CSRF tokens.
+
+One signed cookie (itsdangerous, with a key derived from the pepper for this purpose
+only), HttpOnly, SameSite=Lax, Path=/, 12 hours; behind HTTPS also Secure and named
+with the `__Host-` prefix, so no sibling host can plant or shadow it. It carries a
+random session id, and once signed in the user's id, the time of login and a
+fingerprint of the user's password hash: a password change ends every session.
+
+Anyone who opens one of these pages gets a session, signed in or not: its id is what the
+CSRF tokens of the login and invitation forms are bound to. Signing in starts a new
+session (a fresh id: a session id planted before login is worth nothing after it), and
+signing out clears the cookie. The cookie is not kept server-side, so a copy of it
+stays valid until its 12 hours are over; nothing but these pages reads it (the API's
+middleware reads headers only).
+
+A CSRF token is HMAC-SHA256(key, session id + purpose): bound to this browser's session
+and to one form, never stored, compared in constant time.
+"""
+
+import base64
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from itsdangerous import BadSignature, URLSafeSerializer
+from starlette.requests import Request
+from starlette.responses import Response
+
+LIFETIME = timedelta(hours=12)
+COOKIE = "statusgraph_session"
+SECURE_COOKIE = "__Host-statusgraph_session"  # the prefix needs Secure, Path=/ and no Domain
+CSRF_FIELD = "csrf_token"
+
+
+class Purpose:
+    """What a CSRF token may be used for: one form each."""
+
+    LOGIN = "login"
+    LOGOUT = "logout"
+    CONSENT = "consent"
+    REVOKE = "revoke"
+    INVITATION = "invitation"
+
+
+def derive_key(pepper: bytes, purpose: bytes) -> bytes:
+    """A key for one use only, so that no signature made for one thing passes for another."""
+    return hmac.new(pepper, b"statusgraph browser " + purpose, hashlib.sha256).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class BrowserSession:
+    session_id: str
+    started_at: datetime  # when the session (or the login) began; it ends LIFETIME later
+    user_id: str | None = None
+    password_mark: str | None = None  # a fingerprint of the user's password hash
+
+    @property
+    def signed_in(self) -> bool:
+        return self.user_id is not None
+
+
+class Sessions:
+    def __init__(self, pepper: bytes, *, secure: bool) -> None:
+        self._serializer = URLSafeSerializer(derive_key(pepper, b"session"), salt="session")
+        self._csrf_key = derive_key(pepper, b"csrf")
+        self._mark_key = derive_key(pepper, b"password mark")
+        self.secure = secure
+        self.cookie = SECURE_COOKIE if secure else COOKIE
+
+    def password_mark(self, password_hash: str) -> str:
+        digest = hmac.new(self._mark_key, password_hash.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest[:12]).decode()
+
+    def read(self, request: Request, now: datetime) -> BrowserSession | None:
+        """The session the cookie carries, or None if it is missing, forged or over."""
+        raw = request.cookies.get(self.cookie)
+        if not raw or len(raw) > 1024:
+            return None
+        try:
+            data: Any = self._serializer.loads(raw)
+        except (BadSignature, UnicodeDecodeError):
+            return None
+        if not isinstance(data, dict):
+            return None
+        sid, at, uid, mark = data.get("s"), data.get("t"), data.get("u"), data.get("p")
+        if not isinstance(sid, str) or not isinstance(at, int):
+            return None
+        started = datetime.fromtimestamp(at, tz=now.tzinfo)
+        if not (started - timedelta(minutes=5) <= now < started + LIFETIME):
+            return None
+        if uid is not None and not (isinstance(uid, str) and isinstance(mark, str)):
+            return None
+        return BrowserSession(sid, started, uid, mark if uid is not None else None)
+
+    def anonymous(self, now: datetime) -> BrowserSession:
+        return BrowserSession(secrets.token_urlsafe(18), now)
+
+    def signed_in(self, user_id: str, password_hash: str, now: datetime) -> BrowserSession:
+        """A new session for a user who just proved who they are: a new id, too."""
+        return BrowserSession(
+            secrets.token_urlsafe(18), now, user_id, self.password_mark(password_hash)
+        )
+
+    def store(self, response: Response, session: BrowserSession) -> None:
+        value = self._serializer.dumps(
+            {
+                "s": session.session_id,
+                "t": int(session.started_at.timestamp()),
+                "u": session.user_id,
+                "p": session.password_mark,
+            }
+        )
+        response.set_cookie(
+            self.cookie,
+            value,
+            max_age=int(LIFETIME.total_seconds()),
+            path="/",
+            secure=self.secure,
+            httponly=True,
+            samesite="lax",
+        )
+
+    def clear(self, response: Response) -> None:
+        response.delete_cookie(
+            self.cookie, path="/", secure=self.secure, httponly=True, samesite="lax"
+        )
+
+    def csrf_token(self, session: BrowserSession, purpose: str) -> str:
+        message = f"{session.session_id}\n{purpose}".encode()
+        digest = hmac.new(self._csrf_key, message, hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+    def csrf_ok(self, session: BrowserSession | None, purpose: str, offered: str) -> bool:
+        if session is None or not offered:
+            return False
+        expected = self.csrf_token(session, purpose)
+        return hmac.compare_digest(expected.encode(), offered.encode("utf-8", "replace"))
