@@ -1,5 +1,5 @@
 """`statusgraph serve | worker | migrate | orgs create | keys create | keys list | keys revoke |
-audit purge | export-schema`.
+users create | users list | audit purge | export-schema`.
 
 Machine-readable output (a key's secret, the SDL, the list of keys) goes to stdout;
 messages to stderr, so `KEY=$(statusgraph keys create ...)` captures only the key.
@@ -145,6 +145,13 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             f"and would multiply every limit by {workers}"
         )
         return 2
+    if workers > 1 and not settings.events_url:
+        # Not refused: live updates are best-effort, and everything else works.
+        _say(
+            f"warning: --workers {workers} without STATUSGRAPH_EVENTS_URL: each process's "
+            "GraphQL subscriptions hear only of the events that process dispatches; set "
+            "STATUSGRAPH_EVENTS_URL=redis://... (docs/live-updates.md)"
+        )
     missing = _missing(SERVE_PACKAGES)
     if missing:
         _say(
@@ -430,6 +437,128 @@ def cmd_keys_revoke(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_password(args: argparse.Namespace) -> str | None:
+    """The new user's password: the first line of stdin with --password-stdin, else typed
+    twice at a prompt that does not echo it. None when there is none to read."""
+    import getpass
+
+    if args.password_stdin:
+        line = sys.stdin.readline()
+        return line.removesuffix("\n").removesuffix("\r") or None
+    if not sys.stdin.isatty():
+        _say("error: no terminal to ask for the password: use --password-stdin")
+        return None
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Password again: ") != first:
+        _say("error: the two passwords differ")
+        return None
+    return first
+
+
+def cmd_users_create(settings: Settings, args: argparse.Namespace) -> int:
+    from statusgraph.auth.principal import CLI, RequestInfo
+    from statusgraph.clock import utcnow
+    from statusgraph.db.models import User
+    from statusgraph.resolvers import users
+    from statusgraph.resolvers.user_errors import UserInputError
+
+    password = _read_password(args)
+    if password is None:
+        if args.password_stdin:
+            _say("error: --password-stdin read no password")
+        return 2
+
+    async def work(session: AsyncSession) -> User | None:
+        organization = await _find_organization(session, args.org)
+        if organization is None:
+            return None
+        return await users.create_user(
+            session,
+            CLI,
+            organization=organization,
+            email=args.email,
+            name=args.name,
+            password=password,
+            role=args.role,
+            request=RequestInfo(),
+            now=utcnow(),
+        )
+
+    try:
+        user = _in_transaction(settings, work)
+    except UserInputError as error:
+        return _user_errors(error)
+    if user is None:
+        _say(f"error: no organization with id or slug {args.org!r}")
+        return 2
+    _emit(user.id)
+    _say(f"created user {user.email} ({args.role} of {args.org})")
+    return 0
+
+
+USER_COLUMNS = ("MEMBER", "USER", "EMAIL", "NAME", "ROLE", "SINCE", "LAST LOGIN")
+
+
+def cmd_users_list(settings: Settings, args: argparse.Namespace) -> int:
+    import json
+
+    from statusgraph.db.models import Membership, User
+    from statusgraph.resolvers import team
+    from statusgraph.resolvers.pagination import MAX_PAGE_SIZE, PageArgs
+
+    async def work(session: AsyncSession) -> list[tuple[Membership, User]] | None:
+        organization = await _find_organization(session, args.org)
+        if organization is None:
+            return None
+        found: list[tuple[Membership, User]] = []
+        after = None
+        while True:
+            page, people = await team.list_members(
+                session, organization.id, page=PageArgs(first=MAX_PAGE_SIZE, after=after)
+            )
+            found += [(member, people[member.user_id]) for member in page.rows]
+            if not page.has_next_page:
+                return found
+            after = page.cursors[-1]
+
+    found = _in_transaction(settings, work)
+    if found is None:
+        _say(f"error: no organization with id or slug {args.org!r}")
+        return 2
+    if args.json:
+        described = [
+            {
+                "memberId": member.id,
+                "userId": user.id,
+                "email": user.email,
+                "name": user.name,
+                "role": member.role,
+                "createdAt": member.created_at.isoformat(),
+                "lastLoginAt": user.last_login_at.isoformat() if user.last_login_at else None,
+            }
+            for member, user in found
+        ]
+        _emit(json.dumps(described, indent=2))
+        return 0
+    if not found:
+        _say("no members")
+        return 0
+    rows = [
+        (
+            member.id,
+            user.id,
+            user.email,
+            user.name,
+            member.role,
+            _when(member.created_at, "-"),
+            _when(user.last_login_at, "never"),
+        )
+        for member, user in found
+    ]
+    _emit(_table(USER_COLUMNS, rows))
+    return 0
+
+
 def cmd_audit_purge(settings: Settings, _args: argparse.Namespace) -> int:
     from statusgraph.clock import utcnow
     from statusgraph.resolvers import audit
@@ -542,6 +671,29 @@ def build_parser() -> argparse.ArgumentParser:
     key_revoke = keys.add_parser("revoke", help="revoke a key at once (no overlap)")
     key_revoke.add_argument("key_id", metavar="KEY_ID", help="the key's id, key_…")
     key_revoke.set_defaults(run=cmd_keys_revoke)
+
+    users_cmd = commands.add_parser("users", help="users and their memberships").add_subparsers(
+        dest="action", required=True
+    )
+    user_create = users_cmd.add_parser(
+        "create", help="create a user and their membership; prints the user's id"
+    )
+    user_create.add_argument("--email", required=True)
+    user_create.add_argument("--name", required=True)
+    user_create.add_argument("--org", required=True, help="organization id or slug")
+    user_create.add_argument(
+        "--role", required=True, choices=["owner", "admin", "member", "viewer"]
+    )
+    user_create.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of stdin instead of a prompt",
+    )
+    user_create.set_defaults(run=cmd_users_create)
+    user_list = users_cmd.add_parser("list", help="an organization's members, newest first")
+    user_list.add_argument("--org", required=True, help="organization id or slug")
+    user_list.add_argument("--json", action="store_true", help="a JSON array instead of a table")
+    user_list.set_defaults(run=cmd_users_list)
 
     audit_cmd = commands.add_parser("audit", help="audit log").add_subparsers(
         dest="action", required=True
