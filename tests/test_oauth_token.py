@@ -7,6 +7,7 @@ consent page makes them."""
 import asyncio
 import base64
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
 
@@ -19,7 +20,15 @@ from statusgraph.auth.scopes import CATALOGUE
 from statusgraph.clock import FrozenClock
 from statusgraph.config import Settings
 from statusgraph.db.engine import SessionFactory
-from statusgraph.db.models import AuditEvent, OAuthCode, OAuthGrant, OAuthToken, Organization, User
+from statusgraph.db.models import (
+    AuditEvent,
+    Membership,
+    OAuthCode,
+    OAuthGrant,
+    OAuthToken,
+    Organization,
+    User,
+)
 from statusgraph.oauth import token as endpoints
 from statusgraph.resolvers import oauth_exchange, oauth_grants
 from statusgraph.resolvers.oauth_apps import IssuedApp
@@ -433,17 +442,23 @@ async def test_odd_codes_are_invalid_grant(
         refused(await exchange(client, w, odd), "invalid_grant", oauth_exchange.UNKNOWN_CODE)
 
 
-async def test_a_member_who_left_cannot_have_their_code_exchanged(
+async def test_a_member_who_left_can_neither_have_a_code_exchanged_nor_refresh(
     client: httpx.AsyncClient, db: SessionFactory, clock: FrozenClock
 ) -> None:
-    from statusgraph.db.models import Membership
-
     w = await world(db, clock)
+    tokens = await pair_for(client, db, clock, w)
     code = await code_for(db, clock, w)
     async with db.begin() as session:
         for membership in (await session.exec(select(Membership))).all():
             await session.delete(membership)
     refused(await exchange(client, w, code), "invalid_grant", oauth_exchange.NOT_A_MEMBER)
+    refused(
+        await refresh(client, w, tokens["refresh_token"]),
+        "invalid_grant",
+        oauth_exchange.NOT_A_MEMBER,
+    )
+    for token in (tokens["access_token"], tokens["refresh_token"]):
+        assert (await introspect(client, w, token)).json() == {"active": False}
 
 
 # Refresh
@@ -825,3 +840,16 @@ async def test_the_metadata_document_leaves_out_documentation_that_is_not_config
     document = (await client.get("/.well-known/oauth-authorization-server")).json()
     assert document["issuer"] == "http://127.0.0.1:8000"
     assert "service_documentation" not in document
+
+
+def test_docs_list_every_error_description_of_the_token_side() -> None:
+    text = Path(__file__).parent.parent.joinpath("docs", "oauth.md").read_text()
+    messages = [
+        value
+        for module in (endpoints, oauth_exchange)
+        for name, value in vars(module).items()
+        if name.isupper() and isinstance(value, str) and " " in value
+    ]
+    messages += [pkce.VERIFIER_RULE]
+    missing = [m for m in messages if f"`{m}`" not in text]
+    assert missing == []
