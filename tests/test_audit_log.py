@@ -8,7 +8,8 @@ from sqlmodel import select
 
 from statusgraph.db.models import AuditEvent
 from statusgraph.resolvers import audit
-from tests.helpers import gql
+from tests.helpers import create_grant, create_key, create_oauth_app, gql
+from tests.status_api import create_service
 
 QUERY = """
 query($filter: AuditLogFilter) {
@@ -101,3 +102,47 @@ async def test_purge_deletes_only_entries_older_than_365_days(db, clock, people)
         )
     async with db() as session:
         assert (await session.exec(select(AuditEvent))).all() == []
+
+
+async def test_it_filters_by_api_key_and_by_oauth_app(client, db, clock, people):
+    other = await create_key(db, clock, people.alice.organization, scopes=["*:*"], name="other")
+    app = await create_oauth_app(db, clock, people.alice.organization, name="Dashboard")
+    second = await create_oauth_app(db, clock, people.alice.organization, name="Second")
+    granted = await create_grant(
+        db, clock, people.alice.organization, app.app, scopes=["services:write"]
+    )
+    bearer = {"Authorization": f"Bearer {granted.access_token}"}
+    await create_service(client, people.alice.secret, "by alice")
+    await create_service(client, other.secret, "by other")
+    await gql(
+        client,
+        'mutation { createService(input: {name: "by app"}) { service { id } } }',
+        headers=bearer,
+    )
+
+    by_alice = await audit_log(
+        client, people.alice.secret, apiKeyId=people.alice.key_id, action="service.created"
+    )
+    assert [e["node"]["details"]["name"] for e in by_alice["edges"]] == ["by alice"]
+    by_other = await audit_log(client, people.alice.secret, apiKeyId=other.key.id)
+    assert [e["node"]["action"] for e in by_other["edges"]] == ["service.created"]
+    # A grant's id is not an API key's: the key filter never matches a token's entries.
+    assert (await audit_log(client, people.alice.secret, apiKeyId=granted.grant.id))[
+        "totalCount"
+    ] == 0
+    by_app = await audit_log(client, people.alice.secret, oauthAppId=app.app.id)
+    assert by_app["totalCount"] == 1
+    entry = by_app["edges"][0]["node"]
+    assert entry["actor"]["type"] == "OAUTH_TOKEN"
+    assert entry["actor"]["id"] == granted.grant.id
+    assert entry["details"]["name"] == "by app"
+    assert (await audit_log(client, people.alice.secret, oauthAppId=second.app.id))[
+        "totalCount"
+    ] == 0
+    # Another organization's key or app: nothing, as for an id that does not exist.
+    assert (await audit_log(client, people.charlie.secret, oauthAppId=app.app.id))[
+        "totalCount"
+    ] == 0
+    assert (await audit_log(client, people.charlie.secret, apiKeyId=people.alice.key_id))[
+        "totalCount"
+    ] == 0

@@ -11,6 +11,8 @@ class Actor:
     type: str  # "api_key" | "oauth_token" | "user" | "cli" | "system"
     id: str | None
     label: str
+    # The OAuth app an "oauth_token" actor acted through (the audit log's app filter).
+    app_id: str | None = None
 
 
 SYSTEM = Actor(type="system", id=None, label="statusgraph")
@@ -52,7 +54,9 @@ class Principal:
     def actor(self) -> Actor:
         if self.delegation is not None:
             label = f"{self.delegation.app_name} for {self.delegation.user_email}"
-            return Actor(type=self.kind, id=self.id, label=label[:200])
+            return Actor(
+                type=self.kind, id=self.id, label=label[:200], app_id=self.delegation.app_id
+            )
         return Actor(type=self.kind, id=self.id, label=self.name)
 
 

@@ -65,10 +65,47 @@ def covers(held: frozenset[str], requested: str) -> bool:
     return grants(held, requested)
 
 
+# The other reference products' spellings (references 001-003), accepted where a scope
+# is requested (key creation, the OAuth authorization request) and stored as ours.
+# A resource alias maps every action: `checks:read` -> `monitors:read`, `checks:*` ->
+# `monitors:*`. docs/api-keys.md has the table.
+RESOURCE_ALIASES: dict[str, str] = {
+    "status-pages": "status_pages",
+    "api-keys": "api_keys",
+    "audit-log": "audit_log",
+    "checks": "monitors",
+    "webhooks": "notifications",
+    "alerts": "notifications",
+    "teams": "team",
+}
+# Whole-scope aliases, for spellings whose action differs too.
+SCOPE_ALIASES: dict[str, str] = {"teams:admin": "team:write"}
+
+
+def canonical(scope: str) -> str | None:
+    """Our name for `scope` (trimmed), ours or an alias of it; None when it is neither.
+
+    What every place that accepts requested scopes calls first, so an integration
+    written against another product's scope names works unchanged.
+    """
+    name = scope.strip()
+    if name in VALID:
+        return name
+    if name in SCOPE_ALIASES:
+        return SCOPE_ALIASES[name]
+    resource, separator, action = name.partition(":")
+    target = RESOURCE_ALIASES.get(resource)
+    if target is None or not separator:
+        return None
+    translated = f"{target}:{action}"
+    return translated if translated in VALID else None
+
+
 def unknown(scopes: Iterable[str]) -> list[str]:
     return [scope for scope in scopes if scope not in VALID]
 
 
 def normalize(scopes: Iterable[str]) -> list[str]:
-    """Stored form: trimmed, de-duplicated, sorted (so equal sets compare equal)."""
-    return sorted({scope.strip() for scope in scopes})
+    """Stored form: trimmed, aliases replaced by our names (an unknown name is kept as
+    given, for its error message), de-duplicated, sorted (so equal sets compare equal)."""
+    return sorted({canonical(scope) or scope.strip() for scope in scopes})

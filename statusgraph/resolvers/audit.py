@@ -46,6 +46,7 @@ async def record(
         request_id=request.request_id,
         scopes_used=list(scopes_used),
         details=details or {},
+        oauth_app_id=actor.app_id,
     )
     session.add(event)
     return event
@@ -88,6 +89,9 @@ async def record_change(
 class AuditFilter:
     action: str | None = None
     actor_id: str | None = None
+    # What a key did (its id is the actor's), and what any token of an OAuth app did.
+    api_key_id: str | None = None
+    oauth_app_id: str | None = None
     since: datetime | None = None
     until: datetime | None = None
 
@@ -105,6 +109,12 @@ async def list_events(
         statement = statement.where(AuditEvent.action == filters.action)
     if filters.actor_id is not None:
         statement = statement.where(AuditEvent.actor_id == filters.actor_id)
+    if filters.api_key_id is not None:
+        statement = statement.where(
+            AuditEvent.actor_type == "api_key", AuditEvent.actor_id == filters.api_key_id
+        )
+    if filters.oauth_app_id is not None:
+        statement = statement.where(AuditEvent.oauth_app_id == filters.oauth_app_id)
     if filters.since is not None:
         statement = statement.where(col(AuditEvent.created_at) >= filters.since)
     if filters.until is not None:

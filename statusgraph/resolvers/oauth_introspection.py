@@ -89,7 +89,7 @@ async def revoke_token(
     label = f"{app.name} for {found.user.email}"[:200]
     return await oauth_grants.revoke_grant(
         session,
-        Actor(type="oauth_token", id=found.grant.id, label=label),
+        Actor(type="oauth_token", id=found.grant.id, label=label, app_id=app.id),
         found.grant,
         reason=RevokedBy.CLIENT,
         request=request,

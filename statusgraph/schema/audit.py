@@ -49,6 +49,13 @@ class AuditEvent(Node):
 class AuditLogFilter:
     action: str | None = None
     actor_id: strawberry.ID | None = None
+    api_key_id: strawberry.ID | None = strawberry.field(
+        default=None, description="What this API key did (entries whose actor it is)."
+    )
+    oauth_app_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="What access tokens of this OAuth app did, for any member and grant.",
+    )
     since: datetime | None = strawberry.field(default=None, description="Inclusive.")
     until: datetime | None = strawberry.field(default=None, description="Exclusive.")
 
@@ -75,6 +82,8 @@ class AuditQueries:
                 filters=audit.AuditFilter(
                     action=wanted.action,
                     actor_id=wanted.actor_id,
+                    api_key_id=wanted.api_key_id,
+                    oauth_app_id=wanted.oauth_app_id,
                     since=wanted.since,
                     until=wanted.until,
                 ),

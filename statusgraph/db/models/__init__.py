@@ -1,6 +1,12 @@
 """Table models. Every tenant-owned table carries `organization_id`."""
 
-from statusgraph.db.models.accounts import ApiKey, AuditEvent, Organization, Plan
+from statusgraph.db.models.accounts import (
+    ApiKey,
+    AuditEvent,
+    Organization,
+    Plan,
+    ScopeUsage,
+)
 from statusgraph.db.models.ingest import BeaconEvent, BeaconKey, Metric, MetricPoint
 from statusgraph.db.models.jobs import JobLease, Worker
 from statusgraph.db.models.monitors import (
@@ -39,6 +45,7 @@ from statusgraph.db.models.users import (
     OAuthToken,
     User,
 )
+from statusgraph.db.models.workflows import Workflow, WorkflowRun
 
 __all__ = [
     "ApiKey",
@@ -71,6 +78,7 @@ __all__ = [
     "Organization",
     "PageVersion",
     "Plan",
+    "ScopeUsage",
     "Service",
     "ServiceGroup",
     "StatusPage",
@@ -79,4 +87,6 @@ __all__ = [
     "Subscriber",
     "User",
     "Worker",
+    "Workflow",
+    "WorkflowRun",
 ]
