@@ -230,9 +230,7 @@ class Authorize:
     ) -> Response:
         async with self.db() as session:
             memberships = await consent.organizations_of(session, user.id)
-        chosen = next(
-            ((org, role) for org, role in memberships if org.id == read.organization_id), None
-        )
+        chosen = _chosen(memberships, read.organization_id)
         if chosen is None and len(memberships) == 1:
             chosen = memberships[0]
         common: dict[str, Any] = {
@@ -295,7 +293,7 @@ class Authorize:
             )
         async with self.db() as session:
             memberships = await consent.organizations_of(session, user.id)
-        chosen = next(((o, r) for o, r in memberships if o.id == read.organization_id), None)
+        chosen = _chosen(memberships, read.organization_id)
         if chosen is None:
             return rendering.message(
                 INVALID_REQUEST_TITLE, "You are not a member of that organization.", 400
@@ -326,6 +324,14 @@ class Authorize:
             read.redirect_uri, {"code": code, "state": read.state, "iss": self.issuer}
         )
         return rendering.redirect(location)
+
+
+def _chosen(
+    memberships: list[tuple[Organization, str]], wanted: str | None
+) -> tuple[Organization, str] | None:
+    """The user's membership in the organization the form names (None if not a member)."""
+    by_id = {organization.id: (organization, role) for organization, role in memberships}
+    return by_id.get(wanted) if wanted is not None else None
 
 
 def csrf_refused() -> Response:
