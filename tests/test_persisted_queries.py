@@ -10,7 +10,7 @@ import pytest
 from sqlmodel import func, select
 
 from statusgraph.db.models import Service
-from statusgraph.http.conditional import still_fresh
+from statusgraph.etags import still_fresh
 from statusgraph.http.persisted_queries import MAX_REMEMBERED_CHARS, PersistedQueries
 from tests.helpers import create_key, create_org
 
