@@ -43,6 +43,8 @@ class EventType(StrEnum):
     TEST = "test"
     # The confirmation mail of a new subscription, sent to that subscriber only.
     SUBSCRIBER_CONFIRMATION = "subscriber.confirmation"
+    # A workflow's NOTIFY_CHANNEL action, sent to the channel it names only.
+    WORKFLOW = "workflow.notification"
 
 
 # What a status page's confirmed subscribers hear of (DESIGN §12).

@@ -39,6 +39,7 @@ from statusgraph.notifications.tables import (
     PAGE_SERVICES,
     SUBSCRIBERS,
 )
+from statusgraph.workflows import engine as workflows
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +170,9 @@ async def fan_out(
                 deliver(event, channel_id=channel.id)
     if rows:
         await connection.execute(insert(DELIVERIES), rows)
+    # Monitor transitions run the workflows they trigger, in this transaction
+    # (workflows/engine.py): with the event's dispatch, or not at all.
+    await workflows.on_events(session, events, now=now)
     await connection.execute(
         update(EVENTS)
         .where(EVENTS.c.id.in_([event.id for event in events]))

@@ -121,6 +121,13 @@ def compose(subject: Subject, *, base_url: str) -> Message:
             GREY,
             graphql,
         )
+    if kind == EventType.WORKFLOW:
+        return Message(
+            f"Workflow {data.get('workflowName', '')}",
+            _lines(str(data.get("message", "")), target and f"Target: {target}"),
+            BLUE,
+            graphql,
+        )
     if kind == EventType.TEST:
         return Message(
             "Test notification from statusgraph",

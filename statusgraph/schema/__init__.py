@@ -31,6 +31,7 @@ from statusgraph.schema.status_pages import StatusPageMutations, StatusPageQueri
 from statusgraph.schema.subscribers import SubscriberMutations, SubscriberQueries
 from statusgraph.schema.team import TeamMutations, TeamQueries
 from statusgraph.schema.viewer import ViewerQueries
+from statusgraph.schema.workflows import WorkflowMutations, WorkflowQueries
 
 
 @strawberry.type
@@ -50,6 +51,7 @@ class Query(
     AuditQueries,
     OAuthAppQueries,
     TeamQueries,
+    WorkflowQueries,
 ):
     pass
 
@@ -67,6 +69,7 @@ class Mutation(
     ApiKeyMutations,
     OAuthAppMutations,
     TeamMutations,
+    WorkflowMutations,
 ):
     pass
 

@@ -1,0 +1,1 @@
+"""Workflows' engine: runs saved automations on monitor transitions and by hand."""
