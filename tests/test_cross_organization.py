@@ -284,6 +284,13 @@ TESTED_ELSEWHERE = {
     "Mutation.updateMemberRole",
     "Mutation.removeMember",
     "Mutation.revokeInvitation",
+    # tests/test_oauth_apps.py: another organization's app or grant is NOT_FOUND, exactly
+    # as a made-up ID, with nothing written (its apps and grants are made outside GraphQL)
+    "Query.oauthApp",
+    "Mutation.updateOAuthApp",
+    "Mutation.rotateOAuthAppSecret",
+    "Mutation.deleteOAuthApp",
+    "Mutation.revokeOAuthGrant",
 }
 
 
