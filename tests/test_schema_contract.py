@@ -364,6 +364,37 @@ SAMPLES = [
         {"id": "{oauth_app}"},
         "oauth_app.deleted",
     ),
+    (
+        "updateOrganizationSettings",
+        'mutation { updateOrganizationSettings(input: {timeZone: "Europe/Paris"}) { userErrors { code } } }',
+        {},
+        "organization.settings_updated",
+    ),
+    (
+        "createWorkflow",
+        'mutation { createWorkflow(input: {name: "w", trigger: MANUAL, actions: [{type: RESOLVE_INCIDENT}]}) { userErrors { code } } }',
+        {},
+        "workflow.created",
+    ),
+    (
+        "updateWorkflow",
+        'mutation($id: ID!) { updateWorkflow(id: $id, input: {name: "w2"}) { userErrors { code } } }',
+        {"id": "{workflow}"},
+        "workflow.updated",
+    ),
+    (
+        # Its one action finds no incident to resolve: the run's own entry only.
+        "runWorkflow",
+        "mutation($id: ID!) { runWorkflow(id: $id) { userErrors { code } } }",
+        {"id": "{workflow}"},
+        "workflow.run",
+    ),
+    (
+        "deleteWorkflow",
+        "mutation($id: ID!) { deleteWorkflow(id: $id) { userErrors { code } } }",
+        {"id": "{workflow}"},
+        "workflow.deleted",
+    ),
 ]
 
 
@@ -432,7 +463,15 @@ async def objects(
         {"p": page},
         key=key,
     )
+    workflow = await mutate(
+        client,
+        key,
+        'mutation { createWorkflow(input: {name: "w", trigger: MANUAL, actions: [{type: RESOLVE_INCIDENT}]}) { workflow { id } userErrors { code } } }',
+        {},
+        "createWorkflow",
+    )
     return {
+        "workflow": workflow["workflow"]["id"],
         "oauth_app": oauth_app.app.id,
         "oauth_grant": granted.grant.id,
         "page_slug": "audit-page",
