@@ -114,6 +114,8 @@ class Settings(BaseSettings):
     run_jobs: bool = True
     # How often the audit log loses entries older than 365 days.
     audit_purge_seconds: float = Field(default=24 * 3600.0, gt=0)
+    # How often keys older than their organization's key policy allows are revoked.
+    key_policy_seconds: float = Field(default=3600.0, gt=0)
     # A job run's lease, renewed every third of it while the run lasts; a process killed
     # mid-run holds its job this long at most. Also how long a silent process counts as alive.
     jobs_lease_seconds: float = Field(default=30.0, gt=0)

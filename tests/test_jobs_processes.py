@@ -101,6 +101,7 @@ def jobs_env(database_url: str, tmp_path: Path) -> dict[str, str]:
         "STATUSGRAPH_SECRET_KEY": PEPPER,
         "STATUSGRAPH_HEARTBEAT_EVALUATE_SECONDS": "0.2",
         "STATUSGRAPH_AUDIT_PURGE_SECONDS": "0.2",
+        "STATUSGRAPH_KEY_POLICY_SECONDS": "0.2",
         "STATUSGRAPH_CHECK_RETENTION_SECONDS": "0.2",
         "STATUSGRAPH_MAINTENANCE_EVENTS_SECONDS": "0.2",
         "STATUSGRAPH_REMINDERS_SECONDS": "0.2",
@@ -279,6 +280,7 @@ async def test_two_workers_and_a_web_process_on_postgresql_run_every_job_exactly
 JOB_NAMES = (
     "heartbeat_evaluation",
     "audit_purge",
+    "key_policy",
     "check_retention",
     "maintenance_events",
     "monitor_reminders",
@@ -352,8 +354,9 @@ async def test_a_killed_workers_job_is_taken_over_once_its_lease_expires(
     assert lines[3].startswith("  audit_purge (every 0.2 s): ")
     assert lines[4].startswith("  check_retention (every 0.2 s): ")
     assert lines[5].startswith("  heartbeat_evaluation (every 0.2 s): ")
-    assert lines[6].startswith("  maintenance_events (every 0.2 s): ")
-    assert lines[7].startswith("  monitor_reminders (every 0.2 s): ")
+    assert lines[6].startswith("  key_policy (every 0.2 s): ")
+    assert lines[7].startswith("  maintenance_events (every 0.2 s): ")
+    assert lines[8].startswith("  monitor_reminders (every 0.2 s): ")
     assert await survivor.stop() == 0
 
 

@@ -13,6 +13,7 @@ from statusgraph.jobs import (
     audit_purge,
     check_retention,
     heartbeat_evaluation,
+    key_policy,
     maintenance_events,
     reminders,
 )
@@ -26,6 +27,7 @@ def jobs_for(settings: Settings) -> list[Job]:
     return [
         heartbeat_evaluation.job(settings.heartbeat_evaluate_seconds),
         audit_purge.job(settings.audit_purge_seconds),
+        key_policy.job(settings.key_policy_seconds),
         check_retention.job(
             settings.check_retention_seconds,
             results_days=settings.check_results_retention_days,

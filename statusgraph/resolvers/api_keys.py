@@ -13,7 +13,7 @@ from statusgraph.auth.principal import Actor, Principal, RequestInfo
 from statusgraph.db.models import ApiKey, Organization, Plan
 from statusgraph.db.scoping import for_org
 from statusgraph.ids import new_id
-from statusgraph.resolvers import audit
+from statusgraph.resolvers import audit, organization_settings
 from statusgraph.resolvers.locks import Lock
 from statusgraph.resolvers.owned import require_owned
 from statusgraph.resolvers.pagination import Page, PageArgs, paginate
@@ -157,6 +157,8 @@ async def create_key(
     )
     if draft.expires_at is not None and draft.expires_at <= now:
         problems.add("expiresAt", "INVALID", "expiresAt must be in the future")
+    elif policy := organization_settings.lifetime_problem(organization, draft.expires_at, now):
+        problems.add("expiresAt", "KEY_POLICY", policy)
     allowlist = _validate_allowlist(draft.ip_allowlist, organization.plan, problems)
     _check_sandbox(granter, draft.sandbox, problems, "sandbox", SANDBOX_CREATE)
     problems.raise_if_any()

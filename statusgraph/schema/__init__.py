@@ -23,7 +23,11 @@ from statusgraph.schema.monitors import MonitorMutations, MonitorQueries
 from statusgraph.schema.node import NodeQueries
 from statusgraph.schema.notifications import NotificationMutations, NotificationQueries
 from statusgraph.schema.oauth_apps import OAuthAppMutations, OAuthAppQueries
-from statusgraph.schema.organizations import Organization
+from statusgraph.schema.organizations import (
+    Organization,
+    OrganizationMutations,
+    OrganizationQueries,
+)
 from statusgraph.schema.public import PublicQueries
 from statusgraph.schema.scalars import SCALAR_MAP, StringLiteralsGuard
 from statusgraph.schema.services import ServiceMutations, ServiceQueries
@@ -51,6 +55,7 @@ class Query(
     AuditQueries,
     OAuthAppQueries,
     TeamQueries,
+    OrganizationQueries,
     WorkflowQueries,
 ):
     pass
@@ -69,6 +74,7 @@ class Mutation(
     ApiKeyMutations,
     OAuthAppMutations,
     TeamMutations,
+    OrganizationMutations,
     WorkflowMutations,
 ):
     pass

@@ -8,7 +8,7 @@ import strawberry
 from statusgraph.auth.scopes import Scope
 from statusgraph.db import models
 from statusgraph.errors import NotFoundError
-from statusgraph.resolvers import api_keys, organizations
+from statusgraph.resolvers import api_keys, organization_settings, organizations
 from statusgraph.resolvers.user_errors import UserInputError
 from statusgraph.schema.actors import Actor
 from statusgraph.schema.context import Info
@@ -53,6 +53,18 @@ class ApiKey(Node):
     replaced_by_id: strawberry.ID | None = strawberry.field(
         description="The successor, once this key has been rotated."
     )
+    organization_id: strawberry.Private[str]
+
+    @strawberry.field(
+        description="Lives longer than the organization's key policy allows today (no "
+        "expiry, or one beyond the maximum lifetime from its creation): made before the "
+        "policy, or by a rotation of such a key."
+    )
+    async def exceeds_policy(self, info: Info) -> bool:
+        organization = await info.context.loaders.organization.load(self.organization_id)
+        return organization_settings.exceeds_policy(
+            organization, created_at=self.created_at, expires_at=self.expires_at
+        )
 
     @classmethod
     def of(cls, row: models.ApiKey, now: datetime) -> "ApiKey":
@@ -73,6 +85,7 @@ class ApiKey(Node):
             revoked_at=row.revoked_at,
             stale=api_keys.is_stale(row, now),
             replaced_by_id=strawberry.ID(row.replaced_by_id) if row.replaced_by_id else None,
+            organization_id=row.organization_id,
         )
 
 
