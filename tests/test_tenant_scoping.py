@@ -69,6 +69,36 @@ ALLOWED: dict[tuple[str, str, str], str] = {
     ): "likewise: the token's user's membership in the grant's organization, whose role "
     "bounds the token's scopes",
     (
+        "resolvers/oauth_introspection.py",
+        "_find",
+        "col(Membership.organization_id) == col(OAuthGrant.organization_id)",
+    ): "the join from a presented token to its user's membership in the grant's "
+    "organization (the role bounds the scopes introspection reports); the token is the "
+    "calling client's own, checked in the same WHERE",
+    (
+        "resolvers/users.py",
+        "memberships_of",
+        "col(Organization.id) == col(Membership.organization_id)",
+    ): "a signed-in user's own memberships across organizations, chosen by user: the join "
+    "names each membership's organization",
+    (
+        "db/page_versions.py",
+        "read",
+        "PAGE_VERSION.c.organization_id == organization_id",
+    ): "the page-version counter is keyed by organization: reading one organization's "
+    "counter by its key is the whole query",
+    (
+        "pages/caching.py",
+        "answer",
+        "self.monotonic() < entry.expires_at and await self.versions.current(entry.organization_id) == entry.version",
+    ): "a cached document's version against its organization's current counter: no rows "
+    "are read for a tenant here",
+    (
+        "schema/public.py",
+        "public_status_page",
+        "page.organization_id not in ctx.page_versions",
+    ): "a lookup in the request's dict of counters already read, by the page's organization",
+    (
         "resolvers/oauth_apps.py",
         "grants_of_user",
         "col(Organization.id) == col(OAuthGrant.organization_id)",

@@ -31,6 +31,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from statusgraph.auth import keys, oauth_tokens, pkce
 from statusgraph.auth.principal import SYSTEM, Actor, RequestInfo
 from statusgraph.db.models import Membership, OAuthApp, OAuthCode, OAuthGrant, OAuthToken, User
+from statusgraph.db.scoping import owned_by
 from statusgraph.ids import new_id
 from statusgraph.resolvers import audit, oauth_grants
 from statusgraph.resolvers.oauth_grants import RevokedBy, TokenPair
@@ -70,7 +71,7 @@ class Issued:
 async def _is_member(session: AsyncSession, organization_id: str, user_id: str) -> bool:
     found = await session.exec(
         select(col(Membership.id)).where(
-            col(Membership.organization_id) == organization_id,
+            owned_by(Membership, organization_id),
             col(Membership.user_id) == user_id,
         )
     )

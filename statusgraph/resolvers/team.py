@@ -27,7 +27,7 @@ from statusgraph.auth.principal import Principal, RequestInfo
 from statusgraph.auth.roles import Role
 from statusgraph.auth.scopes import Scope
 from statusgraph.db.models.users import Invitation, Membership, OAuthGrant, User
-from statusgraph.db.scoping import for_org
+from statusgraph.db.scoping import for_org, owned_by
 from statusgraph.ids import new_id
 from statusgraph.resolvers import audit, oauth_grants, users
 from statusgraph.resolvers.locks import Lock, lock_organization
@@ -115,9 +115,14 @@ async def list_invitations(
 
 async def _owners(session: AsyncSession, organization_id: str) -> int:
     statement = select(func.count()).where(
-        col(Membership.organization_id) == organization_id, col(Membership.role) == Role.owner
+        owned_by(Membership, organization_id), col(Membership.role) == Role.owner
     )
     return int((await session.exec(statement)).one())
+
+
+async def _last_owner(session: AsyncSession, member: Membership) -> bool:
+    owners = await _owners(session, member.organization_id)
+    return owners <= 1
 
 
 async def _member(session: AsyncSession, organization_id: str, member_id: str) -> Membership:
@@ -258,7 +263,7 @@ async def update_member_role(
             raise UserInputError.single("id", "OWNER_REQUIRED", OWNER_CHANGE)
         if role == Role.owner:
             raise UserInputError.single("role", "OWNER_REQUIRED", OWNER_PROMOTE)
-    if member.role == Role.owner and await _owners(session, member.organization_id) <= 1:
+    if member.role == Role.owner and await _last_owner(session, member):
         raise UserInputError.single("role", "LAST_OWNER", LAST_OWNER_DEMOTED)
     previous = member.role
     member.role = role
@@ -295,11 +300,11 @@ async def remove_member(
     if member.role == Role.owner:
         if caller_role(principal) is not Role.owner:
             raise UserInputError.single("id", "OWNER_REQUIRED", OWNER_REMOVE)
-        if await _owners(session, member.organization_id) <= 1:
+        if await _last_owner(session, member):
             raise UserInputError.single("id", "LAST_OWNER", LAST_OWNER_REMOVED)
     grants = await session.exec(
         select(OAuthGrant).where(
-            col(OAuthGrant.organization_id) == member.organization_id,
+            owned_by(OAuthGrant, member.organization_id),
             col(OAuthGrant.user_id) == member.user_id,
             col(OAuthGrant.revoked_at).is_(None),
         )

@@ -16,6 +16,7 @@ from statusgraph.auth.principal import Actor, RequestInfo
 from statusgraph.auth.roles import ROLES
 from statusgraph.db.models import Organization
 from statusgraph.db.models.users import Invitation, Membership, User
+from statusgraph.db.scoping import for_org
 from statusgraph.email_addresses import valid_address
 from statusgraph.ids import new_id
 from statusgraph.resolvers import audit
@@ -170,9 +171,7 @@ async def memberships_of(
 async def get_membership(
     session: AsyncSession, organization_id: str, user_id: str
 ) -> Membership | None:
-    statement = select(Membership).where(
-        Membership.organization_id == organization_id, Membership.user_id == user_id
-    )
+    statement = for_org(Membership, organization_id).where(Membership.user_id == user_id)
     return (await session.exec(statement)).first()
 
 
@@ -258,7 +257,8 @@ async def accept_invitation(
         )
         if not verified:
             raise UserInputError.single("password", "WRONG_PASSWORD", WRONG_PASSWORD)
-        if await get_membership(session, invitation.organization_id, user.id) is not None:
+        joined = await get_membership(session, invitation.organization_id, user.id)
+        if joined is not None:
             raise UserInputError.single("token", "ALREADY_MEMBER", ALREADY_MEMBER)
     else:
         problems = Problems()
