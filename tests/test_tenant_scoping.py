@@ -99,6 +99,17 @@ ALLOWED: dict[tuple[str, str, str], str] = {
         "page.organization_id not in ctx.page_versions",
     ): "a lookup in the request's dict of counters already read, by the page's organization",
     (
+        "workflows/engine.py",
+        "on_events",
+        "col(Workflow.organization_id).in_({event.organization_id for event in wanted})",
+    ): "workflows run for every organization's events at once, in the dispatcher's batch: "
+    "each event's workflows are those of its own organization, matched just below",
+    (
+        "workflows/engine.py",
+        "on_events",
+        "workflow.organization_id != event.organization_id or workflow.trigger != kind",
+    ): "that match: a workflow runs only for an event of its own organization",
+    (
         "resolvers/oauth_apps.py",
         "grants_of_user",
         "col(Organization.id) == col(OAuthGrant.organization_id)",

@@ -42,6 +42,7 @@ from statusgraph.auth.principal import Actor, Principal, RequestInfo
 from statusgraph.auth.scopes import Scope
 from statusgraph.db.models import Delivery, Incident, Monitor, NotificationChannel
 from statusgraph.db.models.workflows import Workflow, WorkflowRun
+from statusgraph.db.scoping import owned_by
 from statusgraph.errors import NotFoundError, StatusGraphError
 from statusgraph.events import outbox
 from statusgraph.events.outbox import EventType
@@ -286,7 +287,7 @@ async def _open_incident(session: AsyncSession, running: Running) -> str | None:
         select(WorkflowRun.incident_id)
         .join(Incident, col(Incident.id) == col(WorkflowRun.incident_id))
         .where(
-            col(WorkflowRun.organization_id) == workflow.organization_id,
+            owned_by(WorkflowRun, workflow.organization_id),
             col(Incident.resolved_at).is_(None),
         )
         .order_by(col(WorkflowRun.created_at).desc(), col(WorkflowRun.id).desc())
