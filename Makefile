@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint docs format schema migrate migration bench clean
+.PHONY: run test lint docs format schema migrate migration bench clean graphiql-assets
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,11 @@ migration: $(VENV)/.installed
 	STATUSGRAPH_DATABASE_URL=sqlite+aiosqlite:////tmp/statusgraph-migration.db $(BIN)/statusgraph migrate
 	$(BIN)/python -c "import sys; from alembic import command; from statusgraph.db.migrate import alembic_config; \
 	command.revision(alembic_config('sqlite+aiosqlite:////tmp/statusgraph-migration.db'), message=sys.argv[1], autogenerate=True)" "$(m)"
+
+# GraphiQL's vendored files (statusgraph/http/static/graphiql/) from npm at the versions
+# the script pins; run after changing one, and commit the result (needs npm, not at run time).
+graphiql-assets:
+	scripts/vendor-graphiql.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

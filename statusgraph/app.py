@@ -22,6 +22,8 @@ from statusgraph.db.engine import create_engine, create_session_factory, create_
 from statusgraph.db.page_versions import PageVersions
 from statusgraph.http import access_log
 from statusgraph.http.cors import GraphQLCORSMiddleware
+from statusgraph.http.graphiql import GraphiQL, shipped_graphiql
+from statusgraph.http.graphiql import not_found as graphiql_off
 from statusgraph.http.graphql_view import GraphQLEndpoint
 from statusgraph.http.middleware import RequestGuardMiddleware
 from statusgraph.http.persisted_queries import PersistedQueries
@@ -157,12 +159,14 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
     versions = PageVersions(db, settings.page_version_check_seconds)
     cached = PageCache(db, versions, settings.public_cache_seconds).wrap
     documents = PageDocuments(PageReader(db, clock, pepper), settings.base_url)
+    # The explorer's page and files, read once per process (http/graphiql.py).
+    graphiql: GraphiQL | None = shipped_graphiql() if settings.graphiql else None
     graphql = GraphQLEndpoint(
         schema,
         db=db,
         pepper=pepper,
         clock=clock,
-        graphiql=settings.graphiql,
+        graphiql=graphiql,
         query_limits=QueryLimits(
             max_depth=settings.graphql_max_depth,
             max_aliases=settings.graphql_max_aliases,
@@ -236,6 +240,11 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
             ),
             Route("/status/{slug}/subscribe", status_html.subscribe, methods=["POST"]),
             Route("/assets/{name}", status_html.stylesheet, methods=["GET", "HEAD"]),
+            Route(
+                "/assets/graphiql/{name}",
+                graphiql.asset if graphiql else graphiql_off,
+                methods=["GET", "HEAD"],
+            ),
             Route("/login", account.login, methods=["GET", "POST"]),
             Route("/logout", account.logout, methods=["POST"]),
             Route("/account", account.account, methods=["GET"]),

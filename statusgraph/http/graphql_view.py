@@ -11,9 +11,8 @@ from typing import Any
 
 from graphql import GraphQLError, OperationDefinitionNode
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
-from strawberry.http.ides import get_graphql_ide_html
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
@@ -26,6 +25,7 @@ from statusgraph.db.engine import SessionFactory
 from statusgraph.db.page_versions import PageVersions
 from statusgraph.http import json_input, persisted_queries
 from statusgraph.http.conditional import conditional
+from statusgraph.http.graphiql import GraphiQL
 from statusgraph.http.middleware import GRAPHQL_JSON, PERSISTED_RESOLUTION
 from statusgraph.http.persisted_queries import PersistedQueries
 from statusgraph.http.responses import (
@@ -76,7 +76,7 @@ class GraphQLEndpoint:
         db: SessionFactory,
         pepper: bytes,
         clock: Clock,
-        graphiql: bool,
+        graphiql: GraphiQL | None,
         query_limits: QueryLimits,
         cache: ResponseCache | None = None,
         versions: PageVersions | None = None,
@@ -96,7 +96,7 @@ class GraphQLEndpoint:
         self.db = db
         self.pepper = pepper
         self.clock = clock
-        self.graphiql_html = get_graphql_ide_html("graphiql") if graphiql else None
+        self.graphiql = graphiql  # None: turned off (settings.graphiql)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = await self.handle(Request(scope, receive))
@@ -119,9 +119,9 @@ class GraphQLEndpoint:
             and "text/html" in (accept or "")
             and "query" not in request.query_params
         ):
-            if self.graphiql_html is None:
+            if self.graphiql is None:
                 return graphql_errors(404, "GraphiQL is disabled", "NOT_FOUND")
-            return HTMLResponse(self.graphiql_html)
+            return self.graphiql.page()
         media_type = negotiate(accept)
         if media_type is None:
             return graphql_errors(406, f"Accept {GRAPHQL_RESPONSE} or {JSON}", "NOT_ACCEPTABLE")
