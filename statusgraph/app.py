@@ -44,6 +44,7 @@ from statusgraph.pages.reading import PageReader
 from statusgraph.pages.status_page import StatusPages
 from statusgraph.pages.subscriptions import SubscriptionPages
 from statusgraph.ratelimit import Limiter
+from statusgraph.resolvers import scope_usage as scope_usage_ops
 from statusgraph.resolvers.credentials import CredentialCache
 from statusgraph.rest.beacon import BeaconEndpoints
 from statusgraph.rest.heartbeat import HeartbeatEndpoints
@@ -98,6 +99,8 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         freeze_startup_objects()
         await bus.start()
+        if scope_usage is not None:
+            scope_usage.flusher.start()
         dispatching = runner is not None
         if runner is not None:
             try:
@@ -121,6 +124,8 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
 
     async def close() -> None:
         """Releases what the app holds; also called by tests, which run no lifespan."""
+        if scope_usage is not None:
+            await scope_usage.flusher.stop()  # writes what was counted since the last flush
         await bus.close()
         await heartbeat.batcher.close()
         await prober.close()
@@ -137,9 +142,15 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
     # testNotificationChannel sends from the web process, through its own transport.
     notifying = Notifying(Sealer(pepper), SubscriberTokens(pepper), catalog.transport_for(settings))
     sqlite_writer = create_sqlite_writer(settings.database_url)
-    heartbeat = HeartbeatEndpoints(db, clock, group_writer(engine, sqlite_writer))
+    # Scope usage, counted in memory and written by this process's own flusher (below).
+    scope_usage = scope_usage_ops.recorder_for(
+        db, enabled=settings.scope_usage, flush_seconds=settings.scope_usage_flush_seconds
+    )
+    heartbeat = HeartbeatEndpoints(
+        db, clock, group_writer(engine, sqlite_writer), scope_usage=scope_usage
+    )
     beacon = BeaconEndpoints(db, clock)
-    metrics_api = MetricsEndpoints(db, clock)
+    metrics_api = MetricsEndpoints(db, clock, scope_usage=scope_usage)
     subscriptions = SubscriptionPages(db, SubscriberTokens(pepper), clock)
     status_html = StatusPages(db, clock, pepper)
     # The browser session of the login, consent and account pages only (DESIGN §11).
@@ -183,6 +194,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
         persisted=persisted,
         checking=checking,
         notifying=notifying,
+        scope_usage=scope_usage,
     )
     live = GraphQLWebSocket(
         schema,
@@ -292,6 +304,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
     app.state.live = live
     app.state.credential_cache = credential_cache
     app.state.ping_batcher = heartbeat.batcher
+    app.state.scope_usage = scope_usage
     app.state.close = close
     return app
 

@@ -114,6 +114,11 @@ class Settings(BaseSettings):
     run_jobs: bool = True
     # How often the audit log loses entries older than 365 days.
     audit_purge_seconds: float = Field(default=24 * 3600.0, gt=0)
+    # Scope usage (resolvers/scope_usage.py): recorded in memory per request, written by
+    # each web process every this many seconds (at most one write per credential and
+    # scope per flush). Off: nothing is recorded (apiKey.scopeUsage stays empty).
+    scope_usage: bool = True
+    scope_usage_flush_seconds: float = Field(default=60.0, gt=0)
     # How often keys older than their organization's key policy allows are revoked.
     key_policy_seconds: float = Field(default=3600.0, gt=0)
     # A job run's lease, renewed every third of it while the run lasts; a process killed

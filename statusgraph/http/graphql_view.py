@@ -37,6 +37,7 @@ from statusgraph.http.responses import (
 )
 from statusgraph.notifications.testing import Notifying
 from statusgraph.resolvers.credentials import CredentialCache
+from statusgraph.resolvers.scope_usage import ScopeUsageRecorder
 from statusgraph.schema import StatusGraphSchema
 from statusgraph.schema.context import Context
 from statusgraph.schema.limits import QueryLimits, parse_document
@@ -84,10 +85,12 @@ class GraphQLEndpoint:
         persisted: PersistedQueries | None = None,
         checking: Checking | None = None,
         notifying: Notifying | None = None,
+        scope_usage: ScopeUsageRecorder | None = None,
     ) -> None:
         self.credential_cache = credential_cache
         self.checking = checking or Checking()
         self.notifying = notifying or Notifying(Sealer(pepper), SubscriberTokens(pepper))
+        self.scope_usage = scope_usage
         self.persisted = persisted
         self.query_limits = query_limits
         self.cache = cache
@@ -184,6 +187,7 @@ class GraphQLEndpoint:
             credential_cache=self.credential_cache,
             checking=self.checking,
             notifying=self.notifying,
+            scope_usage=self.scope_usage,
         )
         allowed = (
             {OperationType.QUERY}

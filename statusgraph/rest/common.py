@@ -1,5 +1,6 @@
 """What every REST handler needs: the caller, a scope check, a bounded JSON body."""
 
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -14,14 +15,23 @@ from statusgraph.errors import (
     PayloadTooLargeError,
 )
 from statusgraph.http import json_input
+from statusgraph.resolvers.scope_usage import ScopeUsageRecorder
 
 
-def require(principal: Principal | None, *scopes: str) -> Principal:
-    """The caller (the middleware's `principal`), who must hold one of `scopes`."""
+def require(
+    principal: Principal | None,
+    *scopes: str,
+    usage: ScopeUsageRecorder | None = None,
+    now: datetime | None = None,
+) -> Principal:
+    """The caller (the middleware's `principal`), who must hold one of `scopes`; the
+    scope that passed is counted in `usage` (resolvers/scope_usage.py) at `now`."""
     if principal is None:
         raise AuthenticationError(AUTHENTICATION_REQUIRED)
     for scope in scopes:  # a loop, not any(): this runs on every ping
         if principal.can(scope):
+            if usage is not None and now is not None:
+                usage.record(principal, scope, now)
             return principal
     raise ForbiddenError(f"Insufficient scope: {scopes[0]} required")
 

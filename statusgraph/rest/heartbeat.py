@@ -17,6 +17,7 @@ from statusgraph.errors import BadUserInputError
 from statusgraph.ingest.batcher import PingBatcher
 from statusgraph.ingest.writers import GroupWriter
 from statusgraph.resolvers import heartbeats
+from statusgraph.resolvers.scope_usage import ScopeUsageRecorder
 from statusgraph.rest.common import json_body, require, send_json
 
 MAX_BODY = 64 * 1024
@@ -67,14 +68,28 @@ def _state(monitor: Any, derived: heartbeats.Derived) -> dict[str, Any]:
 
 
 class HeartbeatEndpoints:
-    def __init__(self, db: SessionFactory, clock: Any, writer: GroupWriter) -> None:
+    def __init__(
+        self,
+        db: SessionFactory,
+        clock: Any,
+        writer: GroupWriter,
+        *,
+        scope_usage: ScopeUsageRecorder | None = None,
+    ) -> None:
         self.db = db
         self.clock = clock
+        self.scope_usage = scope_usage
         self.batcher = PingBatcher(writer, _state)
-        self.ping = PingEndpoint(self.batcher, clock)
+        self.ping = PingEndpoint(self.batcher, clock, scope_usage)
 
     async def status(self, request: Request) -> Response:
-        principal = require(request.state.principal, Scope.heartbeat_write, Scope.monitors_read)
+        principal = require(
+            request.state.principal,
+            Scope.heartbeat_write,
+            Scope.monitors_read,
+            usage=self.scope_usage,
+            now=self.clock(),
+        )
         async with self.db() as session:
             monitor = await heartbeats.heartbeat_monitor(
                 session,
@@ -90,13 +105,19 @@ class PingEndpoint:
     as it is): the hot path, so no Request or Response objects. Errors are raised for
     the middleware to answer, like every other route's."""
 
-    def __init__(self, batcher: PingBatcher, clock: Any) -> None:
+    def __init__(
+        self, batcher: PingBatcher, clock: Any, scope_usage: ScopeUsageRecorder | None = None
+    ) -> None:
         self.batcher = batcher
         self.clock = clock
+        self.scope_usage = scope_usage
 
     async def __call__(self, scope: ASGIScope, receive: Receive, send: Send) -> None:
         state = scope["state"]
-        principal = require(state.get("principal"), Scope.heartbeat_write)
+        now = self.clock()
+        principal = require(
+            state.get("principal"), Scope.heartbeat_write, usage=self.scope_usage, now=now
+        )
         kind, message, duration = _ping_from(await json_body(receive, max_bytes=MAX_BODY))
         answer = await self.batcher.submit(
             organization_id=principal.organization_id,
@@ -105,6 +126,6 @@ class PingEndpoint:
             message=message,
             duration_ms=duration,
             ip=state["request_info"].ip,
-            now=self.clock(),
+            now=now,
         )
         await send_json(send, answer)

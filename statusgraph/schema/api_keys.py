@@ -10,6 +10,7 @@ from statusgraph.db import models
 from statusgraph.errors import NotFoundError
 from statusgraph.resolvers import api_keys, organization_settings, organizations
 from statusgraph.resolvers.user_errors import UserInputError
+from statusgraph.schema import scope_usage as usage_fields
 from statusgraph.schema.actors import Actor
 from statusgraph.schema.context import Info
 from statusgraph.schema.permissions import requires
@@ -54,6 +55,15 @@ class ApiKey(Node):
         description="The successor, once this key has been rotated."
     )
     organization_id: strawberry.Private[str]
+
+    @strawberry.field(description=usage_fields.SCOPE_USAGE)
+    async def scope_usage(self, info: Info) -> list[usage_fields.ScopeUsage]:
+        return await usage_fields.usage(info, str(self.id))
+
+    @strawberry.field(description=usage_fields.UNUSED_SCOPES)
+    async def unused_scopes(self, info: Info, days: int = 30) -> list[str]:
+        held = ["*:*"] if self.legacy else self.scopes
+        return await usage_fields.unused(info, str(self.id), held, days)
 
     @strawberry.field(
         description="Lives longer than the organization's key policy allows today (no "

@@ -12,6 +12,7 @@ from statusgraph.auth.scopes import Scope
 from statusgraph.db import models
 from statusgraph.errors import NotFoundError
 from statusgraph.resolvers import oauth_apps
+from statusgraph.schema import scope_usage as usage_fields
 from statusgraph.schema.actors import Actor
 from statusgraph.schema.context import Info
 from statusgraph.schema.mutations import Rejected, in_transaction
@@ -72,6 +73,14 @@ class OAuthGrant:
     scopes: list[str]
     created_at: datetime
     last_used_at: datetime | None = strawberry.field(description="Updated at most once a minute.")
+
+    @strawberry.field(description=usage_fields.SCOPE_USAGE)
+    async def scope_usage(self, info: Info) -> list[usage_fields.ScopeUsage]:
+        return await usage_fields.usage(info, str(self.id))
+
+    @strawberry.field(description=usage_fields.UNUSED_SCOPES)
+    async def unused_scopes(self, info: Info, days: int = 30) -> list[str]:
+        return await usage_fields.unused(info, str(self.id), self.scopes, days)
 
 
 @strawberry.input

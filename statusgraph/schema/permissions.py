@@ -55,10 +55,15 @@ class HasScope(BasePermission):
         self._schema_directive = RequiresScope(scope=scope)  # type: ignore[misc]
 
     def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
-        principal = info.context.principal
+        context = info.context
+        principal = context.principal
         if principal is None:
             raise authentication_required()
-        return bool(principal.can(self.scope))
+        if not principal.can(self.scope):
+            return False
+        if context.scope_usage is not None:
+            context.scope_usage.record(principal, self.scope, context.now)
+        return True
 
 
 def scope_sentence(scope: str) -> str:
