@@ -20,6 +20,8 @@ from statusgraph.clock import Clock, utcnow
 from statusgraph.config import Settings
 from statusgraph.db.engine import create_engine, create_session_factory, create_sqlite_writer
 from statusgraph.db.page_versions import PageVersions
+from statusgraph.events.bus import Item, Resync
+from statusgraph.events.outbox import PAGE_CHANGES
 from statusgraph.http import access_log
 from statusgraph.http.cors import GraphQLCORSMiddleware
 from statusgraph.http.graphiql import GraphiQL, shipped_graphiql
@@ -168,6 +170,16 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
     )
     # Each process's view of the page versions, shared by every page cache (DESIGN §13).
     versions = PageVersions(db, settings.page_version_check_seconds)
+
+    def page_changed(item: Item) -> None:
+        # An event of a page's change, dispatched by any process (through Redis, every
+        # process hears it), or a gap in what this process heard: read the versions again.
+        if isinstance(item, Resync):
+            versions.changed(None)
+        elif item.type in PAGE_CHANGES:
+            versions.changed(item.organization_id)
+
+    bus.watch(page_changed)
     cached = PageCache(db, versions, settings.public_cache_seconds).wrap
     documents = PageDocuments(PageReader(db, clock, pepper), settings.base_url)
     # The explorer's page and files, read once per process (http/graphiql.py).

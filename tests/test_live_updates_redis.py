@@ -21,6 +21,8 @@ from tests.helpers import START, create_key, create_org
 from tests.live import init, receive, running, socket, subscribe
 from tests.servers import free_port
 from tests.status_api import create_incident, create_page, create_service
+from tests.test_page_versions import overall
+from tests.test_public_status_page import read
 
 PAGE_CHANGED = """
 subscription($slug: String!) {
@@ -155,3 +157,38 @@ async def test_a_change_made_through_one_process_reaches_a_subscriber_of_another
             "event": "incident.created",
             "incident": {"title": "From the first"},
         }
+
+
+async def test_a_page_cached_by_another_process_shows_a_change_as_soon_as_its_event_arrives(
+    shared_settings,
+):
+    # Page versions read once a minute and copies kept for a minute: without the bus the
+    # second process would serve its copies for up to a minute (tests/test_page_versions).
+    lazy = shared_settings.model_copy(
+        update={"page_version_check_seconds": 60.0, "public_cache_seconds": 60}
+    )
+    clock = FrozenClock(START)
+    async with two_processes(lazy) as (one, two):
+        app_db = create_app(lazy.model_copy(update={"run_jobs": False}))
+        try:
+            acme = await create_org(app_db.state.db, clock, slug="acme")
+            key = (await create_key(app_db.state.db, clock, acme, scopes=["*:*"])).secret
+        finally:
+            await app_db.state.close()
+        async with (
+            httpx.AsyncClient(base_url=f"http://{one}") as writer,
+            httpx.AsyncClient(base_url=f"http://{two}") as reader,
+        ):
+            api = await create_service(writer, key, "API")
+            await create_page(writer, key, "acme", serviceIds=[api])
+            # Both caches of the second process hold the page (read twice: the second
+            # read is served from the copy).
+            for _ in range(2):
+                assert overall(await read(reader, "acme")) == "OPERATIONAL"
+                assert "Through the bus" not in (await reader.get("/status/acme")).text
+            await create_incident(writer, key, "Through the bus", [(api, "MAJOR_OUTAGE")])
+            started = asyncio.get_running_loop().time()
+            while overall(await read(reader, "acme")) != "MAJOR_OUTAGE":
+                assert asyncio.get_running_loop().time() - started < 1.5, "not within ~1 s"
+                await asyncio.sleep(0.02)
+            assert "Through the bus" in (await reader.get("/status/acme")).text

@@ -15,7 +15,11 @@ checks' batched results) or the `BUMP` statement in the heartbeat writers' batch
 
 Readers (`PageVersions`) ask the database for an organization's counter at most once
 every `interval` seconds per process, so a write made by another process shows within
-that bound; a commit made by this process makes them ask again at once.
+that bound; a commit made by this process makes them ask again at once, and so does an
+event of the bus (DESIGN §14) that tells of a change to a page, made by any process
+(`changed`, wired in app.py): with Redis, a page shows another process's write as soon
+as its event is dispatched, and the interval bounds only writes that emit no event (a
+service or page edited, a monitor relinked).
 """
 
 import time
@@ -181,6 +185,17 @@ class PageVersions:
             version = await read(session, organization_id)
         self.known[organization_id] = (version, now, generation)
         return version
+
+    def changed(self, organization_id: str | None) -> None:
+        """Some process changed `organization_id`'s pages (None: perhaps any
+        organization's): read the counters again before serving a copy. Counts as a
+        commit of this process (the factory's `generation`), so that a version read
+        before the change and remembered after it (`remember`) is not trusted either."""
+        if organization_id is None:
+            self.known.clear()
+        else:
+            self.known.pop(organization_id, None)
+        self.db.generation += 1
 
     def remember(self, organization_id: str, version: int, generation: int) -> None:
         """A version read while rendering (`generation` taken before it was read), so

@@ -23,7 +23,7 @@ import contextlib
 import json
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
@@ -148,12 +148,18 @@ class Subscription:
         self.close()
 
 
+Watcher = Callable[[Item], None]
+
+
 class Fanout:
-    """This process's subscribers by topic, and the delivery to them."""
+    """This process's subscribers by topic, and the delivery to them; and its watchers,
+    called with every event this process hears of (and RESYNC when it may have missed
+    some), before any subscriber: the page caches' invalidation (app.py)."""
 
     def __init__(self, queue_size: int) -> None:
         self.queue_size = queue_size
         self.by_topic: dict[str, set[Subscription]] = {}
+        self.watchers: list[Watcher] = []
 
     def add(self, topics: Iterable[str], queue_size: int | None) -> Subscription:
         subscription = Subscription(self, frozenset(topics), queue_size or self.queue_size)
@@ -170,12 +176,21 @@ class Fanout:
                     del self.by_topic[topic]
 
     def deliver(self, event: BusEvent) -> None:
+        self._tell_watchers(event)
         for subscription in list(self.by_topic.get(event.organization_id, ())):
             subscription.offer(event)
 
     def resync_all(self) -> None:
+        self._tell_watchers(RESYNC)
         for subscription in {s for each in self.by_topic.values() for s in each}:
             subscription.offer(RESYNC)
+
+    def _tell_watchers(self, item: Item) -> None:
+        for watcher in self.watchers:
+            try:
+                watcher(item)
+            except Exception:  # a watcher's bug must not cost subscribers their events
+                logger.exception("events: a watcher failed on %r", item)
 
     @property
     def subscribers(self) -> int:
@@ -187,6 +202,11 @@ class Bus(Protocol):
 
     def subscribe(self, topics: Iterable[str], *, queue_size: int | None = None) -> Subscription:
         """A subscription to `topics` (organization ids), delivered from now on."""
+        ...
+
+    def watch(self, watcher: Watcher) -> None:
+        """Calls `watcher` with every event this process hears of, of any organization,
+        and with RESYNC when it may have missed some (Redis lost and found again)."""
         ...
 
     async def start(self) -> None: ...
@@ -205,6 +225,9 @@ class InProcessBus:
 
     def subscribe(self, topics: Iterable[str], *, queue_size: int | None = None) -> Subscription:
         return self.fanout.add(topics, queue_size)
+
+    def watch(self, watcher: Watcher) -> None:
+        self.fanout.watchers.append(watcher)
 
     async def start(self) -> None:
         return None
@@ -265,6 +288,9 @@ class RedisBus:
 
     def subscribe(self, topics: Iterable[str], *, queue_size: int | None = None) -> Subscription:
         return self.fanout.add(topics, queue_size)
+
+    def watch(self, watcher: Watcher) -> None:
+        self.fanout.watchers.append(watcher)
 
     async def start(self) -> None:
         if self.listener is None:

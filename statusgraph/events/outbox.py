@@ -39,6 +39,11 @@ class EventType(StrEnum):
     CERTIFICATE_EXPIRING = "certificate.expiring"
     DOMAIN_EXPIRING = "domain.expiring"
     CHANNEL_DISABLED = "channel.disabled"
+    # Usage alerts per API key (DESIGN §15, resolvers/key_usage.py): its first request,
+    # a rate-limit bucket 80 % spent in a window, use from an address new to it.
+    API_KEY_FIRST_USE = "api_key.first_use"
+    API_KEY_RATE_LIMIT_80 = "api_key.rate_limit_80"
+    API_KEY_NEW_IP = "api_key.new_ip"
     # Sent by testNotificationChannel to one channel; never fanned out.
     TEST = "test"
     # The confirmation mail of a new subscription, sent to that subscriber only.
@@ -59,6 +64,15 @@ SUBSCRIBED = frozenset(
         EventType.MAINTENANCE_CANCELLED,
     }
 )
+
+# What changes a status page as shown (its incidents, maintenance windows, monitors and
+# services): such an event, heard from the bus, makes every web process read its
+# organization's page version again at once (db/page_versions.py, wired in app.py).
+PAGE_CHANGES = SUBSCRIBED | {
+    EventType.MONITOR_DOWN,
+    EventType.MONITOR_UP,
+    EventType.SERVICE_STATUS_CHANGED,
+}
 
 
 def row(
