@@ -170,6 +170,8 @@ async def test_a_repeated_client_id_or_redirect_uri_gets_an_error_page(
         ({"scope": "incidents:read nonsense:read"}, "invalid_scope", "Unknown scope: nonsense:read"),
         ({"scope": "incidents:*"}, "invalid_scope", "Unknown scope: incidents:*"),
         ({"scope": "*:*"}, "invalid_scope", "Unknown scope: *:*"),
+        ({"scope": "checks:read checks:*"}, "invalid_scope", "Unknown scope: checks:*"),
+        ({"scope": "teams:owner"}, "invalid_scope", "Unknown scope: teams:owner"),
     ],
 )  # fmt: skip
 async def test_a_bad_request_from_a_known_client_is_redirected_back_with_its_error(
@@ -270,6 +272,26 @@ async def test_the_consent_page_offers_the_requested_scopes_and_says_where_it_go
     assert fields["organization"] == acme.id
     assert fields["state"] == "xyz-123"
     assert fields["code_challenge"] == CHALLENGE
+
+
+async def test_other_products_scope_names_are_offered_as_ours(
+    client: httpx.AsyncClient,
+    db: SessionFactory,
+    clock: FrozenClock,
+    third_party: IssuedApp,
+    acme: Organization,
+) -> None:
+    await create_user(db, clock, acme, role="owner")
+    await log_in(client)
+    page = await client.get(
+        "/oauth/authorize",
+        params=request_for(third_party, scope="checks:read webhooks:write teams:admin monitors:read"),
+    )
+    assert page.status_code == 200
+    for ours in ("monitors:read", "notifications:write", "team:write"):
+        assert f'name="granted" value="{ours}" checked' in page.text
+    assert "checks:read" not in page.text
+    assert hidden_fields(page)["scope"] == "monitors:read notifications:write team:write"
 
 
 async def test_consent_never_offers_a_scope_the_role_lacks(

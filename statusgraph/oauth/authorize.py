@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from statusgraph.auth.roles import offerable
-from statusgraph.auth.scopes import CATALOGUE
+from statusgraph.auth.scopes import CATALOGUE, canonical
 from statusgraph.clock import Clock
 from statusgraph.db.engine import SessionFactory
 from statusgraph.db.models import OAuthApp, Organization, User
@@ -139,12 +139,15 @@ async def read_request(
         return refuse("invalid_request", "code_challenge_method must be S256")
     if not CHALLENGE.fullmatch(challenge):
         return refuse("invalid_request", "code_challenge must be 43 base64url characters")
-    requested = list(dict.fromkeys(first(params, "scope").split()))
-    if not requested:
+    named = list(dict.fromkeys(first(params, "scope").split()))
+    if not named:
         return refuse("invalid_scope", "scope is required")
-    unknown = [scope for scope in requested if scope not in CATALOGUE]
+    # Other products' names are aliases of ours (auth/scopes.canonical; wildcards are
+    # not offered to apps, whatever their spelling).
+    unknown = [scope for scope in named if canonical(scope) not in CATALOGUE]
     if unknown:
         return refuse("invalid_scope", f"Unknown scope: {unknown[0]}")
+    requested = list(dict.fromkeys(str(canonical(scope)) for scope in named))
     carried = {
         "client_id": client_id,
         "redirect_uri": redirect_uri,
