@@ -2,18 +2,87 @@
 
     .venv/bin/python -m bench.ratelimit_overhead [--seconds 10] [--connections 16]
                                                  [--redis redis://127.0.0.1:6379/14]
+                                                 [--scope-usage]
 
 Needs `wrk` (apt-get install wrk). Target: ≤ 10 % overhead with memory storage,
 measured against the same middleware with the limiter switched off. The "headers only"
 row answers every request with a constant decision: the cost of the three
 X-RateLimit-* headers every response must carry, which no storage can remove.
+
+`--scope-usage` measures instead what recording scope usage costs (DESIGN §15,
+resolvers/scope_usage.py): an authenticated GraphQL read (bench.graphql_reads's 20-row
+services list, which passes a scope check at its root) against `statusgraph serve` as
+shipped, with STATUSGRAPH_SCOPE_USAGE on and off, each on its own seeded database.
+Target: no measurable difference (within run-to-run noise).
 """
 
 import argparse
+import asyncio
+import os
+import tempfile
+from pathlib import Path
 
 import redis
 
-from bench.harness import Result, UvicornServer, median_of, print_table, wrk
+from bench import graphql_reads
+from bench.harness import Result, ShippedServe, UvicornServer, median_of, print_table, wrk
+from statusgraph.config import Settings
+from statusgraph.db import migrate
+
+
+def scope_usage_servers() -> dict[str, tuple[UvicornServer, Path]]:
+    """Two `statusgraph serve` processes, scope usage off and on, each with its own
+    seeded database and the wrk script carrying that database's key."""
+    servers: dict[str, tuple[UvicornServer, Path]] = {}
+    for name, flag in (("scope usage off", "false"), ("scope usage on", "true")):
+        data_dir = Path(tempfile.mkdtemp(prefix="statusgraph-bench-"))
+        env = {
+            "STATUSGRAPH_DATA_DIR": str(data_dir),
+            "STATUSGRAPH_SCOPE_USAGE": flag,
+            **graphql_reads.SERVE_ENV,
+        }
+        os.environ.update(env)
+        settings = Settings()
+        migrate.upgrade(settings.database_url)
+        key = asyncio.run(graphql_reads.seed(settings))
+        script = graphql_reads.lua_post(
+            data_dir / "services.lua", {"query": graphql_reads.SERVICES}, key
+        )
+        servers[name] = (ShippedServe(env), script)
+    return servers
+
+
+def measure_scope_usage(args: argparse.Namespace) -> None:
+    servers = scope_usage_servers()
+    runs: dict[str, list[Result]] = {name: [] for name in servers}
+    try:
+        for _ in range(args.rounds):
+            for name, (server, script) in servers.items():
+                runs[name].append(
+                    wrk(
+                        name,
+                        server,
+                        "/graphql",
+                        connections=args.connections,
+                        seconds=args.seconds,
+                        script=script,
+                    )
+                )
+    finally:
+        for server, _ in servers.values():
+            server.stop()
+    off, on = (median_of(runs[name]) for name in servers)
+    print(
+        f"\nPOST /graphql services(first: 50), authenticated, {args.connections} connections, "
+        f"median of {args.rounds} interleaved rounds of {args.seconds:g} s\n"
+    )
+    print_table([off, on], off)
+    delta = on.cpu_us_per_request - off.cpu_us_per_request
+    print(
+        f"\nscope usage on: {delta:+.1f} µs CPU per request "
+        f"({delta / off.cpu_us_per_request:+.1%} CPU, "
+        f"{1 - on.requests_per_second / off.requests_per_second:+.1%} throughput lost vs off)"
+    )
 
 
 def main() -> None:
@@ -24,7 +93,13 @@ def main() -> None:
     )
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/14")
+    parser.add_argument(
+        "--scope-usage", action="store_true", help="scope usage recording on vs off instead"
+    )
     args = parser.parse_args()
+    if args.scope_usage:
+        measure_scope_usage(args)
+        return
 
     redis_up = True
     try:
