@@ -46,6 +46,7 @@ from statusgraph.pages.reading import PageReader
 from statusgraph.pages.status_page import StatusPages
 from statusgraph.pages.subscriptions import SubscriptionPages
 from statusgraph.ratelimit import Limiter
+from statusgraph.resolvers import key_usage as key_usage_ops
 from statusgraph.resolvers import scope_usage as scope_usage_ops
 from statusgraph.resolvers.credentials import CredentialCache
 from statusgraph.rest.beacon import BeaconEndpoints
@@ -81,6 +82,13 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
     db = create_session_factory(engine)
     pepper = settings.pepper()
     limiter = Limiter(settings)
+    # Requests per credential and the usage alerts, counted in memory and written by
+    # this process (resolvers/key_usage.py); the limiter tells it of buckets 80 % spent.
+    usage = key_usage_ops.key_usage_for(
+        db, clock, enabled=settings.usage_metering, flush_seconds=settings.usage_flush_seconds
+    )
+    if usage is not None:
+        limiter.near_limit = usage.near_limit
     credential_cache = CredentialCache(settings.credential_cache_seconds)
     persisted = (
         PersistedQueries(settings.graphql_persisted_queries)
@@ -103,6 +111,8 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
         await bus.start()
         if scope_usage is not None:
             scope_usage.flusher.start()
+        if usage is not None:
+            usage.start()
         dispatching = runner is not None
         if runner is not None:
             try:
@@ -128,6 +138,8 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
         """Releases what the app holds; also called by tests, which run no lifespan."""
         if scope_usage is not None:
             await scope_usage.flusher.stop()  # writes what was counted since the last flush
+        if usage is not None:
+            await usage.stop()  # the same, and the alerts queued
         await bus.close()
         await heartbeat.batcher.close()
         await prober.close()
@@ -207,6 +219,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
         checking=checking,
         notifying=notifying,
         scope_usage=scope_usage,
+        rate_limits=limiter.limits_for,
     )
     live = GraphQLWebSocket(
         schema,
@@ -303,6 +316,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
                 limiter=limiter,
                 credential_cache=credential_cache,
                 persisted=persisted,
+                usage=usage,
             ),
         ],
         lifespan=lifespan,
@@ -317,6 +331,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> Starlette:
     app.state.credential_cache = credential_cache
     app.state.ping_batcher = heartbeat.batcher
     app.state.scope_usage = scope_usage
+    app.state.usage = usage
     app.state.close = close
     return app
 

@@ -119,6 +119,12 @@ class Settings(BaseSettings):
     # scope per flush). Off: nothing is recorded (apiKey.scopeUsage stays empty).
     scope_usage: bool = True
     scope_usage_flush_seconds: float = Field(default=60.0, gt=0)
+    # Usage metering (resolvers/key_usage.py): requests per credential counted in memory
+    # and added to request_count by each web process every this many seconds; the
+    # api_key.new_ip and api_key.rate_limit_80 alerts. Off: neither (usage shows no
+    # requests; api_key.first_use is still raised, with the key's first lastUsedAt).
+    usage_metering: bool = True
+    usage_flush_seconds: float = Field(default=60.0, gt=0)
     # How often keys older than their organization's key policy allows are revoked.
     key_policy_seconds: float = Field(default=3600.0, gt=0)
     # A job run's lease, renewed every third of it while the run lasts; a process killed

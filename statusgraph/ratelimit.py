@@ -21,6 +21,7 @@ measured (bench/ratelimit_overhead.py): what is left is mostly the three headers
 import logging
 import math
 import time
+from collections.abc import Callable
 from enum import StrEnum
 from typing import NamedTuple
 
@@ -183,12 +184,22 @@ class Policy(NamedTuple):
     # Storage keys by identity: building one with `limits` costs ~2 µs, and the same
     # few come back on every request.
     keys: dict[str, str]
+    # The hit that spends 80 % of a credential's bucket (the api_key.rate_limit_80
+    # alert, resolvers/key_usage.py); 0 for buckets keyed by address.
+    alert_at: int
 
 
-def _policy(bucket: Bucket, limit: str) -> Policy:
+def _policy(bucket: Bucket, limit: str, *, per_credential: bool = False) -> Policy:
     item = parse(limit)
     header = (b"x-ratelimit-limit", str(item.amount).encode())
-    return Policy(bucket.value, item, item.get_expiry(), header, {})
+    alert_at = max(math.ceil(item.amount * NEAR_LIMIT), 1) if per_credential else 0
+    return Policy(bucket.value, item, item.get_expiry(), header, {}, alert_at)
+
+
+# The share of a credential's bucket whose crossing the limiter reports (near_limit).
+NEAR_LIMIT = 0.8
+# near_limit(bucket, identity, limit, window end as epoch seconds)
+NearLimit = Callable[[str, str, int, float], None]
 
 
 Header = tuple[bytes, bytes]
@@ -208,18 +219,27 @@ class Limiter:
             else RedisBackend(settings.rate_limit_storage)
         )
         # Attributes, not a dict keyed by Bucket: they are read on every request.
-        self.standard = _policy(Bucket.standard, settings.rate_limit_standard)
-        self.sandbox = _policy(Bucket.sandbox, settings.rate_limit_sandbox)
-        self.heartbeat = _policy(Bucket.heartbeat, settings.rate_limit_heartbeat)
+        self.standard = _policy(Bucket.standard, settings.rate_limit_standard, per_credential=True)
+        self.sandbox = _policy(Bucket.sandbox, settings.rate_limit_sandbox, per_credential=True)
+        self.heartbeat = _policy(
+            Bucket.heartbeat, settings.rate_limit_heartbeat, per_credential=True
+        )
         self.beacon_ip = _policy(Bucket.beacon_ip, settings.rate_limit_beacon_ip)
         self.anonymous = _policy(Bucket.anonymous, settings.rate_limit_anonymous)
         self.failed_auth = _policy(Bucket.failed_auth, settings.rate_limit_failed_auth)
         self.ws = _policy(Bucket.ws, settings.rate_limit_ws)
         self.plan_policies = {
-            plan: (_policy(Bucket.read, limits.read), _policy(Bucket.write, limits.write))
+            plan: (
+                _policy(Bucket.read, limits.read, per_credential=True),
+                _policy(Bucket.write, limits.write, per_credential=True),
+            )
             for plan, limits in settings.rate_limit_plans.items()
         }
         self._warned_at = -math.inf
+        # Told when a hit takes a credential's bucket across 80 % of its limit: once
+        # per window and bucket (with Redis storage, once across processes, as the
+        # count is shared). Set by the app to the usage alerts' hook.
+        self.near_limit: NearLimit | None = None
 
     def policy_for(
         self, route: Route, principal: Principal | None, client_ip: str | None, *, writes: bool
@@ -239,6 +259,14 @@ class Limiter:
         if split is not None:
             return split[1] if writes else split[0], principal.id
         return self.standard, principal.id
+
+    def limits_for(self, plan: str) -> list[tuple[str, int, int]]:
+        """(bucket, requests, window seconds) charged to a credential of `plan`: what
+        organization.usage shows."""
+        split = self.plan_policies.get(plan)
+        charged = [*split] if split is not None else [self.standard]
+        charged += [self.sandbox, self.heartbeat]
+        return [(policy.bucket, policy.item.amount, policy.expiry) for policy in charged]
 
     def failed_auth_policy(self, client_ip: str | None) -> tuple[Policy, str]:
         return self.failed_auth, client_ip or "unknown"
@@ -264,6 +292,9 @@ class Limiter:
                     hits, reset_at = await backend.fixed_window(key, policy.expiry, cost)
                 remaining = policy.item.amount - hits
                 allowed = remaining >= 0
+                near = self.near_limit
+                if policy.alert_at and hits >= policy.alert_at > hits - cost and near:
+                    near(policy.bucket, identity, policy.item.amount, reset_at)
         except Exception as error:
             self._warn(error)
             return None

@@ -38,6 +38,7 @@ from statusgraph.http.responses import (
 from statusgraph.notifications.testing import Notifying
 from statusgraph.resolvers.credentials import CredentialCache
 from statusgraph.resolvers.scope_usage import ScopeUsageRecorder
+from statusgraph.resolvers.usage import RateLimits
 from statusgraph.schema import StatusGraphSchema
 from statusgraph.schema.context import Context
 from statusgraph.schema.limits import QueryLimits, parse_document
@@ -86,7 +87,9 @@ class GraphQLEndpoint:
         checking: Checking | None = None,
         notifying: Notifying | None = None,
         scope_usage: ScopeUsageRecorder | None = None,
+        rate_limits: RateLimits | None = None,
     ) -> None:
+        self.rate_limits = rate_limits
         self.credential_cache = credential_cache
         self.checking = checking or Checking()
         self.notifying = notifying or Notifying(Sealer(pepper), SubscriberTokens(pepper))
@@ -188,6 +191,7 @@ class GraphQLEndpoint:
             checking=self.checking,
             notifying=self.notifying,
             scope_usage=self.scope_usage,
+            rate_limits=self.rate_limits,
         )
         allowed = (
             {OperationType.QUERY}

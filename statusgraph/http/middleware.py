@@ -39,6 +39,7 @@ from statusgraph.http.persisted_queries import PersistedQueries
 from statusgraph.http.responses import graphql_errors, rest_error, www_authenticate
 from statusgraph.ratelimit import Decision, Limiter, Route, route_of
 from statusgraph.resolvers import credentials, oauth_access
+from statusgraph.resolvers.key_usage import KeyUsage
 from statusgraph.resolvers.status_pages import VIEWER_TOKEN_PREFIX
 from statusgraph.rest.common import read_body
 from statusgraph.schema.limits import mutation_fields
@@ -136,8 +137,11 @@ class RequestGuardMiddleware:
         limiter: Limiter,
         credential_cache: credentials.CredentialCache | None = None,
         persisted: PersistedQueries | None = None,
+        usage: KeyUsage | None = None,
     ) -> None:
         self.app = app
+        # Requests per credential and the usage alerts (resolvers/key_usage.py).
+        self.usage = usage
         self.persisted = persisted
         self.credential_cache = credential_cache
         self.trusted = settings.trusted_proxy_networks
@@ -198,15 +202,16 @@ class RequestGuardMiddleware:
                     # of the organization; the page checks it (pages/reading.py).
                     state[VIEWER_TOKEN_STATE] = presented
                     presented = None
+                now = None if presented is None else self.clock()
                 principal = (
                     None
-                    if presented is None
+                    if presented is None or now is None
                     else await credentials.authenticate(
                         self.db,
                         presented,
                         pepper=self.pepper,
                         request=info,
-                        now=self.clock(),
+                        now=now,
                         cache=self.credential_cache,
                     )
                 )
@@ -232,6 +237,8 @@ class RequestGuardMiddleware:
                 decision = await self.limiter.hit(*charged, max(mutations, 1))
                 if _refused(decision):
                     raise RateLimitedError(RATE_LIMITED)
+            if principal is not None and now is not None and self.usage is not None:
+                self.usage.seen(principal, info.ip, now)  # in memory: no I/O here
             if graphql_body is not None and graphql_body.too_large:
                 raise PayloadTooLargeError(f"Request body exceeds {self.max_body} bytes")
             await self.app(scope, receive, send_with_headers)

@@ -121,6 +121,28 @@ def compose(subject: Subject, *, base_url: str) -> Message:
             GREY,
             graphql,
         )
+    if kind == EventType.API_KEY_FIRST_USE:
+        return Message(
+            f"API key {data.get('apiKeyName', '')} was used for the first time",
+            f"From {data.get('ip') or 'an unknown address'}.",
+            BLUE,
+            graphql,
+        )
+    if kind == EventType.API_KEY_RATE_LIMIT_80:
+        return Message(
+            f"API key {data.get('apiKeyName', '')} has used 80 % of its rate limit",
+            f"{data.get('threshold', '')} of {data.get('limit', '')} requests in the "
+            f"{data.get('bucket', '')} bucket; the window ends at {data.get('windowEndsAt', '')}.",
+            AMBER,
+            graphql,
+        )
+    if kind == EventType.API_KEY_NEW_IP:
+        return Message(
+            f"API key {data.get('apiKeyName', '')} used from a new address",
+            f"{data.get('ip', '')}: not seen for this key in the last 30 days.",
+            AMBER,
+            graphql,
+        )
     if kind == EventType.WORKFLOW:
         return Message(
             f"Workflow {data.get('workflowName', '')}",

@@ -17,6 +17,7 @@ from statusgraph.auth.scopes import FULL_ACCESS
 from statusgraph.db.engine import SessionFactory
 from statusgraph.db.models import ApiKey, Organization
 from statusgraph.errors import AuthenticationError, ForbiddenError
+from statusgraph.events import outbox
 from statusgraph.resolvers import audit, oauth_access
 
 # lastUsedAt/lastUsedIp are written at most this often per key, so a busy key does not
@@ -176,7 +177,11 @@ async def authenticate(
                 now=now,
             )
         raise ForbiddenError(IP_NOT_ALLOWED)
-    if known.last_used_at is None or now - known.last_used_at >= TOUCH_INTERVAL:
+    if known.last_used_at is None:
+        async with db.begin() as session:
+            await _first_touch(session, known, request.ip, now)
+        known.last_used_at = now
+    elif now - known.last_used_at >= TOUCH_INTERVAL:
         async with db.begin() as session:
             await _touch(session, known.id, request.ip, now)
         # Keep a cached copy in step, or every later request would write again.
@@ -198,6 +203,31 @@ async def _touch(session: AsyncSession, key_id: str, ip: str | None, now: dateti
         .values(last_used_at=now, last_used_ip=ip)
     )
     await session.exec(statement)
+
+
+async def _first_touch(
+    session: AsyncSession, known: KnownKey, ip: str | None, now: datetime
+) -> None:
+    """The key's first lastUsedAt, and its api_key.first_use alert (DESIGN §15): the
+    WHERE lets one request of all those racing in any process write it, so the alert is
+    raised once ever, in the transaction of the write that happens anyway."""
+    statement = (
+        update(ApiKey)
+        .where(col(ApiKey.id) == known.id)
+        .where(col(ApiKey.last_used_at).is_(None))
+        .values(last_used_at=now, last_used_ip=ip)
+    )
+    result = await session.exec(statement)
+    if result.rowcount != 1:  # another request got there first (or the cache was stale)
+        await _touch(session, known.id, ip, now)
+        return
+    outbox.emit(
+        session,
+        organization_id=known.organization_id,
+        type=outbox.EventType.API_KEY_FIRST_USE,
+        data={"apiKeyId": known.id, "apiKeyName": known.principal.name, "ip": ip},
+        now=now,
+    )
 
 
 def _principal(key: ApiKey, plan: str) -> Principal:

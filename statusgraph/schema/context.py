@@ -19,6 +19,7 @@ from statusgraph.events.bus import Bus
 from statusgraph.notifications.testing import Notifying
 from statusgraph.resolvers.credentials import CredentialCache
 from statusgraph.resolvers.scope_usage import ScopeUsageRecorder
+from statusgraph.resolvers.usage import RateLimits
 from statusgraph.schema.limits import QueryLimits
 from statusgraph.schema.loaders import Loaders
 from statusgraph.schema.permissions import authentication_required
@@ -38,6 +39,8 @@ class Context:
     credential_cache: CredentialCache | None = None
     # Where passed scope checks are counted (resolvers/scope_usage.py); None: not counted.
     scope_usage: ScopeUsageRecorder | None = None
+    # The rate limits a plan's credentials are charged to (organization.usage).
+    rate_limits: RateLimits | None = None
     # Where monitors may point (the default refuses private networks), the shortest
     # interval, and how to check one now (checks/manual.py).
     checking: Checking = field(default_factory=Checking)

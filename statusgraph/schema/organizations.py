@@ -14,6 +14,7 @@ from statusgraph.schema.mutations import Rejected, in_transaction
 from statusgraph.schema.permissions import requires
 from statusgraph.schema.relay import Node
 from statusgraph.schema.status_pages import StatusPage
+from statusgraph.schema.usage import Usage, usage_of
 from statusgraph.schema.user_errors import UserError
 
 
@@ -78,6 +79,14 @@ class Organization(Node):
         async with info.context.read() as session:
             found = await settings_ops.get_settings(session, str(self.id))
         return OrganizationSettings.of(found)
+
+    @strawberry.field(
+        extensions=requires(Scope.billing_read),
+        description="The plan, its limits and current use (docs/usage.md). Also under "
+        "viewer.organization, for a credential holding billing:read alone.",
+    )
+    def usage(self, info: Info) -> Usage | None:
+        return usage_of(str(self.id), self.plan.value, info.context.now)
 
     @classmethod
     def of(cls, row: models.Organization) -> "Organization":

@@ -36,6 +36,7 @@ from statusgraph.db.models.status import (
     StatusPageService,
     StatusPageViewerToken,
 )
+from statusgraph.db.models.usage import KeyAddress, RequestCount
 from statusgraph.db.models.users import (
     Invitation,
     Membership,
@@ -63,6 +64,7 @@ __all__ = [
     "IncidentUpdate",
     "Invitation",
     "JobLease",
+    "KeyAddress",
     "MaintenanceService",
     "MaintenanceWindow",
     "Membership",
@@ -78,6 +80,7 @@ __all__ = [
     "Organization",
     "PageVersion",
     "Plan",
+    "RequestCount",
     "ScopeUsage",
     "Service",
     "ServiceGroup",
