@@ -286,6 +286,48 @@ async def test_a_bad_api_key_and_a_bad_password_share_the_failed_authentication_
     assert (await log_in(http)).status_code == 429
 
 
+async def test_a_browsers_authorization_header_on_the_pages_is_no_api_credential(
+    app_with: AppWith, db: SessionFactory, clock: FrozenClock, acme: Organization
+) -> None:
+    # A site behind a proxy asking for HTTP Basic: the browser sends it with every request.
+    await create_user(db, clock, acme)
+    _, http = await app_with(rate_limit_failed_auth="1/minute")
+    basic = {"Authorization": "Basic dXNlcjpwYXNz"}
+    http.headers.update(basic)
+    for path in ["/login", "/account", "/account/apps", "/invitation?token=x", "/logout"]:
+        response = await (http.post(path) if path == "/logout" else http.get(path))
+        assert response.status_code in (200, 303, 403, 404), (path, response.status_code)
+        assert "www-authenticate" not in response.headers
+    authorize = await http.get("/oauth/authorize", params={"client_id": "sgc_unknown"})
+    assert authorize.status_code == 400
+    assert "Unknown client_id" in authorize.text
+    stylesheet = await http.get("/oauth/assets/oauth.0000000000000000.css")
+    assert stylesheet.status_code == 404
+    logged_in = await log_in(http)
+    assert logged_in.status_code == 303
+    assert (await http.get("/account")).status_code == 200
+    # None of these was charged as a failed authentication: the one allowed still is.
+    http.cookies.clear()
+    assert (await log_in(http, password="wrong password!")).status_code == 400
+    assert (await log_in(http)).status_code == 429
+    # The API still refuses the same header, and charges it.
+    refused = await gql(http, "{ viewer { id } }")
+    assert refused.status_code == 429
+
+
+async def test_an_authorization_header_on_graphql_is_still_refused(
+    app_with: AppWith,
+) -> None:
+    _, http = await app_with()
+    refused = await http.post(
+        "/graphql",
+        json={"query": "{ viewer { id } }"},
+        headers={"Authorization": "Basic dXNlcjpwYXNz"},
+    )
+    assert refused.status_code == 401
+    assert refused.json()["errors"][0]["message"] == "Invalid API key"
+
+
 # Where a login goes next: a path of this site, or /account.
 
 

@@ -60,6 +60,14 @@ PERSISTED_RESOLUTION = "persisted_resolution"
 # and secret, RFC 6749 §2.3.1): their Authorization header is the endpoint's to read,
 # not an API credential (oauth/token.py).
 CLIENT_AUTHENTICATED_PATHS = frozenset({"/oauth/token", "/oauth/revoke", "/oauth/introspect"})
+# The HTML pages of DESIGN §11 never use API credentials (they have the browser session):
+# an Authorization header there is a browser's, e.g. the Basic credentials of a proxy in
+# front of the site, and must not be refused with a 401 nor charged as a failed
+# authentication. These paths, and those above, skip the credential parsing.
+NO_API_CREDENTIAL_PATHS = CLIENT_AUTHENTICATED_PATHS | frozenset(
+    {"/login", "/logout", "/account", "/invitation", "/oauth/authorize"}
+)
+NO_API_CREDENTIAL_PREFIXES = ("/account/", "/oauth/assets/")
 
 
 class RateLimitedError(StatusGraphError):
@@ -188,9 +196,11 @@ class RequestGuardMiddleware:
                 refuse_credential_in_url(scope["path"], scope["query_string"])
             try:
                 # Inline rather than a method of its own: one coroutine less per request.
+                path = scope["path"]
                 presented = (
                     None
-                    if scope["path"] in CLIENT_AUTHENTICATED_PATHS
+                    if path in NO_API_CREDENTIAL_PATHS
+                    or path.startswith(NO_API_CREDENTIAL_PREFIXES)
                     else presented_credential(headers)
                 )
                 if (
