@@ -277,6 +277,9 @@ REFERENCE_FIELDS = {
 ID_FILTERS = {"Query.auditLog", "Query.services"}
 # Public fields whose IDs refer into the page named by slug: tried in their own tests.
 TESTED_ELSEWHERE = {
+    # tests/test_organization_settings.py: another organization's page as the default is
+    # NOT_FOUND with nothing written
+    "Mutation.updateOrganizationSettings",
     # tests/test_subscribers.py: a service of another organization is NOT_FOUND
     "Mutation.subscribe",
     # tests/test_team.py: another organization's member or invitation is NOT_FOUND, with
