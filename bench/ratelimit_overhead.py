@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.ratelimit_overhead [--seconds 10] [--connections 16]
                                                  [--redis redis://127.0.0.1:6379/14]
-                                                 [--scope-usage]
+                                                 [--scope-usage | --usage]
 
 Needs `wrk` (apt-get install wrk). Target: ≤ 10 % overhead with memory storage,
 measured against the same middleware with the limiter switched off. The "headers only"
@@ -14,6 +14,10 @@ resolvers/scope_usage.py): an authenticated GraphQL read (bench.graphql_reads's 
 services list, which passes a scope check at its root) against `statusgraph serve` as
 shipped, with STATUSGRAPH_SCOPE_USAGE on and off, each on its own seeded database.
 Target: no measurable difference (within run-to-run noise).
+
+`--usage` measures the same way what usage metering costs (resolvers/key_usage.py:
+requests per credential counted in memory, the new-address check, the limiter's 80 %
+hook), with STATUSGRAPH_USAGE_METERING on and off.
 """
 
 import argparse
@@ -30,15 +34,15 @@ from statusgraph.config import Settings
 from statusgraph.db import migrate
 
 
-def scope_usage_servers() -> dict[str, tuple[UvicornServer, Path]]:
-    """Two `statusgraph serve` processes, scope usage off and on, each with its own
+def on_off_servers(what: str, variable: str) -> dict[str, tuple[UvicornServer, Path]]:
+    """Two `statusgraph serve` processes, `variable` false and true, each with its own
     seeded database and the wrk script carrying that database's key."""
     servers: dict[str, tuple[UvicornServer, Path]] = {}
-    for name, flag in (("scope usage off", "false"), ("scope usage on", "true")):
+    for name, flag in ((f"{what} off", "false"), (f"{what} on", "true")):
         data_dir = Path(tempfile.mkdtemp(prefix="statusgraph-bench-"))
         env = {
             "STATUSGRAPH_DATA_DIR": str(data_dir),
-            "STATUSGRAPH_SCOPE_USAGE": flag,
+            variable: flag,
             **graphql_reads.SERVE_ENV,
         }
         os.environ.update(env)
@@ -52,8 +56,8 @@ def scope_usage_servers() -> dict[str, tuple[UvicornServer, Path]]:
     return servers
 
 
-def measure_scope_usage(args: argparse.Namespace) -> None:
-    servers = scope_usage_servers()
+def measure_on_off(args: argparse.Namespace, what: str, variable: str) -> None:
+    servers = on_off_servers(what, variable)
     runs: dict[str, list[Result]] = {name: [] for name in servers}
     try:
         for _ in range(args.rounds):
@@ -79,7 +83,7 @@ def measure_scope_usage(args: argparse.Namespace) -> None:
     print_table([off, on], off)
     delta = on.cpu_us_per_request - off.cpu_us_per_request
     print(
-        f"\nscope usage on: {delta:+.1f} µs CPU per request "
+        f"\n{what} on: {delta:+.1f} µs CPU per request "
         f"({delta / off.cpu_us_per_request:+.1%} CPU, "
         f"{1 - on.requests_per_second / off.requests_per_second:+.1%} throughput lost vs off)"
     )
@@ -96,9 +100,13 @@ def main() -> None:
     parser.add_argument(
         "--scope-usage", action="store_true", help="scope usage recording on vs off instead"
     )
+    parser.add_argument("--usage", action="store_true", help="usage metering on vs off instead")
     args = parser.parse_args()
     if args.scope_usage:
-        measure_scope_usage(args)
+        measure_on_off(args, "scope usage", "STATUSGRAPH_SCOPE_USAGE")
+        return
+    if args.usage:
+        measure_on_off(args, "usage metering", "STATUSGRAPH_USAGE_METERING")
         return
 
     redis_up = True
