@@ -33,7 +33,7 @@ from statusgraph.resolvers import organizations
 
 UNLIMITED = "1000000000/minute"
 # The team plan's read limit, left in force for the rate-limit check across processes.
-TEAM_READ_LIMIT = 300
+TEAM_READ_LIMIT = 100
 
 
 def _stat(pid: int) -> list[str] | None:
