@@ -23,7 +23,8 @@ and reports:
 - errors seen by clients, by fault and kind (an HTTP status, a GraphQL error code, or
   the exception of a request that got no answer);
 - the recovery time of each fault: from the fault until the thing it broke works again
-  (the killed web process answers a ping; an incident created after the fault reaches
+  (the killed web process answers a ping — mostly the new process's start-up, shown
+  apart, as the other process answers meanwhile; an incident created after the fault reaches
   the subscriber, for the worker and Redis; pings and mutations both succeed again, for
   PostgreSQL). The worker's dispatcher lease must expire before a new worker takes
   over (STATUSGRAPH_JOBS_LEASE_SECONDS, 30 s as shipped; `--lease-seconds`).
@@ -239,8 +240,15 @@ async def faults(
     at = time.monotonic()
     webs[0].kill9()
     await asyncio.to_thread(webs[0].start)
+    start_up = time.monotonic() - at
     took = await until(lambda: first_success_after(seen, at, 0, "ping"), limit)
-    recovered.append(("kill -9 web process 1 (restarted)", "it answers a ping again", took))
+    recovered.append(
+        (
+            f"kill -9 web process 1 (restarted: {start_up:.1f} s)",
+            "it answers a ping again",
+            took,
+        )
+    )
     await steady()
     # 2. The worker killed and restarted.
     seen.phase = "kill -9 worker"
