@@ -2,11 +2,13 @@
 memory on each passed scope check, written by the process's flusher, shown as
 apiKey { scopeUsage unusedScopes } and oauthGrants { scopeUsage unusedScopes }."""
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from sqlmodel import func, select
 
 from statusgraph.auth.principal import Principal
@@ -15,6 +17,7 @@ from statusgraph.db.models import ScopeUsage
 from statusgraph.resolvers import scope_usage
 from statusgraph.resolvers.usage_counters import Counters, Flusher, Tally
 from tests.helpers import StatementCounter, create_grant, create_key, create_oauth_app, gql
+from tests.servers import free_port
 from tests.test_heartbeats import heartbeat
 
 USAGE = """
@@ -215,3 +218,71 @@ async def test_a_failed_write_keeps_its_tallies_for_the_next_flush():
     assert await flusher.flush() == 1
     assert written == [{"a": Tally(3, start, start + timedelta(seconds=5))}]
     assert len(counters) == 0
+
+
+async def serve(app: Any) -> tuple[uvicorn.Server, "asyncio.Task[None]", str]:
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    task = asyncio.create_task(server.serve())
+    for _ in range(500):
+        if server.started:
+            break
+        await asyncio.sleep(0.01)
+    assert server.started
+    return server, task, f"http://127.0.0.1:{port}"
+
+
+async def test_a_serving_process_flushes_on_its_timer_and_when_it_stops(
+    app_with, db, clock, people
+):
+    app, _ = await app_with(run_jobs=False, scope_usage_flush_seconds=0.2)
+    server, task, url = await serve(app)
+    try:
+        async with httpx.AsyncClient(base_url=url) as http:
+            await gql(http, "{ monitors { totalCount } }", key=people.alice.secret)
+            for _ in range(100):  # the timer, not a flush called by the test
+                if await rows(db):
+                    break
+                await asyncio.sleep(0.05)
+            assert await rows(db) == 1
+            await gql(http, "{ incidents { totalCount } }", key=people.alice.secret)
+    finally:
+        server.should_exit = True
+        await task
+    # Stopping wrote what was counted since the last flush, however soon.
+    assert await rows(db) == 2
+
+
+async def test_stopping_writes_what_a_long_interval_still_holds(app_with, db, people):
+    app, _ = await app_with(run_jobs=False, scope_usage_flush_seconds=3600)
+    server, task, url = await serve(app)
+    try:
+        async with httpx.AsyncClient(base_url=url) as http:
+            await gql(http, "{ monitors { totalCount } }", key=people.alice.secret)
+        assert await rows(db) == 0
+    finally:
+        server.should_exit = True
+        await task
+    assert await rows(db) == 1
+
+
+async def test_stopping_during_a_write_loses_nothing():
+    counters: Counters[str] = Counters()
+    start = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    written: list[str] = []
+    writing = asyncio.Event()
+
+    async def slow_write(taken: dict[str, Tally]) -> None:
+        writing.set()
+        await asyncio.sleep(0.2)
+        written.extend(taken)
+
+    flusher = Flusher(counters, slow_write, interval=0.01)
+    counters.hit("a", start)
+    flusher.start()
+    await writing.wait()
+    counters.hit("b", start)
+    await flusher.stop()  # while "a" is being written
+    assert sorted(written) == ["a", "b"]

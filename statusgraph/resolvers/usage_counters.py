@@ -86,6 +86,7 @@ class Flusher(Generic[Key]):
         self.write = write
         self.interval = interval
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     async def flush(self) -> int:
         taken = self.counters.take()
@@ -102,18 +103,22 @@ class Flusher(Generic[Key]):
         return len(taken)
 
     async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            await self.flush()
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.interval)
+            if not self._stopping.is_set():
+                await self.flush()
 
     def start(self) -> None:
         if self._task is None:
+            self._stopping.clear()
             self._task = asyncio.create_task(self._loop(), name="usage-flusher")
 
     async def stop(self) -> None:
+        """Lets a flush in progress finish (cancelling it mid-write would lose what it
+        took), then flushes what was counted since."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            self._stopping.set()
+            await self._task
             self._task = None
         await self.flush()
