@@ -17,6 +17,7 @@ from statusgraph.auth.scopes import CATALOGUE
 from statusgraph.clock import FrozenClock
 from statusgraph.db.engine import SessionFactory
 from statusgraph.db.models import (
+    ApiKey,
     AuditEvent,
     Invitation,
     Membership,
@@ -564,6 +565,84 @@ async def test_an_admin_cannot_create_demote_or_remove_owners(
         headers=bearer(owner_token),
     )  # fmt: skip
     assert errors_of(promoted.json(), "updateMemberRole") == []
+
+
+CREATE_KEY = """mutation($scopes: [String!]!) {
+  createApiKey(input: {name: "ops", scopes: $scopes, expiresAt: "2100-01-01T00:00:00Z"}) {
+    secret apiKey { id scopes } userErrors { field code message }
+  }
+}"""
+ROTATE_KEY = """mutation($id: ID!) {
+  rotateApiKey(id: $id) { secret apiKey { id scopes } userErrors { field code message } }
+}"""
+
+
+async def test_an_admin_cannot_get_a_key_that_acts_as_an_owner(
+    client: httpx.AsyncClient, db: SessionFactory, clock: FrozenClock
+) -> None:
+    """Review H1: a key holding team:write acts as an owner, so an ADMIN's token may
+    neither mint one (team:write itself, team:*, *:*, or the alias teams:admin) nor
+    rotate one an owner made; an owner's token may do both."""
+    acme = await create_org(db, clock, slug="acme")
+    ada = await create_user(db, clock, acme)
+    admin = await create_user(db, clock, acme, role="admin", email="admin@example.com")
+    _, token = await token_for(db, clock, acme, admin)
+    headers = bearer(token)
+    existing = await create_key(db, clock, acme, scopes=["team:write"], name="owners' key")
+    before = (await actions(db), await count(db, ApiKey))
+    refused = ("scopes", "OWNER_REQUIRED", "Only an owner can create a key with team:write")
+    for scopes in (["team:write"], ["teams:admin"], ["config:read", "team:write"]):
+        body = (await gql(client, CREATE_KEY, {"scopes": scopes}, headers=headers)).json()
+        assert errors_of(body, "createApiKey") == [refused], scopes
+        assert body["data"]["createApiKey"]["secret"] is None
+    # A token's effective scopes are concrete (granted ∩ role), so a wildcard is beyond
+    # it already; it is refused as owner-acting too.
+    for wildcard in ("team:*", "*:*"):
+        body = (await gql(client, CREATE_KEY, {"scopes": [wildcard]}, headers=headers)).json()
+        assert errors_of(body, "createApiKey") == [
+            ("scopes", "SCOPE_ESCALATION", f"Cannot grant a scope you do not hold: {wildcard}"),
+            refused,
+        ]
+    rotated = (await gql(client, ROTATE_KEY, {"id": existing.key.id}, headers=headers)).json()
+    assert errors_of(rotated, "rotateApiKey") == [
+        ("id", "OWNER_REQUIRED", "Only an owner can rotate a key with team:write")
+    ]
+    assert rotated["data"]["rotateApiKey"]["secret"] is None
+    assert (await actions(db), await count(db, ApiKey)) == before
+    async with db() as session:
+        untouched = await session.get(ApiKey, existing.key.id)
+    assert untouched is not None
+    assert (untouched.expires_at, untouched.replaced_by_id) == (None, None)
+
+    # Everything short of team:write, team:read included, the admin may still hand out.
+    allowed = await gql(
+        client,
+        CREATE_KEY,
+        {"scopes": ["team:read", "api_keys:write", "config:write"]},
+        headers=headers,
+    )
+    assert errors_of(allowed.json(), "createApiKey") == []
+    admins_key = allowed.json()["data"]["createApiKey"]["secret"]
+    # ...and that key cannot make an owner-acting key either: it holds no team:write.
+    body = (await gql(client, CREATE_KEY, {"scopes": ["team:write"]}, key=admins_key)).json()
+    assert errors_of(body, "createApiKey") == [
+        ("scopes", "SCOPE_ESCALATION", "Cannot grant a scope you do not hold: team:write")
+    ]
+    # The review's reproduction ends here: no key, so no owner invitation, no demotion.
+    invite = await gql(client, INVITE, {"email": "o@example.com", "role": "OWNER"}, key=admins_key)
+    assert invite.json()["errors"][0]["message"] == "Insufficient scope: team:write required"
+    assert (await membership_of(db, ada, acme)).role == "owner"
+
+    # An owner's token may mint and rotate keys with team:write, as may the CLI (above).
+    _, owner_token = await token_for(db, clock, acme, ada)
+    minted = await gql(client, CREATE_KEY, {"scopes": ["team:write"]}, headers=bearer(owner_token))
+    assert errors_of(minted.json(), "createApiKey") == []
+    assert minted.json()["data"]["createApiKey"]["apiKey"]["scopes"] == ["team:write"]
+    rotated = (
+        await gql(client, ROTATE_KEY, {"id": existing.key.id}, headers=bearer(owner_token))
+    ).json()
+    assert errors_of(rotated, "rotateApiKey") == []
+    assert rotated["data"]["rotateApiKey"]["apiKey"]["scopes"] == ["team:write"]
 
 
 async def test_demotion_shrinks_and_removal_stops_a_live_token(

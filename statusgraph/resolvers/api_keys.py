@@ -10,6 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from statusgraph.auth import keys, scopes
 from statusgraph.auth.principal import Actor, Principal, RequestInfo
+from statusgraph.auth.roles import Role
 from statusgraph.db.models import ApiKey, Organization, Plan
 from statusgraph.db.scoping import for_org
 from statusgraph.ids import new_id
@@ -27,6 +28,11 @@ MAX_OVERLAP_SECONDS = 7 * 24 * 3600
 # A sandbox key hands out sandbox keys only: a live one would escape its rate limit.
 SANDBOX_CREATE = "A sandbox key can only create sandbox keys"
 SANDBOX_ROTATE = "A sandbox key can only rotate sandbox keys"
+# A key holding team:write acts for the organization as an owner would (resolvers/team.py),
+# so only an owner's OAuth token may mint or rotate one: an ADMIN holds *:* but cannot
+# remove, demote or create owners, and must not get a credential that can.
+OWNER_CREATE = "Only an owner can create a key with team:write"
+OWNER_ROTATE = "Only an owner can rotate a key with team:write"
 
 
 class KeyStatus(StrEnum):
@@ -112,6 +118,29 @@ def _check_sandbox(
         problems.add(field, "SANDBOX_ESCALATION", message)
 
 
+def acts_as_owner(key_scopes: Sequence[str]) -> bool:
+    """Whether a key with these scopes acts as an owner: it may use team:write, directly
+    or through team:* or *:*."""
+    return scopes.grants(frozenset(key_scopes), scopes.Scope.team_write)
+
+
+def _check_owner(
+    granter: Principal | None,
+    key_scopes: Sequence[str],
+    problems: Problems,
+    field: str,
+    message: str,
+) -> None:
+    """An OAuth token of a user who is not an owner (an ADMIN: other roles never hold
+    team:write) cannot hand out an owner's powers. The command line, owners' tokens and
+    keys (which only hand out scopes they hold, so team:write only if they act as owners
+    already) are not limited here."""
+    if granter is None or granter.delegation is None:
+        return
+    if granter.delegation.role != Role.owner and acts_as_owner(key_scopes):
+        problems.add(field, "OWNER_REQUIRED", message)
+
+
 def _issue(
     organization_id: str, actor: Actor, *, template: ApiKey | KeyDraft, now: datetime, pepper: bytes
 ) -> IssuedKey:
@@ -161,6 +190,7 @@ async def create_key(
         problems.add("expiresAt", "KEY_POLICY", policy)
     allowlist = _validate_allowlist(draft.ip_allowlist, organization.plan, problems)
     _check_sandbox(granter, draft.sandbox, problems, "sandbox", SANDBOX_CREATE)
+    _check_owner(granter, wanted, problems, "scopes", OWNER_CREATE)
     problems.raise_if_any()
 
     clean = KeyDraft(
@@ -293,6 +323,7 @@ async def rotate_key(
         if not scopes.covers(principal.scopes, name):
             problems.add("id", "SCOPE_ESCALATION", f"Cannot grant a scope you do not hold: {name}")
     _check_sandbox(principal, old.sandbox, problems, "id", SANDBOX_ROTATE)
+    _check_owner(principal, old.scopes, problems, "id", OWNER_ROTATE)
     problems.raise_if_any()
 
     issued = _issue(old.organization_id, principal.actor, template=old, now=now, pepper=pepper)

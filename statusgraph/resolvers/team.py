@@ -7,7 +7,10 @@ Who may do what, beyond the `team:write` scope:
 - an ADMIN (through an OAuth token) cannot remove, demote or create owners: no invitation
   as owner, no promotion to owner, no change to an owner's role, no removal of an owner;
 - an API key with `team:write` acts for the organization itself, as an owner would: a
-  key holding `team:write` was minted by someone who could hand it out.
+  key holding `team:write` (directly, or through `team:*` or `*:*`) was minted by the
+  command line, an owner's OAuth token or a key that acts as an owner already. An
+  ADMIN's token can neither create nor rotate one (resolvers/api_keys: OWNER_REQUIRED),
+  so an ADMIN cannot get an owner's powers through a key.
 
 Every change locks the organization row first (locks.lock_organization), so two
 concurrent changes of the owners run one after the other and the second counts the
@@ -61,7 +64,8 @@ class IssuedInvitation:
 
 def caller_role(principal: Principal) -> Role:
     """The role the caller acts in: a token's user's current role; an API key acts for
-    the organization, as an owner would."""
+    the organization, as an owner would (only owners, the command line and owner-acting
+    keys can hand out a key with team:write: api_keys._check_owner)."""
     if principal.delegation is not None:
         return Role(principal.delegation.role)
     return Role.owner
