@@ -366,6 +366,33 @@ class TestCaching:
         assert changed.status_code == 200
         assert changed.headers["etag"] != tag
 
+    async def test_gzip_when_accepted_with_its_own_tag(self, client, clock, people):
+        await a_page(client, people.alice.secret, clock)
+        plain = await client.get("/status/acme", headers={"Accept-Encoding": "identity"})
+        assert "content-encoding" not in plain.headers
+        assert plain.headers["vary"].endswith(", Accept-Encoding")
+        for asked in ("gzip", "gzip, deflate, br", "br;q=1, *;q=0.5"):
+            zipped = await client.get("/status/acme", headers={"Accept-Encoding": asked})
+            assert zipped.headers["content-encoding"] == "gzip"
+            assert zipped.content == plain.content  # httpx decoded it
+            assert int(zipped.headers["content-length"]) < len(plain.content) / 3
+            assert zipped.headers["etag"] == plain.headers["etag"][:-1] + '-gzip"'
+            assert (
+                zipped.headers["content-security-policy"]
+                == (plain.headers["content-security-policy"])
+            )
+        refused = await client.get("/status/acme", headers={"Accept-Encoding": "gzip;q=0, *"})
+        assert "content-encoding" not in refused.headers
+        gzip_tag = zipped.headers["etag"]
+        again = await client.get(
+            "/status/acme", headers={"Accept-Encoding": "gzip", "If-None-Match": gzip_tag}
+        )
+        assert again.status_code == 304
+        assert "content-encoding" not in again.headers
+        # A small document (under 1 KB) is sent as it is.
+        badge = await client.get("/status/acme/badge.json", headers={"Accept-Encoding": "gzip"})
+        assert "content-encoding" not in badge.headers
+
     async def test_an_incident_page_is_cached_too(self, client, clock, people):
         made = await a_page(client, people.alice.secret, clock)
         first = await client.get(f"/status/acme/incidents/{made['open']}")

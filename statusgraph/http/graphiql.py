@@ -19,6 +19,8 @@ from pathlib import Path
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
+from statusgraph.content_coding import accepts_gzip
+
 STATIC = Path(__file__).parent / "static" / "graphiql"
 PREFIX = "/assets/graphiql/"
 MEDIA_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
@@ -112,18 +114,10 @@ class GraphiQL:
             "Vary": "Accept-Encoding",
         }
         body = asset.body
-        if accepts_gzip(request.headers.get("accept-encoding", "")):
+        if accepts_gzip(request.headers.get("accept-encoding")):
             body = asset.gzipped
             headers["Content-Encoding"] = "gzip"
         return Response(body, media_type=asset.media_type, headers=headers)
-
-
-def accepts_gzip(accept_encoding: str) -> bool:
-    for part in accept_encoding.lower().split(","):
-        coding, _, parameters = part.partition(";")
-        if coding.strip() == "gzip":
-            return parameters.replace(" ", "") not in {"q=0", "q=0.0", "q=0.00", "q=0.000"}
-    return False
 
 
 @functools.cache

@@ -6,6 +6,9 @@ badges and Statuspage JSON.
   is `private, no-store`: what a token or a key unlocked is kept by no cache, the
   reader's own browser included (a shared computer), as the HTML page decided first.
 - A strong `ETag` (a hash of the body) on every 200; `If-None-Match` → 304.
+- gzip when the client accepts it (every browser does), compressed once per rendering
+  and kept with the copy (content_coding.py), with its own strong tag (`"…-gzip"`);
+  `Vary: Accept-Encoding`.
 - An in-memory copy of each rendered document, per process, served only while the
   page's organization's version (db/page_versions.py) reads as it did before the
   document was rendered, and for at most STATUSGRAPH_PUBLIC_CACHE_SECONDS: a write
@@ -24,6 +27,7 @@ from sqlmodel import select
 from starlette.requests import Request
 from starlette.responses import Response
 
+from statusgraph.content_coding import accepts_gzip, compress, gzip_tag
 from statusgraph.db.engine import SessionFactory
 from statusgraph.db.models import StatusPage
 from statusgraph.db.page_versions import PageVersions
@@ -34,9 +38,9 @@ from statusgraph.resolvers import vocabulary as v
 Handler = Callable[[Request], Awaitable[Response]]
 PUBLIC = "public, max-age=5"
 PRIVATE = "private, no-store"
-VARY = "Cookie, Authorization, X-Status-Page-Token"
+VARY = "Cookie, Authorization, X-Status-Page-Token, Accept-Encoding"
 # Headers the cache sets itself or Starlette computes again.
-OWN = frozenset({"content-length", "etag", "cache-control", "vary"})
+OWN = frozenset({"content-length", "etag", "cache-control", "vary", "content-encoding"})
 
 Key = tuple[str, str, str | None]
 
@@ -44,6 +48,7 @@ Key = tuple[str, str, str | None]
 @dataclass(frozen=True, slots=True)
 class Entry:
     body: bytes
+    gzipped: bytes | None  # None: too small to be worth it
     media_type: str | None
     headers: tuple[tuple[str, str], ...]
     tag: str
@@ -105,6 +110,7 @@ class PageCache:
         body = bytes(response.body)
         entry = Entry(
             body=body,
+            gzipped=compress(body),
             media_type=response.media_type,
             headers=tuple(
                 (name, value) for name, value in response.headers.items() if name not in OWN
@@ -135,8 +141,13 @@ class PageCache:
     @staticmethod
     def _send(entry: Entry, request: Request) -> Response:
         headers = dict(entry.headers)
-        headers.update({"ETag": entry.tag, "Cache-Control": entry.cache_control, "Vary": VARY})
-        if still_fresh(request.headers.get("if-none-match"), entry.tag):
+        body, tag = entry.body, entry.tag
+        if entry.gzipped is not None and accepts_gzip(request.headers.get("accept-encoding")):
+            body, tag = entry.gzipped, gzip_tag(entry.tag)
+            headers["Content-Encoding"] = "gzip"
+        headers.update({"ETag": tag, "Cache-Control": entry.cache_control, "Vary": VARY})
+        if still_fresh(request.headers.get("if-none-match"), tag):
             headers.pop("content-type", None)
+            headers.pop("Content-Encoding", None)
             return Response(status_code=304, headers=headers)
-        return Response(entry.body, headers=headers, media_type=entry.media_type)
+        return Response(body, headers=headers, media_type=entry.media_type)

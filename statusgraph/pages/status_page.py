@@ -18,6 +18,7 @@ the same 404.
 
 import base64
 import hashlib
+import html
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -25,6 +26,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
@@ -161,6 +163,22 @@ def bars_of(service: PublicService, now: datetime) -> list[Bar]:
     return found
 
 
+def bars_markup(bars: list[Bar]) -> Markup:
+    """A service's bars as one piece of HTML, built here rather than by the template: 20
+    services make 1,800 bars, and Jinja's per-expression escaping of each bar's three
+    values was a third of an uncached page's rendering (bench/README.md). The titles are
+    our own text (a date and counts) and escaped all the same; the status is one of five
+    words."""
+    return Markup(  # noqa: S704  (escaped above: html.escape of each title)
+        "".join(
+            f'<li class="bar bar-{bar.status}" title="{title}">'
+            f'<span class="visually-hidden">{title}</span></li>'
+            for bar in bars
+            for title in (html.escape(bar.title, quote=True),)
+        )
+    )
+
+
 def groups_of(services: list[PublicService]) -> list[tuple[str | None, list[PublicService]]]:
     """Services by group, groups in the order their first service comes in the page's."""
     groups: dict[str | None, list[PublicService]] = {}
@@ -241,7 +259,7 @@ class StatusPages:
             shown=shown,
             now=now,
             groups=groups_of(shown.services),
-            bars={str(s.id): bars_of(s, now) for s in shown.services},
+            bars={str(s.id): bars_markup(bars_of(s, now)) for s in shown.services},
             banner=BANNER_TEXT[shown.overall_status],
             announcement=public_page.announcement(page),
             recent=shown.incident_history[:5],
