@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     rate_limit_beacon_ip: RateLimit = "6000/minute"
     rate_limit_anonymous: RateLimit = "300/minute"
     rate_limit_failed_auth: RateLimit = "60/minute"
+    # Sign-in attempts per account (lower-cased email), on top of the address's bucket.
+    rate_limit_failed_login: RateLimit = "10/15minutes"
     rate_limit_plans: dict[str, PlanLimits] = {
         "team": PlanLimits(read="600/minute", write="120/minute"),
         "enterprise": PlanLimits(read="2400/minute", write="600/minute"),

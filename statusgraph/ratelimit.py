@@ -7,9 +7,10 @@ Strategies, chosen per bucket:
   heartbeat bucket's 10,000/minute, where a moving window would store and scan one
   timestamp per hit (STACK.md §6). Its weakness, up to twice the limit across a window
   boundary, is acceptable for metering.
-- the failed-authentication bucket uses a **moving window**: it guards against
-  guessing, so it must not allow a double burst at a boundary, and at 60/minute the
-  per-hit timestamps cost nothing.
+- the failed-authentication bucket (per address; an IPv6 address counted by its /64,
+  which one subscriber gets whole) and the failed-login bucket (per account) use a
+  **moving window**: they guard against guessing, so they must not allow a double burst
+  at a boundary, and at their sizes the per-hit timestamps cost nothing.
 
 Memory storage uses `limits`' synchronous classes (no I/O, so they never block the
 loop, and they avoid the task the async MemoryStorage spawns on every hit), counting
@@ -18,6 +19,7 @@ uses the async ones through redis-py. The limiter runs on every request, so its 
 measured (bench/ratelimit_overhead.py): what is left is mostly the three headers.
 """
 
+import ipaddress
 import logging
 import math
 import time
@@ -97,13 +99,22 @@ class MemoryBackend:
     async def moving_window(self, item: RateLimitItem, *ids: str) -> tuple[bool, WindowStats]:
         return self.moving.hit(item, *ids), self.moving.get_window_stats(item, *ids)
 
+    async def release(self, item: RateLimitItem, *ids: str) -> None:
+        """Gives back the newest hit of a moving window. MemoryStorage keeps a window's
+        hits newest first in `events` (tests/test_rate_limits.py, a right password)."""
+        key = item.key_for(*ids)
+        with self.storage.locks[key]:
+            events = self.storage.events.get(key)
+            if events:
+                del events[0]
+
     async def close(self) -> None:
         return None
 
 
 class RedisBackend:
     def __init__(self, uri: str) -> None:
-        from redis.asyncio import ConnectionPool
+        from redis.asyncio import ConnectionPool, Redis
 
         # Our own redis-py pool (not coredis, see STACK.md §6), so shutdown can close it.
         self.pool = ConnectionPool.from_url(
@@ -112,6 +123,7 @@ class RedisBackend:
             socket_timeout=REDIS_TIMEOUT,
         )
         self.storage = RedisStorage(uri, implementation="redispy", connection_pool=self.pool)  # type: ignore[arg-type]
+        self.client = Redis(connection_pool=self.pool)  # for what `limits` has no call for
         self.moving = MovingWindowRateLimiter(self.storage)
         # When each window seen here ends: a window's end is fixed when its first hit
         # sets the expiry, so asking Redis for it (a second round trip) once per window
@@ -138,6 +150,11 @@ class RedisBackend:
         allowed = await self.moving.hit(item, *ids)
         return allowed, await self.moving.get_window_stats(item, *ids)
 
+    async def release(self, item: RateLimitItem, *ids: str) -> None:
+        """Gives back the newest hit of a moving window: `limits` keeps a window's hits
+        in a Redis list, newest first (LPUSH in acquire_moving_window.lua; the same test)."""
+        await self.client.lpop(self.storage.bridge.prefixed_key(item.key_for(*ids)))
+
     async def close(self) -> None:
         await self.pool.disconnect()
 
@@ -151,6 +168,7 @@ class Bucket(StrEnum):
     beacon_ip = "beacon_ip"
     anonymous = "anonymous"
     failed_auth = "failed_auth"
+    failed_login = "failed_login"  # per account (lower-cased email), the sign-in pages
     ws = "ws"  # new websockets and subscriptions (http/websocket.py)
 
 
@@ -202,6 +220,22 @@ NEAR_LIMIT = 0.8
 NearLimit = Callable[[str, str, int, float], None]
 
 
+def guessing_network(client_ip: str | None) -> str:
+    """Who a guess is charged to: the address, or for IPv6 its /64 (a subscriber gets a
+    whole /64 and can rotate through it freely)."""
+    if client_ip is None:
+        return "unknown"
+    if ":" not in client_ip:  # IPv4: the common case, without parsing
+        return client_ip
+    try:
+        address = ipaddress.IPv6Address(client_ip)
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address.exploded, 64), strict=False))
+    except ValueError:
+        return client_ip
+
+
 Header = tuple[bytes, bytes]
 # (allowed, the X-RateLimit-* headers, and Retry-After when refused): a bare tuple, as it
 # is built on every request (a NamedTuple's constructor runs Python code).
@@ -227,6 +261,7 @@ class Limiter:
         self.beacon_ip = _policy(Bucket.beacon_ip, settings.rate_limit_beacon_ip)
         self.anonymous = _policy(Bucket.anonymous, settings.rate_limit_anonymous)
         self.failed_auth = _policy(Bucket.failed_auth, settings.rate_limit_failed_auth)
+        self.failed_login = _policy(Bucket.failed_login, settings.rate_limit_failed_login)
         self.ws = _policy(Bucket.ws, settings.rate_limit_ws)
         self.plan_policies = {
             plan: (
@@ -269,7 +304,7 @@ class Limiter:
         return [(policy.bucket, policy.item.amount, policy.expiry) for policy in charged]
 
     def failed_auth_policy(self, client_ip: str | None) -> tuple[Policy, str]:
-        return self.failed_auth, client_ip or "unknown"
+        return self.failed_auth, guessing_network(client_ip)
 
     async def hit(self, policy: Policy, identity: str, cost: int = 1) -> Decision | None:
         """Charge a request `cost` hits (its mutations, for a GraphQL mutation: DESIGN §6);
@@ -278,7 +313,7 @@ class Limiter:
         if not self.enabled:
             return None
         try:
-            if policy is self.failed_auth:
+            if policy is self.failed_auth or policy is self.failed_login:
                 allowed, stats = await self.backend.moving_window(
                     policy.item, policy.bucket, identity
                 )
@@ -308,26 +343,39 @@ class Limiter:
             headers.append((b"retry-after", b"%d" % retry_after))
         return allowed, headers
 
-    async def blocked(self, policy: Policy, identity: str) -> int | None:
-        """Seconds to wait if a moving-window bucket (failed authentication) is exhausted,
-        else None; charges nothing. The login form asks before checking a password, so
-        that a right guess is refused too once the guesses are used up."""
-        if not self.enabled or policy is not self.failed_auth:
-            return None
-        try:
-            backend = self.backend
-            if isinstance(backend, MemoryBackend):
-                allowed = backend.moving.test(policy.item, policy.bucket, identity)
-                stats = backend.moving.get_window_stats(policy.item, policy.bucket, identity)
-            else:
-                allowed = await backend.moving.test(policy.item, policy.bucket, identity)
-                stats = await backend.moving.get_window_stats(policy.item, policy.bucket, identity)
-        except Exception as error:
-            self._warn(error)
-            return None
-        if allowed:
-            return None
-        return max(math.ceil(stats.reset_time - time.time()), 1)
+    async def reserve_guess(
+        self, client_ip: str | None, account: str
+    ) -> tuple[list[tuple[Policy, str]], tuple[str, int] | None]:
+        """Charges a password guess, before the password is checked, to the address's
+        failed-authentication bucket and to the account's failed-login bucket: (what was
+        charged, for release(); when a bucket is exhausted, which one and the seconds
+        to wait).
+
+        A moving-window hit checks and adds in one step (a Lua script in Redis, a lock in
+        memory), so N concurrent guesses never get past a bucket with fewer than N left,
+        and once it is spent a right password is refused too. A refused guess is given
+        back to the bucket that had taken it: it was not checked."""
+        charged: list[tuple[Policy, str]] = []
+        for policy, identity in (
+            self.failed_auth_policy(client_ip),
+            (self.failed_login, account or "unknown"),
+        ):
+            decision = await self.hit(policy, identity)
+            if decision is None:  # limits off, or the storage down: fail open
+                continue
+            if not decision[0]:
+                await self.release(charged)
+                return [], (policy.bucket, int(dict(decision[1])[b"retry-after"]))
+            charged.append((policy, identity))
+        return charged, None
+
+    async def release(self, charged: list[tuple[Policy, str]]) -> None:
+        """Gives back what reserve_guess charged: the password was right, so not a failure."""
+        for policy, identity in charged:
+            try:
+                await self.backend.release(policy.item, policy.bucket, identity)
+            except Exception as error:
+                self._warn(error)
 
     def _key(self, policy: Policy, identity: str) -> str:
         if len(policy.keys) >= MAX_KEYS:

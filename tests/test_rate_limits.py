@@ -9,14 +9,18 @@ from typing import Any
 import httpx
 import pytest
 import redis
+from sqlmodel import col, select
 
 import statusgraph.ratelimit
 from statusgraph.app import create_app
 from statusgraph.cli import main
 from statusgraph.clock import FrozenClock
 from statusgraph.db.engine import SessionFactory
+from statusgraph.db.models import AuditEvent
+from statusgraph.oauth.account import TOO_MANY, TOO_MANY_FOR_ACCOUNT
 from statusgraph.resolvers.api_keys import IssuedKey
-from tests.helpers import create_key, create_org, gql, tampered
+from tests.browser_session import csrf_of, log_in
+from tests.helpers import create_key, create_org, create_user, gql, tampered
 from tests.servers import Server
 
 TEST_REDIS_URL = os.environ.get("STATUSGRAPH_TEST_REDIS_URL")
@@ -320,3 +324,93 @@ async def test_redis_is_asked_for_a_windows_end_once_per_window_and_process(
     assert [remaining for _, remaining, _ in opened + joined] == [99, 98, 97, 96, 95, 94]
     resets = {reset for _, _, reset in opened + joined}
     assert max(resets) - min(resets) <= 1  # Redis's TTL is in whole seconds
+
+
+# Password guesses on the sign-in pages (DESIGN §11): per address and per account,
+# charged before the password is checked.
+
+
+def browser_at(app: Any, ip: str) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, client=(ip, 50000))
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+
+async def login_failures(db: SessionFactory) -> int:
+    async with db() as session:
+        found = await session.exec(
+            select(AuditEvent).where(col(AuditEvent.action) == "user.login_failed")
+        )
+        return len(found.all())
+
+
+async def test_failed_logins_are_counted_per_account_from_any_address(limited_app, clock):
+    app, client = await limited_app(
+        rate_limit_failed_login="3/15minutes", rate_limit_failed_auth="100/minute"
+    )
+    acme = await create_org(app.state.db, clock, slug="acme")
+    await create_user(app.state.db, clock, acme)
+    await create_user(app.state.db, clock, acme, email="grace@example.com", name="Grace")
+    for _ in range(3):
+        assert (await log_in(client, password="wrong password!")).status_code == 400
+    async with browser_at(app, "198.51.100.9") as elsewhere:
+        refused = await log_in(elsewhere, email=" ADA@Example.com", password="wrong password!")
+        assert refused.status_code == 429
+        assert TOO_MANY_FOR_ACCOUNT in refused.text
+        assert 1 <= int(refused.headers["retry-after"]) <= 900
+        right = await log_in(elsewhere)
+        assert right.status_code == 429
+        assert "set-cookie" not in right.headers
+        # Another account is not held up by it.
+        assert (await log_in(elsewhere, email="grace@example.com")).status_code == 303
+    assert (await log_in(client, email="grace@example.com")).status_code == 303
+    assert await login_failures(app.state.db) == 3  # the refused ones were never checked
+
+
+async def test_concurrent_guesses_never_get_past_the_limit(limited_app, clock):
+    app, client = await limited_app(
+        rate_limit_failed_login="3/15minutes", rate_limit_failed_auth="100/minute"
+    )
+    acme = await create_org(app.state.db, clock, slug="acme")
+    await create_user(app.state.db, clock, acme)
+    page = await client.get("/login")
+    form = {"csrf_token": csrf_of(page), "next": "", "email": "ada@example.com"}
+    responses = await asyncio.gather(
+        *(client.post("/login", data={**form, "password": f"guess {n:04}!"}) for n in range(10))
+    )
+    statuses = sorted(response.status_code for response in responses)
+    assert statuses == [400] * 3 + [429] * 7
+    assert (await log_in(client)).status_code == 429
+    assert await login_failures(app.state.db) == 3
+
+
+async def test_a_right_password_gives_its_charge_back(limited_app, clock):
+    app, client = await limited_app(
+        rate_limit_failed_login="2/15minutes", rate_limit_failed_auth="2/minute"
+    )
+    acme = await create_org(app.state.db, clock, slug="acme")
+    await create_user(app.state.db, clock, acme)
+    for _ in range(4):
+        client.cookies.clear()
+        assert (await log_in(client)).status_code == 303
+    client.cookies.clear()
+    assert (await log_in(client, password="wrong password!")).status_code == 400
+    assert (await log_in(client, password="wrong password!")).status_code == 400
+    third = await log_in(client, password="wrong password!")
+    assert third.status_code == 429
+    assert TOO_MANY in third.text  # the address's bucket is asked first
+
+
+async def test_ipv6_guesses_are_counted_by_their_64(limited_app, clock):
+    app, _ = await limited_app(
+        rate_limit_failed_login="100/15minutes", rate_limit_failed_auth="2/minute"
+    )
+    for ip, status in [
+        ("2001:db8:1:2::1", 400),
+        ("2001:db8:1:2::abcd", 400),
+        ("2001:db8:1:2:ffff::9", 429),
+        ("2001:db8:1:3::1", 400),  # the next /64: another subscriber
+        ("::ffff:203.0.113.9", 400),  # an IPv4 address in IPv6 form is that address
+    ]:
+        async with browser_at(app, ip) as browser:
+            response = await log_in(browser, email="nobody@example.com")
+            assert response.status_code == status, ip

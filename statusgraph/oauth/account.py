@@ -3,9 +3,14 @@
 invitation). Server-rendered, usable without JavaScript; every form carries a CSRF token
 bound to the browser's session and to that form.
 
-Failed logins are charged to the failed-authentication bucket of the caller's address
-(the one the API's bad credentials are charged to), and once it is exhausted every
-attempt is refused with 429, a right password included, until the window moves on.
+Every password guess (a login, or joining with an existing account's password) is
+charged before the password is checked to two buckets: the failed-authentication bucket
+of the caller's address (the one the API's bad credentials are charged to; an IPv6
+address counted by its /64) and the failed-login bucket of the account (the lower-cased
+email, whether or not it has an account). A right password gives its charge back. Once
+either bucket is exhausted every attempt is refused with 429, a right password included,
+until the window moves on; concurrent guesses cannot get past it, as the charge comes
+first (ratelimit.Limiter.reserve_guess).
 """
 
 import logging
@@ -27,7 +32,7 @@ from statusgraph.oauth import rendering
 from statusgraph.oauth.authorize import csrf_refused
 from statusgraph.oauth.rendering import FormTooLarge, first
 from statusgraph.oauth.session import CSRF_FIELD, BrowserSession, Purpose, Sessions
-from statusgraph.ratelimit import Limiter
+from statusgraph.ratelimit import Bucket, Limiter, Policy
 from statusgraph.resolvers import consent, oauth_apps, sign_in, users
 from statusgraph.resolvers.user_errors import UserInputError
 
@@ -40,6 +45,11 @@ MAX_NEXT = 2048
 SAFE_NEXT = re.compile(r"/(?![/\\])[\x21-\x7e]*")
 Builder = Callable[[BrowserSession], Response]
 TOO_MANY = "Too many failed sign-in attempts from your address. Try again later."
+TOO_MANY_FOR_ACCOUNT = "Too many failed sign-in attempts for this account. Try again later."
+
+
+def too_many(bucket: str) -> str:
+    return TOO_MANY_FOR_ACCOUNT if bucket == Bucket.failed_login else TOO_MANY
 
 
 def safe_next(candidate: str) -> str:
@@ -153,15 +163,15 @@ class AccountPages:
         info = request_info(request)
         next_path = safe_next(first(fields, "next"))
         email = first(fields, "email")[:254]
-        policy, identity = self.limiter.failed_auth_policy(info.ip)
-        waiting = await self.limiter.blocked(policy, identity)
-        if waiting is not None:
-            logger.info("sign-in refused: too many failures from %s", info.ip)
+        charged, refused = await self.limiter.reserve_guess(info.ip, users.normalize_email(email))
+        if refused is not None:
+            bucket, waiting = refused
+            logger.info("sign-in refused: too many failures (%s, ip %s)", bucket, info.ip)
             return self._login_page(
                 browser,
                 next_path=next_path,
                 email=email,
-                problem=TOO_MANY,
+                problem=too_many(bucket),
                 status=429,
                 headers={"Retry-After": str(waiting)},
             )
@@ -171,17 +181,6 @@ class AccountPages:
                 session, email, first(fields, "password"), request=info, now=now
             )
         if user is None:
-            decision = await self.limiter.hit(policy, identity)
-            if decision is not None and not decision[0]:
-                retry = dict(decision[1]).get(b"retry-after", b"60").decode()
-                return self._login_page(
-                    browser,
-                    next_path=next_path,
-                    email=email,
-                    problem=TOO_MANY,
-                    status=429,
-                    headers={"Retry-After": retry},
-                )
             return self._login_page(
                 browser,
                 next_path=next_path,
@@ -189,6 +188,7 @@ class AccountPages:
                 problem="Wrong email or password.",
                 status=400,
             )
+        await self.limiter.release(charged)  # a right password is no failure
         response = rendering.redirect(next_path)
         self.sessions.store(response, self.sessions.signed_in(user.id, user.password_hash, now))
         return response
@@ -334,15 +334,16 @@ class AccountPages:
         name = first(fields, "name")
         password = first(fields, "password")
         info = request_info(request)
-        policy, identity = self.limiter.failed_auth_policy(info.ip)
+        charged: list[tuple[Policy, str]] = []
         if invited.has_account:
-            # The existing account's password: a guess, charged like a failed login.
-            waiting = await self.limiter.blocked(policy, identity)
-            if waiting is not None:
+            # The existing account's password: a guess, charged like a login.
+            charged, refused = await self.limiter.reserve_guess(info.ip, invited.email)
+            if refused is not None:
+                bucket, waiting = refused
                 return self._invitation_page(
                     browser,
                     invited,
-                    problem=TOO_MANY,
+                    problem=too_many(bucket),
                     status=429,
                     headers={"Retry-After": str(waiting)},
                 )
@@ -356,11 +357,12 @@ class AccountPages:
                     session, invited.token, name, password, self.pepper, info, now
                 )
         except UserInputError as error:
-            if any(each.code == "WRONG_PASSWORD" for each in error.errors):
-                await self.limiter.hit(policy, identity)
+            if not any(each.code == "WRONG_PASSWORD" for each in error.errors):
+                await self.limiter.release(charged)  # refused for another reason
             return self._invitation_page(
                 browser, invited, name=name, problem=str(error), status=400
             )
+        await self.limiter.release(charged)
         response = rendering.redirect(HOME)
         self.sessions.store(response, self.sessions.signed_in(user.id, user.password_hash, now))
         return response
