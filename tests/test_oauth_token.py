@@ -557,6 +557,21 @@ async def test_scope_on_a_refresh_may_repeat_the_grant_but_not_widen_or_narrow_i
     assert same.json()["scope"] == "incidents:write monitors:read"
 
 
+async def test_scope_on_a_refresh_may_name_the_grant_by_aliases(
+    client: httpx.AsyncClient, db: SessionFactory, clock: FrozenClock
+) -> None:
+    w = await world(db, clock)
+    tokens = await pair_for(client, db, clock, w)
+    # checks:* is another product's name for monitors:*: the grant holds monitors:read.
+    wider = await refresh(client, w, tokens["refresh_token"], scope="checks:write incidents:write")
+    refused(wider, "invalid_scope", oauth_exchange.SCOPE_NOT_GRANTED)
+    unknown = await refresh(client, w, tokens["refresh_token"], scope="nonsense incidents:write")
+    refused(unknown, "invalid_scope", oauth_exchange.SCOPE_NOT_GRANTED)
+    same = await refresh(client, w, tokens["refresh_token"], scope="checks:read incidents:write")
+    assert same.status_code == 200, same.text
+    assert same.json()["scope"] == "incidents:write monitors:read"
+
+
 async def test_other_grant_types_and_malformed_requests_get_rfc_6749_errors(
     client: httpx.AsyncClient, db: SessionFactory, clock: FrozenClock
 ) -> None:

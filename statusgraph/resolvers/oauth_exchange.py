@@ -17,8 +17,10 @@ Decisions where the RFCs leave a choice:
   Revoking the grant stops it at once.
 - two concurrent refreshes with one token: one gets the new pair, the other is a reuse
   and revokes the grant, the winner's new pair with it (a race and a theft look alike).
-- `scope` on a refresh may repeat the granted scopes; narrowing is not supported (the
-  tokens of a grant all carry the grant's scopes): ask for a new authorization instead.
+- `scope` on a refresh may repeat the granted scopes, in our names or their aliases
+  (auth/scopes.canonical, as at /oauth/authorize: an app may send back the names it
+  first asked for); narrowing is not supported (the tokens of a grant all carry the
+  grant's scopes): ask for a new authorization instead.
 """
 
 from dataclasses import dataclass
@@ -30,6 +32,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from statusgraph.auth import keys, oauth_tokens, pkce
 from statusgraph.auth.principal import SYSTEM, Actor, RequestInfo
+from statusgraph.auth.scopes import normalize
 from statusgraph.db.models import Membership, OAuthApp, OAuthCode, OAuthGrant, OAuthToken, User
 from statusgraph.db.scoping import owned_by
 from statusgraph.ids import new_id
@@ -206,8 +209,9 @@ async def refresh(
         return Refusal("invalid_grant", EXPIRED_REFRESH)
     if not await _is_member(session, grant.organization_id, grant.user_id):
         return Refusal("invalid_grant", NOT_A_MEMBER)
-    if scope is not None and set(scope) != set(grant.scopes):
-        narrower = set(scope) < set(grant.scopes)
+    asked = set(normalize(scope)) if scope is not None else None
+    if asked is not None and asked != set(grant.scopes):
+        narrower = asked < set(grant.scopes)
         return Refusal("invalid_scope", SCOPE_NARROWING if narrower else SCOPE_NOT_GRANTED)
     # Rotation: the token is marked used atomically; of two concurrent refreshes one
     # updates the row, the other updates nothing and is a reuse.
