@@ -15,7 +15,7 @@ import pytest
 from statusgraph.app import create_app
 from statusgraph.clock import FrozenClock
 from statusgraph.config import Settings
-from statusgraph.events.bus import RESYNC, BusEvent, RedisBus
+from statusgraph.events.bus import RESYNC, BusEvent, InProcessBus, RedisBus
 from tests.conftest import TEST_REDIS_URL
 from tests.helpers import START, create_key, create_org
 from tests.live import init, receive, running, socket, subscribe
@@ -192,3 +192,23 @@ async def test_a_page_cached_by_another_process_shows_a_change_as_soon_as_its_ev
                 assert asyncio.get_running_loop().time() - started < 1.5, "not within ~1 s"
                 await asyncio.sleep(0.02)
             assert "Through the bus" in (await reader.get("/status/acme")).text
+
+
+def failing_watcher(item: object) -> None:
+    raise RuntimeError(f"a bug in a watcher ({item!r})")
+
+
+async def test_watchers_hear_every_organization_s_events_and_resyncs_and_a_failing_one_costs_nothing():
+    bus = InProcessBus()
+    heard: list[object] = []
+    bus.watch(failing_watcher)
+    bus.watch(heard.append)
+    subscription = bus.subscribe(["org_a"])
+    ours = BusEvent(id="evt_1", organization_id="org_a", type="incident.created")
+    theirs = BusEvent(id="evt_2", organization_id="org_b", type="monitor.down")
+    await bus.publish(ours)
+    await bus.publish(theirs)
+    assert heard == [ours, theirs]
+    assert await asyncio.wait_for(anext(subscription), 1) == ours
+    await bus.close()
+    assert heard[-1] is RESYNC
