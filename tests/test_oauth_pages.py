@@ -6,9 +6,11 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import update
 from sqlmodel import col, select
 
+from statusgraph.auth import passwords
 from statusgraph.auth.principal import RequestInfo
 from statusgraph.clock import FrozenClock
 from statusgraph.db.engine import SessionFactory
@@ -149,6 +151,34 @@ async def test_the_email_is_matched_in_any_case(
     await create_user(db, clock, acme)
     response = await log_in(client, email="  ADA@Example.com ")
     assert response.status_code == 303
+
+
+async def test_a_hash_made_with_weaker_parameters_is_replaced_at_login(
+    client: httpx.AsyncClient, db: SessionFactory, clock: FrozenClock, acme: Organization
+) -> None:
+    user = await create_user(db, clock, acme)
+    weak = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
+    old_hash = weak.hash("correct horse battery")
+    assert passwords.needs_rehash(old_hash)
+    async with db.begin() as session:
+        await session.exec(
+            update(User).where(col(User.id) == user.id).values(password_hash=old_hash)
+        )
+    # A wrong password changes nothing.
+    assert (await log_in(client, password="wrong password here")).status_code == 400
+    async with db() as session:
+        assert (await session.get(User, user.id)).password_hash == old_hash  # type: ignore[union-attr]
+    assert (await log_in(client)).status_code == 303
+    async with db() as session:
+        stored = await session.get(User, user.id)
+    assert stored is not None
+    assert stored.password_hash != old_hash
+    assert not passwords.needs_rehash(stored.password_hash)
+    assert passwords.verify_password(stored.password_hash, "correct horse battery")
+    # The session just started carries the new hash's mark: still signed in.
+    assert (await client.get("/account")).status_code == 200
+    client.cookies.clear()
+    assert (await log_in(client)).status_code == 303
 
 
 async def test_a_wrong_password_is_refused_and_audited_an_unknown_address_only_logged(

@@ -6,14 +6,21 @@ organizations (actor id empty: nobody proved who they are; the target is the acc
 A failure for an address with no account has no organization to be audited in: it is
 logged, without the address (an address is personal data, and a mistyped password
 pasted into the email field would otherwise land in the log).
+
+A success whose stored hash was made with weaker parameters than today's (an older
+argon2-cffi default, or a hash imported from elsewhere) stores a new hash of the
+password, the only moment it is known. That ends the user's other browser sessions,
+like a password change (oauth/session.py: a session carries a mark of the hash).
 """
 
+import asyncio
 import logging
 from datetime import datetime
 
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from statusgraph.auth import passwords
 from statusgraph.auth.principal import Actor, RequestInfo
 from statusgraph.db.models import Membership, User
 from statusgraph.resolvers import audit, users
@@ -33,6 +40,8 @@ async def sign_in(
     user = await users.check_password(session, email, password)
     if user is not None:
         user.last_login_at = now
+        if await asyncio.to_thread(passwords.needs_rehash, user.password_hash):
+            user.password_hash = await users.hash_password(password)
         session.add(user)
         actor = Actor(type="user", id=user.id, label=user.email)
         await _audit(session, user, actor, "user.login", request=request, now=now)
