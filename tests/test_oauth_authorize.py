@@ -9,6 +9,7 @@ import pytest
 from sqlmodel import select
 
 from statusgraph.auth import keys
+from statusgraph.auth.scopes import CATALOGUE
 from statusgraph.clock import FrozenClock
 from statusgraph.db.engine import SessionFactory
 from statusgraph.db.models import OAuthCode, Organization
@@ -253,6 +254,60 @@ async def test_a_good_request_without_a_session_goes_to_login_and_comes_back(
     assert "Authorize Test app" in consent.text
 
 
+async def test_the_longest_request_survives_the_login(
+    client: httpx.AsyncClient, db: SessionFactory, clock: FrozenClock, acme: Organization
+) -> None:
+    # The longest redirect URI an app may register, and a state of the most characters
+    # allowed, each of which needs percent-encoding (3,072 characters in the URL).
+    longest = "https://app.example.com/cb/" + "x" * (2048 - 27 - 8) + "?a=b&c=d"
+    assert len(longest) == 2048
+    issued = await create_oauth_app(db, clock, acme, redirect_uris=[longest])
+    await create_user(db, clock, acme)
+    state = ("/?#[]@!$&'()*+,;=" * 70)[:1024]
+    everything = " ".join(sorted(CATALOGUE))
+    params = request_for(issued, redirect_uri=longest, state=state, scope=everything)
+    response = await client.get("/oauth/authorize", params=params)
+    assert response.status_code == 303
+    next_path = parse_qs(urlsplit(response.headers["location"]).query)["next"][0]
+    assert len(next_path) > 2048 + 3072
+    logged_in = await log_in(client, next_path=next_path)
+    assert logged_in.headers["location"] == next_path
+    consent = await client.get(next_path)
+    assert consent.status_code == 200
+    response = await client.post(
+        "/oauth/authorize",
+        data={**hidden_fields(consent), "decision": "allow", "granted": ["incidents:read"]},
+    )
+    assert response.status_code == 303
+    assert response.headers["location"].startswith(longest + "&code=sga_")
+    _, query = redirected(response)
+    assert query["state"] == state
+
+
+async def test_a_request_too_long_to_come_back_from_login_is_refused(
+    client: httpx.AsyncClient,
+    db: SessionFactory,
+    clock: FrozenClock,
+    third_party: IssuedApp,
+    acme: Organization,
+) -> None:
+    await create_user(db, clock, acme)
+    state = "\U0001f600" * 1024  # 1,024 characters, 12,288 once percent-encoded
+    for signed_in in (False, True):
+        if signed_in:
+            await log_in(client)
+        response = await client.get(
+            "/oauth/authorize", params=request_for(third_party, state=state)
+        )
+        target, query = redirected(response)
+        assert target == REGISTERED
+        assert query == {
+            "error": "invalid_request",
+            "error_description": "The authorization request is longer than 8192 characters",
+            "iss": ISSUER,
+        }
+
+
 async def test_the_consent_page_offers_the_requested_scopes_and_says_where_it_goes(
     client: httpx.AsyncClient,
     db: SessionFactory,
@@ -285,7 +340,9 @@ async def test_other_products_scope_names_are_offered_as_ours(
     await log_in(client)
     page = await client.get(
         "/oauth/authorize",
-        params=request_for(third_party, scope="checks:read webhooks:write teams:admin monitors:read"),
+        params=request_for(
+            third_party, scope="checks:read webhooks:write teams:admin monitors:read"
+        ),
     )
     assert page.status_code == 200
     for ours in ("monitors:read", "notifications:write", "team:write"):

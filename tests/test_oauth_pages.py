@@ -375,7 +375,7 @@ async def test_an_authorization_header_on_graphql_is_still_refused(
         "evil.test",
         " /account/apps",
         "/account\r\nLocation: https://evil.test",
-        "/" + "a" * 3000,
+        "/" + "a" * 9000,
     ],
 )
 async def test_next_never_leaves_the_site(

@@ -29,7 +29,7 @@ from statusgraph.clock import Clock
 from statusgraph.db.engine import SessionFactory
 from statusgraph.db.models import User
 from statusgraph.oauth import rendering
-from statusgraph.oauth.authorize import csrf_refused
+from statusgraph.oauth.authorize import MAX_REQUEST_LENGTH, csrf_refused
 from statusgraph.oauth.rendering import FormTooLarge, first
 from statusgraph.oauth.session import CSRF_FIELD, BrowserSession, Purpose, Sessions
 from statusgraph.ratelimit import Bucket, Limiter, Policy
@@ -39,7 +39,8 @@ from statusgraph.resolvers.user_errors import UserInputError
 logger = logging.getLogger("statusgraph.oauth")
 
 HOME = "/account"
-MAX_NEXT = 2048
+# Any authorization request /oauth/authorize accepts must survive the trip through login.
+MAX_NEXT = MAX_REQUEST_LENGTH
 # A path of this site: one slash, then no second slash or backslash that a browser
 # would read as the start of another host; nothing but printable ASCII.
 SAFE_NEXT = re.compile(r"/(?![/\\])[\x21-\x7e]*")

@@ -18,6 +18,11 @@ Decisions where the RFCs leave a choice:
   that the user's role in the chosen organization holds (roles.offerable), and a scope
   the role lacks is listed as unavailable, never offered.
 - every authorization asks for consent again, even for a grant the user already gave.
+- the request's path and query may be at most MAX_REQUEST_LENGTH characters, whether or
+  not the user is signed in: a longer one could not come back from the login page,
+  whose `next` carries it (account.safe_next). A `state` of 1,024 characters that all
+  need percent-encoding (3,072) and a registered URI of 2,048 fit; only a state of
+  multi-byte characters can exceed it.
 """
 
 import re
@@ -40,6 +45,8 @@ from statusgraph.resolvers import consent
 
 CHALLENGE = re.compile(r"[A-Za-z0-9_-]{43}")
 MAX_STATE = 1024
+MAX_REQUEST_LENGTH = 8192
+TOO_LONG = f"The authorization request is longer than {MAX_REQUEST_LENGTH} characters"
 # The parameters of an authorization request that may appear once only (RFC 6749 §3.1).
 SINGLE = (
     "client_id",
@@ -215,10 +222,15 @@ class Authorize:
             return rendering.message(INVALID_REQUEST_TITLE, read.text, read.status)
         if isinstance(read, ErrorRedirect):
             return self._error_redirect(read)
+        target = f"{request.url.path}?{request.url.query}"
+        if len(target) > MAX_REQUEST_LENGTH:
+            # Without the state: it may be what made the request too long.
+            return self._error_redirect(
+                ErrorRedirect(read.redirect_uri, "invalid_request", TOO_LONG, None)
+            )
         browser = self.sessions.read(request, self.clock())
         user = await self._user(browser)
         if user is None or browser is None:
-            target = f"{request.url.path}?{request.url.query}"
             return rendering.redirect(f"/login?next={quote(target, safe='')}")
         return await self._consent_page(read, user, browser)
 
