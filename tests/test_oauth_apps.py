@@ -711,11 +711,11 @@ async def test_grants_of_user_lists_live_grants_where_the_user_is_a_member(
         )
     async with db() as session:
         found = await oauth_apps.grants_of_user(session, ada.id)
-    assert [(g.id, a.name, o.slug) for g, a, o in found] == [
-        (newer.grant.id, "globex app", "globex"),
-        (live.grant.id, "acme app", "acme"),
+    assert [(g.id, a.name, o.slug, by) for g, a, o, by in found] == [
+        (newer.grant.id, "globex app", "globex", "Globex"),
+        (live.grant.id, "acme app", "acme", "Acme"),
     ]
-    assert someone_else.grant.id not in {g.id for g, _, _ in found}
+    assert someone_else.grant.id not in {line.grant.id for line in found}
 
     # Once the user leaves an organization, its grants are no longer theirs to list.
     async with db.begin() as session:
@@ -726,4 +726,145 @@ async def test_grants_of_user_lists_live_grants_where_the_user_is_a_member(
         )
     async with db() as session:
         found = await oauth_apps.grants_of_user(session, ada.id)
-    assert [g.id for g, _, _ in found] == [live.grant.id]
+    assert [line.grant.id for line in found] == [live.grant.id]
+
+
+# Grants to an app registered by another organization (review H2).
+
+FOREIGN_GRANTS = """{ oauthGrants { totalCount edges { node {
+    id scopes app { id name clientId registeredBy } user { email } } } } }"""
+FOREIGN_REVOKE = """mutation($id: ID!) { revokeOAuthGrant(id: $id) {
+    oauthGrant { id app { id name clientId registeredBy } } userErrors { field code message } } }"""
+
+
+async def audit_of(db: SessionFactory, organization_id: str, action: str) -> list[AuditEvent]:
+    async with db() as session:
+        statement = (
+            select(AuditEvent)
+            .where(col(AuditEvent.organization_id) == organization_id)
+            .where(col(AuditEvent.action) == action)
+            .order_by(col(AuditEvent.target_id))
+        )
+        return list((await session.exec(statement)).all())
+
+
+async def test_a_grant_to_another_organization_s_app_is_listed_revoked_and_audited(
+    client: httpx.AsyncClient, db: SessionFactory, clock: FrozenClock, people: Personas
+) -> None:
+    """Globex (P) registers an app; members of Acme (V) authorize it, so the grants are
+    Acme's. Acme lists them (the app reduced to its name, client id and registrar's
+    name) and revokes one; Globex deleting the app revokes the rest in Acme's audit log
+    too, with the system as actor."""
+    acme, globex = people.alice.organization, people.charlie.organization
+    foreign = await create_oauth_app(db, clock, globex, name="Globex Dash")
+    own = await create_oauth_app(db, clock, acme, name="Acme Dash")
+    first = await create_grant(db, clock, acme, foreign.app, scopes=["incidents:read"])
+    second = await create_grant(
+        db, clock, acme, foreign.app, scopes=["incidents:read"], email="ada@example.com"
+    )
+    local = await create_grant(db, clock, acme, own.app, scopes=["incidents:read"], email="l@x.io")
+    at_home = await create_grant(
+        db, clock, globex, foreign.app, scopes=["incidents:read"], email="gus@example.com"
+    )
+    for token in (first, second, local, at_home):
+        assert (await gql(client, INCIDENTS, headers=bearer(token.access_token))).status_code == 200
+
+    listed = payload(await gql(client, FOREIGN_GRANTS, key=people.alice.secret), "oauthGrants")
+    assert listed["totalCount"] == 3
+    apps = {edge["node"]["id"]: edge["node"]["app"] for edge in listed["edges"]}
+    expected_foreign = {
+        "id": foreign.app.id,
+        "name": "Globex Dash",
+        "clientId": foreign.app.client_id,
+        "registeredBy": "Globex",
+    }
+    assert apps == {
+        first.grant.id: expected_foreign,
+        second.grant.id: expected_foreign,
+        local.grant.id: {
+            "id": own.app.id,
+            "name": "Acme Dash",
+            "clientId": own.app.client_id,
+            "registeredBy": "Acme",
+        },
+    }
+    # Nothing more of the app can be asked for: not its redirect URIs, secret or creator.
+    shape = await gql(
+        client, '{ __type(name: "GrantedApp") { fields { name } } }', key=people.alice.secret
+    )
+    fields = {field["name"] for field in shape.json()["data"]["__type"]["fields"]}
+    assert fields == {"id", "name", "clientId", "registeredBy"}
+    # And the app itself stays Globex's: Acme cannot read it by id.
+    app = await gql(client, APP, {"id": foreign.app.id}, key=people.alice.secret)
+    assert app.json()["errors"][0]["message"] == "OAuthApp not found"
+    # Globex does not see Acme's grants of its app.
+    theirs = payload(await gql(client, FOREIGN_GRANTS, key=people.charlie.secret), "oauthGrants")
+    assert [edge["node"]["id"] for edge in theirs["edges"]] == [at_home.grant.id]
+
+    revoked = payload(
+        await gql(client, FOREIGN_REVOKE, {"id": first.grant.id}, key=people.alice.secret),
+        "revokeOAuthGrant",
+    )
+    assert revoked == {
+        "oauthGrant": {"id": first.grant.id, "app": expected_foreign},
+        "userErrors": [],
+    }
+    stopped = await gql(client, INCIDENTS, headers=bearer(first.access_token))
+    assert stopped.status_code == 401
+    assert stopped.headers["x-error"] == "token_revoked"
+    assert stopped.json()["errors"][0]["message"] == "Token revoked"
+    [by_acme] = await audit_of(db, acme.id, "oauth_grant.revoked")
+    assert (by_acme.actor_type, by_acme.actor_id) == ("api_key", people.alice.key_id)
+    assert by_acme.details["reason"] == "organization"
+    # Globex cannot revoke Acme's grant of its app: the grant is Acme's.
+    foreign_revoke = await gql(
+        client, FOREIGN_REVOKE, {"id": second.grant.id}, key=people.charlie.secret
+    )
+    assert foreign_revoke.json()["errors"][0]["message"] == "OAuthGrant not found"
+
+    deleted = payload(
+        await gql(client, DELETE, {"id": foreign.app.id}, key=people.charlie.secret),
+        "deleteOAuthApp",
+    )
+    assert deleted == {"deletedId": foreign.app.id, "userErrors": []}
+    for token in (second, at_home):
+        gone = await gql(client, INCIDENTS, headers=bearer(token.access_token))
+        assert gone.status_code == 401, token
+    assert (await gql(client, INCIDENTS, headers=bearer(local.access_token))).status_code == 200
+
+    # Acme's log: the revocation of its remaining grant, by the system, naming the app
+    # and the registrar but nothing of who at Globex deleted it, nor from where.
+    [in_acme] = [
+        e
+        for e in await audit_of(db, acme.id, "oauth_grant.revoked")
+        if e.target_id == second.grant.id
+    ]
+    assert (in_acme.actor_type, in_acme.actor_id, in_acme.actor_label) == (
+        "system",
+        None,
+        "Globex (app deleted)",
+    )
+    assert in_acme.details == {
+        "appId": foreign.app.id,
+        "userId": second.grant.user_id,
+        "reason": "app_deleted",
+        "appName": "Globex Dash",
+        "clientId": foreign.app.client_id,
+    }
+    assert (in_acme.ip, in_acme.user_agent, in_acme.request_id) == (None, None, None)
+    assert in_acme.scopes_used == []
+    # Globex's log: its own grant, revoked by the deleting key, and the deletion.
+    [in_globex] = await audit_of(db, globex.id, "oauth_grant.revoked")
+    assert (in_globex.target_id, in_globex.actor_type, in_globex.actor_id) == (
+        at_home.grant.id,
+        "api_key",
+        people.charlie.key_id,
+    )
+    [deletion] = await audit_of(db, globex.id, "oauth_app.deleted")
+    assert deletion.details["grantsRevoked"] == 2  # second and at_home; first was already
+    async with db() as session:
+        left = (await session.exec(select(OAuthGrant))).all()
+    assert [grant.id for grant in left] == [local.grant.id]
+    # Acme's grant list no longer has the app and still answers.
+    after = payload(await gql(client, FOREIGN_GRANTS, key=people.alice.secret), "oauthGrants")
+    assert [edge["node"]["id"] for edge in after["edges"]] == [local.grant.id]

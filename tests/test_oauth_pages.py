@@ -567,6 +567,39 @@ async def test_another_users_grant_is_not_found_and_untouched(
     assert await audit_actions(db) == before
 
 
+async def test_an_app_registered_by_another_organization_is_listed_with_its_registrar(
+    client: httpx.AsyncClient, db: SessionFactory, clock: FrozenClock, acme: Organization
+) -> None:
+    """Review H2: the grant is acme's, the app globex's; the page names both."""
+    ada = await create_user(db, clock, acme)
+    globex = await create_org(db, clock, slug="globex")
+    issued = await create_oauth_app(db, clock, globex, name="Globex Dash")
+    async with db.begin() as session:
+        grant = OAuthGrant(
+            id=new_id("grt"),
+            organization_id=acme.id,
+            app_id=issued.app.id,
+            user_id=ada.id,
+            scopes=["incidents:read"],
+            created_at=clock(),
+        )
+        session.add(grant)
+    await log_in(client)
+    page = await client.get("/account/apps")
+    assert page.status_code == 200
+    row = page.text.split("<tbody>", 1)[1].split("</tr>", 1)[0]
+    assert "<td>Globex Dash<br>" in row
+    assert "Registered by Globex" in row
+    assert "<td>Acme</td>" in row  # the organization the grant acts in
+    response = await client.post(
+        f"/account/apps/{grant.id}/revoke",
+        data={"csrf_token": csrf_of(page, f"/account/apps/{grant.id}/revoke")},
+    )
+    assert response.status_code == 303
+    revoked = [a for a in await audit_actions(db) if a[0] == "oauth_grant.revoked"]
+    assert revoked == [("oauth_grant.revoked", acme.id, ada.id, grant.id)]
+
+
 async def test_account_pages_send_a_visitor_to_login(client: httpx.AsyncClient) -> None:
     for path in ("/account", "/account/apps"):
         response = await client.get(path)

@@ -120,6 +120,24 @@ ALLOWED: dict[tuple[str, str, str], str] = {
         "grants_of_user",
         "col(Membership.organization_id) == col(OAuthGrant.organization_id)",
     ): "likewise: only grants in organizations the user is still a member of",
+    (
+        "resolvers/oauth_apps.py",
+        "grants_of_user",
+        "col(registrar.id) == col(OAuthApp.organization_id)",
+    ): "likewise: the name of the organization that registered each app, which may be any "
+    "(the consent page shows it too)",
+    (
+        "resolvers/oauth_apps.py",
+        "grant_parties",
+        "col(Organization.id) == col(OAuthApp.organization_id)",
+    ): "the apps of a page of the organization's own grants (read through for_org), wherever "
+    "registered: only their name, client id and registering organization's name are kept",
+    (
+        "resolvers/oauth_apps.py",
+        "delete_oauth_app",
+        "grant.organization_id == principal.organization_id",
+    ): "deleting an app revokes its grants in every organization: a grant of the caller's "
+    "own is audited with the caller as actor, another's with the system",
 }
 
 

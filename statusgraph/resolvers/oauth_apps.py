@@ -6,7 +6,12 @@ An app has a public client id (`sgc_…`) and, when confidential, a client secre
 pepper (keys.hash_secret), like an API key. Rotating the secret replaces the hash: the
 old secret stops at once (no overlap; an app can be given its new secret before the
 rotation is made visible, and a leaked secret must stop now). Deleting an app revokes
-every grant made to it, then deletes it.
+every grant made to it, in every organization, then deletes it.
+
+An app registered by one organization may be authorized by members of any other (the
+consent page shows who registered it); the grant belongs to the member's organization.
+That organization sees the app only as a GrantedApp: its id, name, client id and the
+registering organization's name, never its redirect URIs, secret hint or creator.
 
 Redirect URIs are the registration rules of §11 and RFC 8252 §7.3 / RFC 9700 §4.1:
 HTTPS, or plain HTTP to a loopback IP literal (127.0.0.1 or [::1]) for native apps,
@@ -19,14 +24,16 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from sqlalchemy import and_
+from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from statusgraph.auth import keys, oauth_tokens
-from statusgraph.auth.principal import Principal, RequestInfo
+from statusgraph.auth.principal import Actor, Principal, RequestInfo
 from statusgraph.auth.scopes import Scope
 from statusgraph.db.models import Membership, OAuthApp, OAuthGrant, Organization, User
 from statusgraph.db.scoping import for_org
@@ -34,7 +41,7 @@ from statusgraph.ids import new_id
 from statusgraph.resolvers import audit
 from statusgraph.resolvers.locks import Lock
 from statusgraph.resolvers.oauth_grants import RevokedBy, revoke_grant
-from statusgraph.resolvers.owned import owned_by_ids, require_owned
+from statusgraph.resolvers.owned import require_owned
 from statusgraph.resolvers.pagination import Page, PageArgs, paginate
 from statusgraph.resolvers.user_errors import Problems
 
@@ -67,6 +74,28 @@ class IssuedApp:
     # The client secret of a confidential app, in the answer that made (or rotated) it
     # only; None for a public app.
     client_secret: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class GrantedApp:
+    """The app of a grant, as the grant's organization may see it whoever registered it:
+    nothing of another organization beyond the app's name, client id and the name of the
+    organization that registered it."""
+
+    id: str
+    name: str
+    client_id: str
+    registered_by: str  # the registering organization's name
+
+
+class ConnectedApp(NamedTuple):
+    """A line of /account/apps: a user's grant, its app, the organization the grant acts
+    in, and the name of the organization that registered the app."""
+
+    grant: OAuthGrant
+    app: OAuthApp
+    organization: Organization
+    registered_by: str
 
 
 def redirect_uri_problem(uri: str) -> str | None:
@@ -322,25 +351,40 @@ async def delete_oauth_app(
     now: datetime,
 ) -> str:
     """deleteOAuthApp: revokes every live grant of the app (each audited, reason
-    app_deleted), then deletes the app; its codes, grants and tokens go with it."""
+    app_deleted), then deletes the app; its codes, grants and tokens go with it.
+
+    Grants made in other organizations (their members authorized the app) are revoked
+    and audited too, each in its own organization's log, so none vanishes through the
+    cascade unrecorded. There the actor is the system, labelled with the registering
+    organization's name: the deleting credential (a key's name, a user's email) is this
+    organization's business, not theirs."""
     app = await require_owned(
         session, OAuthApp, principal.organization_id, app_id, "OAuthApp", lock=Lock.DELETE
     )
+    # Every organization's grants of the app, not only ours: the app is ours, and so is
+    # the decision to end every grant made to it. A grant inserted after this read (a
+    # code exchanged meanwhile) waits on the app row's lock, then fails its foreign key.
     live = (
         await session.exec(
-            for_org(OAuthGrant, principal.organization_id).where(
-                col(OAuthGrant.app_id) == app.id, col(OAuthGrant.revoked_at).is_(None)
-            )
+            select(OAuthGrant)
+            .where(col(OAuthGrant.app_id) == app.id, col(OAuthGrant.revoked_at).is_(None))
+            .order_by(col(OAuthGrant.id))
         )
     ).all()
+    registrar = await session.get(Organization, principal.organization_id)
+    assert registrar is not None  # the caller's organization exists while it calls
+    elsewhere = Actor(type="system", id=None, label=f"{registrar.name} (app deleted)"[:200])
+    about = {"appName": app.name, "clientId": app.client_id}
     for grant in live:
+        ours = grant.organization_id == principal.organization_id
         await revoke_grant(
             session,
-            principal.actor,
+            principal.actor if ours else elsewhere,
             grant,
             reason=RevokedBy.APP_DELETED,
-            request=request,
+            request=request if ours else RequestInfo(),
             now=now,
+            details=about,
         )
     await session.delete(app)
     await audit.record_change(
@@ -393,15 +437,15 @@ async def revoke_organization_grant(
     return grant
 
 
-async def grants_of_user(
-    session: AsyncSession, user_id: str
-) -> list[tuple[OAuthGrant, OAuthApp, Organization]]:
+async def grants_of_user(session: AsyncSession, user_id: str) -> list[ConnectedApp]:
     """A user's live grants in the organizations they are still a member of, newest
-    first, for /account/apps."""
+    first, for /account/apps, with who registered each app (it may be any organization)."""
+    registrar = aliased(Organization)
     statement = (
-        select(OAuthGrant, OAuthApp, Organization)
+        select(OAuthGrant, OAuthApp, Organization, col(registrar.name))
         .join(OAuthApp, col(OAuthApp.id) == col(OAuthGrant.app_id))
         .join(Organization, col(Organization.id) == col(OAuthGrant.organization_id))
+        .join(registrar, col(registrar.id) == col(OAuthApp.organization_id))
         .join(
             Membership,
             and_(
@@ -413,14 +457,32 @@ async def grants_of_user(
         .order_by(col(OAuthGrant.created_at).desc(), col(OAuthGrant.id).desc())
     )
     rows = (await session.exec(statement)).all()
-    return [(grant, app, organization) for grant, app, organization in rows]
+    return [ConnectedApp(*row) for row in rows]
 
 
 async def grant_parties(
-    session: AsyncSession, organization_id: str, grants: Sequence[OAuthGrant]
-) -> tuple[dict[str, OAuthApp], dict[str, User]]:
-    """The apps and users of a page of the organization's grants, in two queries."""
-    apps = await owned_by_ids(session, OAuthApp, organization_id, [g.app_id for g in grants])
+    session: AsyncSession, grants: Sequence[OAuthGrant]
+) -> tuple[dict[str, GrantedApp], dict[str, User]]:
+    """The apps and users of a page of an organization's grants (read through for_org by
+    the caller), in two queries. An app may be another organization's: it is read by id
+    whoever registered it, and only what GrantedApp holds leaves this function."""
+    apps: dict[str, GrantedApp] = {}
+    app_ids = {grant.app_id for grant in grants}
+    if app_ids:
+        found_apps = await session.exec(
+            select(
+                col(OAuthApp.id),
+                col(OAuthApp.name),
+                col(OAuthApp.client_id),
+                col(Organization.name),
+            )
+            .join(Organization, col(Organization.id) == col(OAuthApp.organization_id))
+            .where(col(OAuthApp.id).in_(app_ids))
+        )
+        apps = {
+            app_id: GrantedApp(id=app_id, name=name, client_id=client_id, registered_by=registrar)
+            for app_id, name, client_id, registrar in found_apps.all()
+        }
     user_ids = {grant.user_id for grant in grants}
     users: dict[str, User] = {}
     if user_ids:

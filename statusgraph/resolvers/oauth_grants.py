@@ -8,6 +8,7 @@ endpoints in `statusgraph/oauth/`.
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import update
 from sqlmodel import col
@@ -114,9 +115,12 @@ async def revoke_grant(
     reason: str,
     request: RequestInfo,
     now: datetime,
+    details: dict[str, Any] | None = None,
 ) -> bool:
     """Stops a grant and every token issued from it, and audits it (`oauth_grant.revoked`,
     or `oauth_grant.refresh_reuse_detected` / `oauth_grant.code_reuse_detected`).
+
+    `details` adds to the entry's (deleteOAuthApp names the app it is about to delete).
 
     Returns False, writing nothing, if it was already revoked: the UPDATE's WHERE makes
     two concurrent revocations write one audit entry.
@@ -146,6 +150,11 @@ async def revoke_grant(
         target_id=grant.id,
         request=request,
         now=now,
-        details={"appId": grant.app_id, "userId": grant.user_id, "reason": reason},
+        details={
+            "appId": grant.app_id,
+            "userId": grant.user_id,
+            "reason": reason,
+            **(details or {}),
+        },
     )
     return True

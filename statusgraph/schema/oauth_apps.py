@@ -63,12 +63,36 @@ class OAuthApp(Node):
 
 
 @strawberry.type(
+    description="The app a grant was given to. It may have been registered by another "
+    "organization (members may authorize any app): only its name, client id and the "
+    "registering organization's name are shown; oauthApp(id) finds it only when it is "
+    "this organization's."
+)
+class GrantedApp:
+    id: strawberry.ID
+    name: str
+    client_id: str
+    registered_by: str = strawberry.field(
+        description="The name of the organization that registered the app."
+    )
+
+    @classmethod
+    def of(cls, app: oauth_apps.GrantedApp) -> "GrantedApp":
+        return cls(
+            id=strawberry.ID(app.id),
+            name=app.name,
+            client_id=app.client_id,
+            registered_by=app.registered_by,
+        )
+
+
+@strawberry.type(
     description="What a member consented to for an app: its tokens act for the member "
     "with these scopes, within the member's current role."
 )
 class OAuthGrant:
     id: strawberry.ID
-    app: OAuthApp
+    app: GrantedApp
     user: User
     scopes: list[str]
     created_at: datetime
@@ -189,16 +213,14 @@ class OAuthAppQueries:
                 page=page_args(first, after, last, before),
                 with_count=selects(info, "totalCount"),
             )
-            apps, users = await oauth_apps.grant_parties(
-                session, principal.organization_id, page.rows
-            )
+            apps, users = await oauth_apps.grant_parties(session, page.rows)
         return Connection.of(page, lambda row: _grant(row, apps[row.app_id], users[row.user_id]))
 
 
-def _grant(row: models.OAuthGrant, app: models.OAuthApp, user: models.User) -> OAuthGrant:
+def _grant(row: models.OAuthGrant, app: oauth_apps.GrantedApp, user: models.User) -> OAuthGrant:
     return OAuthGrant(
         id=strawberry.ID(row.id),
-        app=OAuthApp.of(app),
+        app=GrantedApp.of(app),
         user=User(id=strawberry.ID(user.id), email=user.email, name=user.name),
         scopes=list(row.scopes),
         created_at=row.created_at,
@@ -332,11 +354,7 @@ class OAuthAppMutations:
                 request=ctx.request_info,
                 now=ctx.now,
             )
-            apps, users = await oauth_apps.grant_parties(
-                session,
-                principal.organization_id,
-                [grant],
-            )
+            apps, users = await oauth_apps.grant_parties(session, [grant])
             return _grant(grant, apps[grant.app_id], users[grant.user_id])
 
         result = await in_transaction(ctx, revoke)
