@@ -6,13 +6,15 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from sqlmodel import select
+from sqlmodel import col, delete, select
 
 from statusgraph.auth import keys
 from statusgraph.auth.scopes import CATALOGUE
 from statusgraph.clock import FrozenClock
 from statusgraph.db.engine import SessionFactory
-from statusgraph.db.models import OAuthCode, Organization
+from statusgraph.db.models import Membership, OAuthCode, Organization
+from statusgraph.ids import new_id
+from statusgraph.oauth.authorize import TAMPERED
 from statusgraph.resolvers.oauth_apps import IssuedApp
 from tests.browser_session import PEPPER_BYTES, csrf_of, hidden_fields, log_in, pkce_pair
 from tests.helpers import create_oauth_app, create_org, create_user
@@ -522,9 +524,6 @@ async def test_a_member_of_several_organizations_picks_one_first(
     initech = await create_org(db, clock, slug="initech")
     user = await create_user(db, clock, acme, role="viewer")
     async with db.begin() as session:
-        from statusgraph.db.models import Membership
-        from statusgraph.ids import new_id
-
         session.add(
             Membership(
                 id=new_id("mem"),
@@ -549,22 +548,28 @@ async def test_a_member_of_several_organizations_picks_one_first(
     form = hidden_fields(consent)
     assert form["organization"] == globex.id
 
-    # An organization the user is not a member of is refused, with nothing written.
-    response = await client.post(
-        "/oauth/authorize",
-        data={
-            **form,
-            "organization": initech.id,
-            "decision": "allow",
-            "granted": ["incidents:read"],
-        },
+    # The organization is part of the signed request: another one, whether the user is
+    # a member there or not, is refused, with nothing written.
+    for other in (initech.id, acme.id):
+        response = await client.post(
+            "/oauth/authorize",
+            data={
+                **form,
+                "organization": other,
+                "decision": "allow",
+                "granted": ["incidents:read"],
+            },
+        )
+        assert response.status_code == 400
+        assert TAMPERED in response.text
+    # The viewer's role in acme does not stretch to globex's offer.
+    in_acme = hidden_fields(
+        await client.get(
+            "/oauth/authorize", params={**request_for(third_party), "organization": acme.id}
+        )
     )
-    assert response.status_code == 400
-    assert "You are not a member of that organization." in response.text
-    # Nor does the viewer's role in acme stretch to globex's offer.
     response = await client.post(
-        "/oauth/authorize",
-        data={**form, "organization": acme.id, "decision": "allow", "granted": ["incidents:write"]},
+        "/oauth/authorize", data={**in_acme, "decision": "allow", "granted": ["incidents:write"]}
     )
     assert response.status_code == 400
     assert "Scope not offered: incidents:write" in response.text
@@ -576,6 +581,20 @@ async def test_a_member_of_several_organizations_picks_one_first(
     redirected(allowed)
     [code] = await codes(db)
     assert code.organization_id == globex.id
+
+    # Removed from globex since the page was shown: refused, with nothing written.
+    async with db.begin() as session:
+        await session.exec(
+            delete(Membership).where(
+                col(Membership.user_id) == user.id, col(Membership.organization_id) == globex.id
+            )
+        )
+    response = await client.post(
+        "/oauth/authorize", data={**form, "decision": "allow", "granted": ["incidents:write"]}
+    )
+    assert response.status_code == 400
+    assert "You are not a member of that organization." in response.text
+    assert len(await codes(db)) == 1
 
 
 async def test_a_post_with_a_tampered_redirect_uri_is_an_error_page(
@@ -599,6 +618,74 @@ async def test_a_post_with_a_tampered_redirect_uri_is_an_error_page(
     )
     assert response.status_code == 400
     assert "location" not in response.headers
+    assert await codes(db) == []
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"scope": "incidents:read incidents:write team:write", "granted": ["team:write"]},
+        {"scope": "incidents:read incidents:write billing:read", "granted": ["incidents:read"]},
+        {"state": "another-state"},
+        {"code_challenge": pkce_pair()[1]},
+        {"redirect_uri": "http://127.0.0.1:8765/callback"},  # registered too
+        {"organization": ""},
+        {"request_signature": ""},
+        {"request_signature": "forged"},
+    ],
+)
+async def test_a_consent_whose_request_was_changed_is_refused(
+    client: httpx.AsyncClient,
+    db: SessionFactory,
+    clock: FrozenClock,
+    third_party: IssuedApp,
+    acme: Organization,
+    changes: dict[str, Any],
+) -> None:
+    await create_user(db, clock, acme, role="owner")
+    await log_in(client)
+    form: dict[str, Any] = hidden_fields(
+        await client.get("/oauth/authorize", params=request_for(third_party))
+    )
+    assert form["request_signature"]
+    response = await client.post(
+        "/oauth/authorize",
+        data={**form, "decision": "allow", "granted": ["incidents:read"], **changes},
+    )
+    assert response.status_code == 400
+    assert "location" not in response.headers
+    assert "Invalid authorization request" in response.text
+    assert TAMPERED in response.text
+    assert await codes(db) == []
+
+
+async def test_a_consent_signed_for_another_browser_is_refused(
+    app: Any,
+    client: httpx.AsyncClient,
+    db: SessionFactory,
+    clock: FrozenClock,
+    third_party: IssuedApp,
+    acme: Organization,
+) -> None:
+    await create_user(db, clock, acme, role="owner")
+    await log_in(client)
+    form = hidden_fields(await client.get("/oauth/authorize", params=request_for(third_party)))
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.8", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as other:
+        await log_in(other)
+        theirs = hidden_fields(await other.get("/oauth/authorize", params=request_for(third_party)))
+    assert theirs["request_signature"] != form["request_signature"]
+    response = await client.post(
+        "/oauth/authorize",
+        data={
+            **form,
+            "request_signature": theirs["request_signature"],
+            "decision": "allow",
+            "granted": ["incidents:read"],
+        },
+    )
+    assert response.status_code == 400
+    assert TAMPERED in response.text
     assert await codes(db) == []
 
 

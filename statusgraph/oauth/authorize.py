@@ -18,6 +18,10 @@ Decisions where the RFCs leave a choice:
   that the user's role in the chosen organization holds (roles.offerable), and a scope
   the role lacks is listed as unavailable, never offered.
 - every authorization asks for consent again, even for a grant the user already gave.
+- the consent form carries the request in hidden fields, signed for the browser's
+  session (SIGNED, Sessions.carried_signature): a POST whose fields differ from what the
+  page was shown with (a scope added, another state, organization or redirect URI) is
+  refused with an error page, so the code is for exactly the request the app made.
 - the request's path and query may be at most MAX_REQUEST_LENGTH characters, whether or
   not the user is signed in: a longer one could not come back from the login page,
   whose `next` carries it (account.safe_next). A `state` of 1,024 characters that all
@@ -59,6 +63,12 @@ SINGLE = (
     "organization",
 )
 INVALID_REQUEST_TITLE = "Invalid authorization request"
+# The request's fields the consent form carries back, signed with the session id.
+SIGNED = (*SINGLE[:7], "organization")
+SIGNATURE_FIELD = "request_signature"
+TAMPERED = (
+    "The authorization request was changed after the page was shown: start again from the app."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,8 +258,13 @@ class Authorize:
         chosen = _chosen(memberships, read.organization_id)
         if chosen is None and len(memberships) == 1:
             chosen = memberships[0]
+        signed = {**read.fields, "organization": chosen[0].id if chosen else ""}
         common: dict[str, Any] = {
             "title": f"Authorize {read.app.name}",
+            "signature_field": SIGNATURE_FIELD,
+            "signature": self.sessions.carried_signature(
+                browser, [signed.get(name, "") for name in SIGNED]
+            ),
             "app": read.app,
             "publisher": read.publisher,
             "user": user,
@@ -290,6 +305,9 @@ class Authorize:
         browser = self.sessions.read(request, now)
         if not self.sessions.csrf_ok(browser, Purpose.CONSENT, first(fields, CSRF_FIELD)):
             return csrf_refused()
+        carried = [first(fields, name) for name in SIGNED]
+        if not self.sessions.carried_ok(browser, carried, first(fields, SIGNATURE_FIELD)):
+            return rendering.message(INVALID_REQUEST_TITLE, TAMPERED, 400)
         read = await read_request(self.db, fields)
         if isinstance(read, ErrorPage):
             return rendering.message(INVALID_REQUEST_TITLE, read.text, read.status)

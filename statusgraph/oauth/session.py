@@ -14,13 +14,18 @@ stays valid until its 12 hours are over; nothing but these pages reads it (the A
 middleware reads headers only).
 
 A CSRF token is HMAC-SHA256(key, session id + purpose): bound to this browser's session
-and to one form, never stored, compared in constant time.
+and to one form, never stored, compared in constant time. A form that carries values
+the server chose (the consent form's authorization request) carries their signature
+too, HMAC-SHA256 under another derived key of the session id and the values: what comes
+back is what was issued, to this browser.
 """
 
 import base64
 import hashlib
 import hmac
+import json
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -67,6 +72,7 @@ class Sessions:
         self._serializer = URLSafeSerializer(derive_key(pepper, b"session"), salt="session")
         self._csrf_key = derive_key(pepper, b"csrf")
         self._mark_key = derive_key(pepper, b"password mark")
+        self._carried_key = derive_key(pepper, b"carried fields")
         self.secure = secure
         self.cookie = SECURE_COOKIE if secure else COOKIE
 
@@ -137,4 +143,18 @@ class Sessions:
         if session is None or not offered:
             return False
         expected = self.csrf_token(session, purpose)
+        return hmac.compare_digest(expected.encode(), offered.encode("utf-8", "replace"))
+
+    def carried_signature(self, session: BrowserSession, values: Sequence[str]) -> str:
+        """The signature of the values a form carries, for this session."""
+        message = json.dumps([session.session_id, *values]).encode()
+        digest = hmac.new(self._carried_key, message, hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+    def carried_ok(
+        self, session: BrowserSession | None, values: Sequence[str], offered: str
+    ) -> bool:
+        if session is None or not offered:
+            return False
+        expected = self.carried_signature(session, values)
         return hmac.compare_digest(expected.encode(), offered.encode("utf-8", "replace"))
