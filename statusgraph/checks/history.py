@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, select
 from sqlmodel import col
@@ -61,12 +61,27 @@ async def list_results(
     )
 
 
-def current_status(monitor: Monitor) -> str:
+class MonitorLike(Protocol):
+    """What the history needs of a monitor: a Monitor, or a Core row with these columns."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def service_id(self) -> str | None: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def paused(self) -> bool: ...
+    @property
+    def recorded_status(self) -> str: ...
+
+
+def current_status(monitor: MonitorLike) -> str:
     return "paused" if monitor.paused else monitor.recorded_status
 
 
 async def spans_of(
-    session: AsyncSession, monitors: Sequence[Monitor], since: datetime, until: datetime
+    session: AsyncSession, monitors: Sequence[MonitorLike], since: datetime, until: datetime
 ) -> dict[str, list[uptime.Span]]:
     """Each monitor's statuses over [since, until), from its creation on; one statement."""
     if not monitors:
@@ -141,22 +156,39 @@ class History:
     maintenance: list[Period]
 
 
+def windows_from(periods: Sequence[Period], created_at: datetime) -> list[Period]:
+    """Maintenance periods from a monitor's creation on: before it, its days are no data."""
+    return [(max(start, created_at), end) for start, end in periods if end > created_at]
+
+
 async def histories(
-    session: AsyncSession, monitors: Sequence[Monitor], since: datetime, until: datetime
+    session: AsyncSession, monitors: Sequence[MonitorLike], since: datetime, until: datetime
 ) -> dict[str, History]:
     spans = await spans_of(session, monitors, since, until)
     service_ids = sorted({m.service_id for m in monitors if m.service_id is not None})
     maintained = await maintenance_of(session, service_ids, since, until)
     found = {}
     for monitor in monitors:
-        # Only from the monitor's creation on: before it, its days are no data.
-        windows = [
-            (max(start, monitor.created_at), end)
-            for start, end in (maintained.get(monitor.service_id, []) if monitor.service_id else [])
-            if end > monitor.created_at
-        ]
+        periods = maintained.get(monitor.service_id, []) if monitor.service_id else []
+        windows = windows_from(periods, monitor.created_at)
         found[monitor.id] = History(uptime.without(spans[monitor.id], windows), windows)
     return found
+
+
+def service_history(
+    monitors: Sequence[MonitorLike],
+    spans: dict[str, list[uptime.Span]],
+    periods: Sequence[Period],
+) -> History:
+    """One service's statuses from its monitors' `spans` (DOWN while any is down:
+    uptime.down_union), each with the service's maintenance `periods` cut out from its
+    creation on; the service's maintenance counts from its first monitor's creation."""
+    return History(
+        uptime.down_union(
+            [uptime.without(spans[m.id], windows_from(periods, m.created_at)) for m in monitors]
+        ),
+        windows_from(periods, min(m.created_at for m in monitors)),
+    )
 
 
 def day_start(moment: datetime) -> datetime:
@@ -228,17 +260,15 @@ async def service_histories(
             model_select(Monitor).where(col(Monitor.service_id).in_(list(service_ids)))
         )
     ).all()
-    per_monitor = await histories(session, monitors, since, until)
-    spans: dict[str, list[list[uptime.Span]]] = defaultdict(list)
-    maintenance: dict[str, list[Period]] = {}
+    spans = await spans_of(session, monitors, since, until)
+    maintained = await maintenance_of(session, service_ids, since, until)
+    by_service: dict[str, list[Monitor]] = defaultdict(list)
     for monitor in monitors:
         assert monitor.service_id is not None
-        found = per_monitor[monitor.id]
-        spans[monitor.service_id].append(found.spans)
-        maintenance[monitor.service_id] = found.maintenance
+        by_service[monitor.service_id].append(monitor)
     return {
-        service_id: History(uptime.down_union(each), maintenance[service_id])
-        for service_id, each in spans.items()
+        service_id: service_history(each, spans, maintained.get(service_id, []))
+        for service_id, each in by_service.items()
     }
 
 

@@ -120,10 +120,23 @@ class Uptime:
 
 
 def uptime(spans: Sequence[Span]) -> Uptime:
-    """Up and down time of the spans; pending and paused time counts as neither."""
-    up = sum(span.seconds for span in spans if span.status in COUNTED_UP)
-    down = sum(span.seconds for span in spans if span.status == DOWN)
-    return Uptime(up, down)
+    """Up and down time of the spans; pending and paused time counts as neither. Summed
+    as timedeltas (whole microseconds, exact), so the figure does not depend on how the
+    stretch is cut: service_bars adds a service's finished days to today's and gets the
+    same percent as this over the whole spans."""
+    up, down = up_and_down(spans)
+    return Uptime(up.total_seconds(), down.total_seconds())
+
+
+def up_and_down(spans: Sequence[Span]) -> tuple[timedelta, timedelta]:
+    """Exact up and down time of the spans."""
+    up = down = timedelta()
+    for span in spans:
+        if span.status in COUNTED_UP:
+            up += span.end - span.start
+        elif span.status == DOWN:
+            down += span.end - span.start
+    return up, down
 
 
 @dataclass(frozen=True, slots=True)

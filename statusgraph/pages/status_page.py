@@ -30,13 +30,15 @@ from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from statusgraph import local_time
 from statusgraph.clock import Clock
 from statusgraph.db import models
 from statusgraph.db.engine import SessionFactory
 from statusgraph.errors import NotFoundError
-from statusgraph.resolvers import public_page, status_pages, subscribers
+from statusgraph.resolvers import organization_settings, public_page, status_pages, subscribers
 from statusgraph.resolvers import vocabulary as v
 from statusgraph.resolvers.user_errors import UserInputError
+from statusgraph.schema.checks import DailyBar
 from statusgraph.schema.public import (
     UPTIME_DAYS,
     VIEWER_TOKEN_HEADER,
@@ -106,7 +108,10 @@ def _label(value: str) -> str:
 
 templates.filters["label"] = _label
 templates.filters["status_text"] = lambda status: STATUS_TEXT[v.ServiceStatus(status)]
-templates.filters["when"] = lambda moment: moment.strftime("%Y-%m-%d %H:%M UTC")
+# `{{ moment | when(zone) }}`: in the organization's time zone, for people;
+# `{{ moment | utc }}`: for <time datetime>, for machines.
+templates.filters["when"] = local_time.when
+templates.filters["utc"] = local_time.utc_iso
 
 
 def security_headers(style_hashes: list[str], *, private: bool) -> dict[str, str]:
@@ -147,20 +152,33 @@ def bars_of(service: PublicService, now: datetime) -> list[Bar]:
         first = now.date() - timedelta(days=UPTIME_DAYS - 1)
         days = [first + timedelta(days=n) for n in range(UPTIME_DAYS)]
         return [Bar(day, "no_data", f"{day.isoformat()}: no data") for day in days]
-    found = []
-    for bar in service.daily_bars:
-        status = bar.status.value
-        if status == "no_data":
-            text = "no data"
-        elif bar.downtime_minutes:
-            minutes = bar.downtime_minutes
-            text = f"{minutes} minute{'s' if minutes != 1 else ''} down"
-        else:
-            text = "no downtime"
-        if bar.maintenance_minutes:
-            text += f", {bar.maintenance_minutes} minutes of maintenance"
-        found.append(Bar(bar.date, status, f"{bar.date.isoformat()}: {text}"))
-    return found
+    return [bar_of(bar) for bar in service.daily_bars]
+
+
+def bar_of(bar: DailyBar) -> Bar:
+    status = bar.status.value
+    if status == "no_data":
+        text = "no data"
+    elif bar.downtime_minutes:
+        minutes = bar.downtime_minutes
+        text = f"{minutes} minute{'s' if minutes != 1 else ''} down"
+    else:
+        text = "no downtime"
+    if bar.maintenance_minutes:
+        text += f", {bar.maintenance_minutes} minutes of maintenance"
+    return Bar(bar.date, status, f"{bar.date.isoformat()}: {text}")
+
+
+def service_bars_markup(service: PublicService, now: datetime) -> Markup:
+    """bars_markup(bars_of(service, now)), the finished days' part built once while the
+    service's finished days are kept (checks/service_bars.py) and only today's each time."""
+    finished, bars = service.finished, service.daily_bars
+    if finished is None or bars is None:
+        return bars_markup(bars_of(service, now))
+    past: Markup | None = finished.derived.get("html")
+    if past is None:
+        past = finished.derived["html"] = bars_markup([bar_of(bar) for bar in bars[:-1]])
+    return past + bars_markup([bar_of(bars[-1])])
 
 
 def bars_markup(bars: list[Bar]) -> Markup:
@@ -207,7 +225,8 @@ class StatusPages:
 
     async def _read(
         self, request: Request, slug: str, viewer_token: str | None = None
-    ) -> tuple[models.StatusPage, ShownPage, datetime]:
+    ) -> tuple[models.StatusPage, ShownPage, datetime, str]:
+        """The page, what it shows, the time it was read at and the organization's zone."""
         now = self.clock()
         token = (
             viewer_token or request.headers.get(VIEWER_TOKEN_HEADER) or request.cookies.get(COOKIE)
@@ -221,7 +240,8 @@ class StatusPages:
                 pepper=self.pepper,
             )
             shown = await load_shown_page(session, page, EVERYTHING, now)
-        return page, shown, now
+            zone = await organization_settings.time_zone_of(session, page.organization_id)
+        return page, shown, now, zone
 
     def _render(
         self, template: str, page: models.StatusPage | None, status: int = 200, **values: Any
@@ -248,7 +268,7 @@ class StatusPages:
         slug = request.path_params["slug"]
         offered = request.query_params.get("token")
         try:
-            page, shown, now = await self._read(request, slug, offered)
+            page, shown, now, zone = await self._read(request, slug, offered)
         except NotFoundError:
             return self._not_found()
         if offered is not None:
@@ -258,8 +278,9 @@ class StatusPages:
             page,
             shown=shown,
             now=now,
+            zone=zone,
             groups=groups_of(shown.services),
-            bars={str(s.id): bars_markup(bars_of(s, now)) for s in shown.services},
+            bars={str(s.id): service_bars_markup(s, now) for s in shown.services},
             banner=BANNER_TEXT[shown.overall_status],
             announcement=public_page.announcement(page),
             recent=shown.incident_history[:5],
@@ -285,7 +306,7 @@ class StatusPages:
 
     async def incident(self, request: Request) -> Response:
         try:
-            page, shown, now = await self._read(request, request.path_params["slug"])
+            page, shown, now, zone = await self._read(request, request.path_params["slug"])
         except NotFoundError:
             return self._not_found()
         wanted = request.path_params["incident_id"]
@@ -295,11 +316,11 @@ class StatusPages:
         )
         if found is None:
             return self._not_found()
-        return self._render("incident.html", page, incident=found, now=now)
+        return self._render("incident.html", page, incident=found, now=now, zone=zone)
 
     async def history(self, request: Request) -> Response:
         try:
-            page, shown, now = await self._read(request, request.path_params["slug"])
+            page, shown, now, zone = await self._read(request, request.path_params["slug"])
         except NotFoundError:
             return self._not_found()
         if not page.show_incident_history:
@@ -316,6 +337,7 @@ class StatusPages:
             number=number,
             last=last,
             now=now,
+            zone=zone,
         )
 
     async def subscribe(self, request: Request) -> Response:

@@ -14,7 +14,7 @@ from datetime import datetime
 import strawberry
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from statusgraph.checks import history, uptime
+from statusgraph.checks import service_bars
 from statusgraph.db import models, page_versions
 from statusgraph.resolvers import (
     incidents,
@@ -66,6 +66,9 @@ class PublicService:
         default=None,
         description=f"{UPTIME_DAYS} UTC days, oldest first; null as uptime is.",
     )
+    # The finished days behind daily_bars (all but the last), for the HTML page to keep
+    # its markup of them with them (pages/status_page.py).
+    finished: strawberry.Private[service_bars.Finished | None] = None
 
     @classmethod
     def of(
@@ -258,15 +261,24 @@ async def _public_services(
             PublicService.of(public_page.service(row), status, group.name if group else None)
         )
     if show_uptime and ("uptime" in wanted or "dailyBars" in wanted):
-        since = history.bars_since(UPTIME_DAYS, now)
-        kept = await history.service_histories(session, [r.id for r in rows], since, now)
+        kept = await service_bars.service_bars(
+            session, [r.id for r in rows], days=UPTIME_DAYS, now=now
+        )
         for service in found:
-            past = kept.get(str(service.id))
-            if past is not None:
-                service.uptime = uptime.uptime(past.spans).percent
-                bars = history.bars(past, days=UPTIME_DAYS, now=now)
-                service.daily_bars = [DailyBar.of(bar) for bar in bars]
+            bars = kept.get(str(service.id))
+            if bars is not None:
+                service.uptime = bars.uptime_percent
+                service.daily_bars = [*finished_bars(bars.finished), DailyBar.of(bars.today)]
+                service.finished = bars.finished
     return found
+
+
+def finished_bars(finished: service_bars.Finished) -> list[DailyBar]:
+    """The API's bars of a service's finished days, converted once while they are kept."""
+    converted: list[DailyBar] | None = finished.derived.get("DailyBar")
+    if converted is None:
+        converted = finished.derived["DailyBar"] = [DailyBar.of(bar) for bar in finished.bars]
+    return converted
 
 
 async def _public_incidents(
