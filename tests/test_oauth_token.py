@@ -16,6 +16,7 @@ import pytest
 from sqlmodel import col, func, select
 
 from statusgraph.auth import pkce
+from statusgraph.auth.principal import RequestInfo
 from statusgraph.auth.scopes import CATALOGUE
 from statusgraph.clock import FrozenClock
 from statusgraph.config import Settings
@@ -29,10 +30,18 @@ from statusgraph.db.models import (
     Organization,
     User,
 )
+from statusgraph.ids import new_id
 from statusgraph.oauth import token as endpoints
-from statusgraph.resolvers import oauth_exchange, oauth_grants
+from statusgraph.resolvers import oauth_exchange, oauth_grants, team
 from statusgraph.resolvers.oauth_apps import IssuedApp
-from tests.helpers import PEPPER, create_oauth_app, create_org, create_user, gql
+from tests.helpers import (
+    PEPPER,
+    create_oauth_app,
+    create_org,
+    create_user,
+    gql,
+    helper_principal,
+)
 from tests.races import audit_entries, peak_connections
 
 REDIRECT = "http://127.0.0.1:8765/callback"
@@ -635,6 +644,91 @@ async def test_of_concurrent_exchanges_of_one_code_exactly_one_wins(
         grant = (await session.exec(select(OAuthGrant))).one()
     assert grant.revoked_reason == "code_reuse"
     assert await audit_entries(db, "oauth_grant.code_reuse_detected", grant.id) == 1
+
+
+async def membership_of(db: SessionFactory, w: World) -> Membership:
+    async with db() as session:
+        found = await session.exec(
+            select(Membership).where(
+                col(Membership.user_id) == w.user.id,
+                col(Membership.organization_id) == w.organization.id,
+            )
+        )
+        return found.one()
+
+
+async def remove(session: Any, w: World, member: Membership, clock: FrozenClock) -> None:
+    await team.remove_member(
+        session,
+        helper_principal(w.organization),
+        member_id=member.id,
+        request=RequestInfo(),
+        now=clock(),
+    )
+
+
+async def test_removing_a_member_expires_their_unused_codes_in_that_organization(
+    client: httpx.AsyncClient, db: SessionFactory, clock: FrozenClock
+) -> None:
+    w = await world(db, clock, role="member")
+    code = await code_for(db, clock, w)
+    # The same user's code in another organization is left alone.
+    globex = await create_org(db, clock, slug="globex")
+    async with db.begin() as session:
+        session.add(
+            Membership(
+                id=new_id("mem"),
+                organization_id=globex.id,
+                user_id=w.user.id,
+                role="member",
+                created_at=clock(),
+            )
+        )
+    elsewhere = await code_for(db, clock, World(globex, w.user, w.app))
+    member = await membership_of(db, w)
+    async with db.begin() as session:
+        await remove(session, w, member, clock)
+    # Added back within the code's ten minutes: the code is still no good.
+    async with db.begin() as session:
+        session.add(
+            Membership(
+                id=new_id("mem"),
+                organization_id=w.organization.id,
+                user_id=w.user.id,
+                role="member",
+                created_at=clock(),
+            )
+        )
+    refused(await exchange(client, w, code), "invalid_grant", oauth_exchange.EXPIRED_CODE)
+    async with db() as session:
+        codes = {c.organization_id: c for c in (await session.exec(select(OAuthCode))).all()}
+        assert (await session.exec(select(func.count()).select_from(OAuthGrant))).one() == 0
+    assert codes[w.organization.id].expires_at == clock()
+    assert codes[w.organization.id].used_at is None
+    assert codes[globex.id].expires_at > clock()
+    assert (await exchange(client, w, elsewhere)).status_code == 200
+
+
+async def test_an_exchange_racing_a_removal_leaves_no_live_grant(
+    client: httpx.AsyncClient, db: SessionFactory, clock: FrozenClock, settings: Settings
+) -> None:
+    if not settings.database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL only: on SQLite write transactions never overlap")
+    w = await world(db, clock, role="member")
+    code = await code_for(db, clock, w)
+    member = await membership_of(db, w)
+    # The removal holds its transaction open while the exchange starts: the exchange
+    # has read the code, and must wait for the organization's lock before it checks
+    # the membership. Without the lock it saw the membership still there, and its
+    # grant outlived the removal.
+    async with db.begin() as session:
+        await remove(session, w, member, clock)
+        racing = asyncio.create_task(exchange(client, w, code))
+        await asyncio.sleep(0.5)
+        assert not racing.done()
+    refused(await racing, "invalid_grant", oauth_exchange.NOT_A_MEMBER)
+    async with db() as session:
+        assert (await session.exec(select(func.count()).select_from(OAuthGrant))).one() == 0
 
 
 async def test_of_concurrent_refreshes_with_one_token_exactly_one_wins(

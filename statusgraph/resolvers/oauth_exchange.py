@@ -15,6 +15,12 @@ Decisions where the RFCs leave a choice:
 - a refresh rotates the pair; the access token issued before it keeps working until it
   expires (at most an hour): requests in flight while the app refreshes do not fail.
   Revoking the grant stops it at once.
+- the exchange locks the organization (locks.lock_organization) before it checks the
+  membership, as removeMember does before it revokes the user's grants: a removal and an
+  exchange run one after the other. Either the removal comes first, and the exchange
+  finds no membership, or the exchange does, and the removal revokes the grant it made.
+  Without it, an exchange could read the membership a removal was deleting and commit
+  its grant after the removal had revoked the others: a grant left live.
 - two concurrent refreshes with one token: one gets the new pair, the other is a reuse
   and revokes the grant, the winner's new pair with it (a race and a theft look alike).
 - `scope` on a refresh may repeat the granted scopes, in our names or their aliases
@@ -37,6 +43,7 @@ from statusgraph.db.models import Membership, OAuthApp, OAuthCode, OAuthGrant, O
 from statusgraph.db.scoping import owned_by
 from statusgraph.ids import new_id
 from statusgraph.resolvers import audit, oauth_grants
+from statusgraph.resolvers.locks import lock_organization
 from statusgraph.resolvers.oauth_grants import RevokedBy, TokenPair
 
 UNKNOWN_CODE = "The authorization code is not valid for this client"
@@ -126,6 +133,8 @@ async def exchange_code(
         return Refusal("invalid_grant", REDIRECT_MISMATCH)
     if not pkce.matches(code_verifier, found.code_challenge):
         return Refusal("invalid_grant", VERIFIER_MISMATCH)
+    # Held until commit: a concurrent removeMember waits, or is waited for (see above).
+    await lock_organization(session, found.organization_id)
     if not await _is_member(session, found.organization_id, found.user_id):
         return Refusal("invalid_grant", NOT_A_MEMBER)
     # Consumed atomically: of two concurrent exchanges one updates the row; the other

@@ -20,7 +20,7 @@ owners the first one left: two demotions of the last two owners leave one owner.
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func
+from sqlalchemy import func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
@@ -29,7 +29,7 @@ from statusgraph.auth import oauth_tokens
 from statusgraph.auth.principal import Principal, RequestInfo
 from statusgraph.auth.roles import Role
 from statusgraph.auth.scopes import Scope
-from statusgraph.db.models.users import Invitation, Membership, OAuthGrant, User
+from statusgraph.db.models.users import Invitation, Membership, OAuthCode, OAuthGrant, User
 from statusgraph.db.scoping import for_org, owned_by
 from statusgraph.ids import new_id
 from statusgraph.resolvers import audit, oauth_grants, users
@@ -296,8 +296,10 @@ async def remove_member(
     request: RequestInfo,
     now: datetime,
 ) -> tuple[Membership, User]:
-    """Ends a membership and revokes the user's OAuth grants in the organization (their
-    tokens already stop at once without the membership; the grants say why)."""
+    """Ends a membership, revokes the user's OAuth grants in the organization (their
+    tokens already stop at once without the membership; the grants say why) and expires
+    the user's unused authorization codes there (were the user added back within their
+    ten minutes, an app could still exchange one)."""
     await lock_organization(session, principal.organization_id)
     member = await _member(session, principal.organization_id, member_id)
     user = await _user(session, member.user_id)
@@ -323,6 +325,16 @@ async def remove_member(
             request=request,
             now=now,
         )
+    await session.exec(
+        update(OAuthCode)
+        .where(
+            owned_by(OAuthCode, member.organization_id),
+            col(OAuthCode.user_id) == member.user_id,
+            col(OAuthCode.used_at).is_(None),
+            col(OAuthCode.expires_at) > now,
+        )
+        .values(expires_at=now)
+    )
     await session.delete(member)
     await audit.record(
         session,
