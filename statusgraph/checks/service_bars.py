@@ -117,6 +117,10 @@ _STATE = select(
     .scalar_subquery()
     .label("first_from"),
     select(func.count()).where(*_BEFORE_TODAY).scalar_subquery().label("past_count"),
+    select(func.count())
+    .where(_OWN, _CHANGES.c.created_at >= _TODAY, _CHANGES.c.created_at < _NOW)
+    .scalar_subquery()
+    .label("today_count"),
     select(_CHANGES.c.to_status)
     .where(*_BEFORE_TODAY)
     .order_by(*_NEWEST_FIRST)
@@ -222,12 +226,14 @@ async def service_bars(
             up_today, down_today = uptime.up_and_down(after)
             found[service_id] = ServiceBars(finished, bars[-1], up + up_today, down + down_today)
     if hits:
-        ids = [m.id for service_id in hits for m in by_service[service_id]]
+        # Today's changes, for the monitors that have any (a healthy one has none).
+        ids = [m.id for service_id in hits for m in by_service[service_id] if m.today_count]
         changes: dict[str, list[tuple[datetime, str]]] = defaultdict(list)
-        for row in await connection.execute(
-            _TODAYS_CHANGES, {"monitors": ids, "today": today, "now": now}
-        ):
-            changes[row.monitor_id].append((row.created_at, row.to_status))
+        if ids:
+            for row in await connection.execute(
+                _TODAYS_CHANGES, {"monitors": ids, "today": today, "now": now}
+            ):
+                changes[row.monitor_id].append((row.created_at, row.to_status))
         for service_id, finished in hits.items():
             own = by_service[service_id]
             spans = {}
