@@ -8,7 +8,8 @@ Writes through an ORM session are found on their own: a listener on every Sessio
 collects the organizations of the rows a transaction adds, changes or deletes among the
 tables a page shows (status pages, their services, groups, incidents and their updates
 and effects, maintenance windows, viewer tokens, and a monitor's service, pause and
-status), and raises their counters just before the commit, in one statement, in
+status, and the organization's time zone, which every date shown is written in), and
+raises their counters just before the commit, in one statement, in
 organization order (two transactions never wait on each other's counters in opposite
 orders). Statements that bypass the ORM say so themselves: `touch(session, ids)` (the
 checks' batched results) or the `BUMP` statement in the heartbeat writers' batch.
@@ -40,6 +41,7 @@ from statusgraph.db.models import (
     MaintenanceWindow,
     Monitor,
     MonitorStatusChange,
+    Organization,
     PageVersion,
     Service,
     ServiceGroup,
@@ -56,6 +58,8 @@ PARENTS = "statusgraph_page_parents"
 OWNED = (StatusPage, Service, ServiceGroup, Incident, MaintenanceWindow, StatusPageViewerToken)
 # What of a monitor a page shows: its status (through the bars), its service, its pause.
 MONITOR_FIELDS = ("service_id", "paused", "recorded_status")
+# What of an organization a page shows: the zone its dates are written in.
+ORGANIZATION_FIELDS = ("time_zone",)
 # Rows without an organization of their own: (column naming the parent, parent model).
 CHILDREN: dict[type, tuple[str, Any]] = {
     IncidentService: ("incident_id", Incident),
@@ -89,9 +93,10 @@ def touch(session: AsyncSession | Session, organization_ids: Iterable[str]) -> N
 
 
 def _changed(session: Session, row: Any) -> bool:
-    if isinstance(row, Monitor):
+    if isinstance(row, (Monitor, Organization)):
+        fields = MONITOR_FIELDS if isinstance(row, Monitor) else ORGANIZATION_FIELDS
         state = inspect(row)
-        return any(state.attrs[name].history.has_changes() for name in MONITOR_FIELDS)
+        return any(state.attrs[name].history.has_changes() for name in fields)
     return session.is_modified(row)
 
 
@@ -102,7 +107,10 @@ def _collect(session: Session, _context: Any) -> None:
     for row in chain(session.new, session.deleted):
         _note(session, row, organizations, parents)
     for row in session.dirty:
-        if isinstance(row, (*OWNED, Monitor, *CHILDREN)) and _changed(session, row):
+        if isinstance(row, Organization):
+            if _changed(session, row):
+                organizations.add(row.id)
+        elif isinstance(row, (*OWNED, Monitor, *CHILDREN)) and _changed(session, row):
             _note(session, row, organizations, parents)
 
 

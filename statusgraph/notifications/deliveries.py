@@ -129,15 +129,14 @@ async def outgoing(
         )
     }
     subscribers = await _subscribers(session, {c.subscriber_id for c in claimed}, tokens)
-    organizations = dict(
-        (
-            await connection.execute(
-                select(ORGANIZATIONS.c.id, ORGANIZATIONS.c.name).where(
-                    ORGANIZATIONS.c.id.in_({e.organization_id for e in events.values()})
-                )
+    organizations = {
+        row.id: (row.name, row.time_zone)
+        for row in await connection.execute(
+            select(ORGANIZATIONS.c.id, ORGANIZATIONS.c.name, ORGANIZATIONS.c.time_zone).where(
+                ORGANIZATIONS.c.id.in_({e.organization_id for e in events.values()})
             )
-        ).all()
-    )
+        )
+    }
     monitor_ids = {e.monitor_id for e in events.values() if e.monitor_id}
     monitors = {
         row.id: row
@@ -177,11 +176,13 @@ async def outgoing(
         touched = list(event.service_ids)
         if monitor is not None and monitor.service_id and monitor.service_id not in touched:
             touched.append(monitor.service_id)
+        organization_name, time_zone = organizations.get(event.organization_id, ("", "UTC"))
         subject = Subject(
             id=event.id,
             type=event.type,
             organization_id=event.organization_id,
-            organization_name=organizations.get(event.organization_id, ""),
+            organization_name=organization_name,
+            time_zone=time_zone,
             created_at=event.created_at.isoformat(),
             data=event.data,
             monitor=None

@@ -1,11 +1,16 @@
 """What an event says, in words, for the channels people read (Slack, Discord, email):
 one title, one line or two of text, a colour, and a link. The webhook channel sends the
-event's data itself instead (integrations/webhook)."""
+event's data itself instead (integrations/webhook).
+
+Moments in the text are written in the organization's time zone with its abbreviation
+("29 Nov 2026, 14:05 CET", statusgraph/local_time); the webhook payload keeps the
+event's ISO 8601 UTC values."""
 
 from dataclasses import dataclass, field
 from typing import Any
 
 from statusgraph.events.outbox import EventType
+from statusgraph.local_time import when_text
 
 # Colours as Slack and Discord show them beside a message.
 RED, GREEN, AMBER, BLUE, GREY = "#d93f0b", "#2da44e", "#d4a72c", "#0969da", "#6e7781"
@@ -24,6 +29,7 @@ class Subject:
     data: dict[str, Any]
     monitor: dict[str, Any] | None = None
     services: list[dict[str, str]] = field(default_factory=list)
+    time_zone: str = "UTC"  # the organization's, for the moments the text shows
 
     def payload(self) -> dict[str, Any]:
         """The JSON a webhook receives: Standard Webhooks' recommended shape, type,
@@ -103,7 +109,8 @@ def compose(subject: Subject, *, base_url: str) -> Message:
         return Message(
             f"Maintenance {phase}: {data.get('title', '')}",
             _lines(
-                f"From {data.get('startsAt', '')} to {data.get('endsAt', '')} (UTC).",
+                f"From {when_text(data.get('startsAt'), subject.time_zone)} "
+                f"to {when_text(data.get('endsAt'), subject.time_zone)}.",
                 data.get("description"),
                 _services(subject),
             ),
@@ -132,7 +139,8 @@ def compose(subject: Subject, *, base_url: str) -> Message:
         return Message(
             f"API key {data.get('apiKeyName', '')} has used 80 % of its rate limit",
             f"{data.get('threshold', '')} of {data.get('limit', '')} requests in the "
-            f"{data.get('bucket', '')} bucket; the window ends at {data.get('windowEndsAt', '')}.",
+            f"{data.get('bucket', '')} bucket; the window ends at "
+            f"{when_text(data.get('windowEndsAt'), subject.time_zone)}.",
             AMBER,
             graphql,
         )

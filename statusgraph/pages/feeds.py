@@ -2,6 +2,10 @@
 maintenance (DESIGN §13), written with ElementTree, which escapes every text and
 attribute: a title or message is data, never markup.
 
+Dates in the entries' text are in the organization's time zone with its abbreviation
+("29 Nov 2026, 14:05 CET", statusgraph/local_time); the feeds' own dates (Atom's
+`updated`, RSS's `pubDate`) stay in UTC, in the formats their RFCs require.
+
 One entry per incident (its id the incident's page, updated at its latest update, the
 timeline as text, newest first) and one per maintenance window shown; newest first.
 """
@@ -11,6 +15,7 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from xml.etree import ElementTree as ET
 
+from statusgraph.local_time import utc_iso, when
 from statusgraph.pages.reading import Read
 from statusgraph.schema.public import PublicIncident, PublicMaintenance
 
@@ -29,10 +34,10 @@ class Item:
     updated: datetime
 
 
-def _incident(incident: PublicIncident, page_url: str) -> Item:
+def _incident(incident: PublicIncident, page_url: str, zone: str) -> Item:
     link = f"{page_url}/incidents/{incident.id}"
     lines = [
-        f"{_when(u.created_at)} - {u.status.value.replace('_', ' ').capitalize()}: {u.message}"
+        f"{when(u.created_at, zone)} - {u.status.value.replace('_', ' ').capitalize()}: {u.message}"
         for u in reversed(incident.updates)
     ]
     impact = incident.impact.value
@@ -48,9 +53,9 @@ def _incident(incident: PublicIncident, page_url: str) -> Item:
     )
 
 
-def _maintenance(window: PublicMaintenance, page_url: str) -> Item:
+def _maintenance(window: PublicMaintenance, page_url: str, zone: str) -> Item:
     services = ", ".join(service.name for service in window.services)
-    text = f"{_when(window.starts_at)} to {_when(window.ends_at)}"
+    text = f"{when(window.starts_at, zone)} to {when(window.ends_at, zone)}"
     if services:
         text += f"; affects {services}"
     if window.description:
@@ -65,20 +70,12 @@ def _maintenance(window: PublicMaintenance, page_url: str) -> Item:
     )
 
 
-def _when(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
 def items(read: Read, base_url: str) -> list[Item]:
     page_url = f"{base_url}/status/{read.page.slug}"
     incidents = [*read.shown.active_incidents, *read.shown.incident_history]
-    found = [_incident(each, page_url) for each in incidents]
-    found += [_maintenance(each, page_url) for each in read.shown.maintenance]
+    found = [_incident(each, page_url, read.zone) for each in incidents]
+    found += [_maintenance(each, page_url, read.zone) for each in read.shown.maintenance]
     return sorted(found, key=lambda item: item.updated, reverse=True)
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def atom(read: Read, base_url: str) -> bytes:
@@ -96,7 +93,7 @@ def atom(read: Read, base_url: str) -> bytes:
     child(feed, "id", f"{page_url}/feed.atom")
     child(feed, "title", f"{read.page.name} status")
     newest = max([read.page.updated_at, *(item.updated for item in listed)])
-    child(feed, "updated", _iso(newest))
+    child(feed, "updated", utc_iso(newest))
     child(feed, "link", rel="self", href=f"{page_url}/feed.atom", type="application/atom+xml")
     child(feed, "link", rel="alternate", href=page_url, type="text/html")
     author = child(feed, "author")
@@ -106,8 +103,8 @@ def atom(read: Read, base_url: str) -> bytes:
         child(entry, "id", item.id)
         child(entry, "title", item.title)
         child(entry, "link", rel="alternate", href=item.link, type="text/html")
-        child(entry, "published", _iso(item.published))
-        child(entry, "updated", _iso(item.updated))
+        child(entry, "published", utc_iso(item.published))
+        child(entry, "updated", utc_iso(item.updated))
         child(entry, "content", item.text, type="text")
     return bytes(ET.tostring(feed, encoding="utf-8", xml_declaration=True))
 

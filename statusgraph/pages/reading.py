@@ -15,7 +15,7 @@ from starlette.requests import Request
 from statusgraph.clock import Clock
 from statusgraph.db import models
 from statusgraph.db.engine import SessionFactory
-from statusgraph.resolvers import page_reads, status_pages
+from statusgraph.resolvers import organization_settings, page_reads, status_pages
 from statusgraph.schema.public import (
     VIEWER_TOKEN_HEADER,
     VIEWER_TOKEN_STATE,
@@ -62,6 +62,7 @@ class Read:
     rows: list[models.Service]
     groups: dict[str, models.ServiceGroup]
     now: datetime
+    zone: str = "UTC"  # the organization's time zone, for what people read
 
 
 class PageReader:
@@ -85,4 +86,5 @@ class PageReader:
             rows = (await status_pages.services_for(session, [page.id]))[page.id]
             group_ids = sorted({row.group_id for row in rows if row.group_id})
             groups = await page_reads.groups_by_id(session, group_ids) if group_ids else {}
-        return Read(page=page, shown=shown, rows=rows, groups=groups, now=now)
+            zone = await organization_settings.time_zone_of(session, page.organization_id)
+        return Read(page=page, shown=shown, rows=rows, groups=groups, now=now, zone=zone)

@@ -50,7 +50,8 @@ def page_of(read: Read, base_url: str) -> Document:
         "id": page.id,
         "name": page.name,
         "url": f"{base_url}/status/{page.slug}",
-        "time_zone": "Etc/UTC",
+        # The organization's zone (timeZone); the timestamps themselves stay in UTC.
+        "time_zone": "Etc/UTC" if read.zone == "UTC" else read.zone,
         "updated_at": timestamp(_updated_at(read)),
     }
 

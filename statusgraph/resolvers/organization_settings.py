@@ -60,6 +60,14 @@ async def default_page(session: AsyncSession, organization_id: str) -> StatusPag
     return (await session.exec(statement)).first()
 
 
+async def time_zone_of(session: AsyncSession, organization_id: str) -> str:
+    """The zone dates are shown to people in (pages, feeds, mails; statusgraph/local_time)."""
+    zone = await session.scalar(
+        select(Organization.time_zone).where(Organization.id == organization_id)
+    )
+    return zone or "UTC"
+
+
 async def get_settings(session: AsyncSession, organization_id: str) -> Settings:
     organization = await session.get(Organization, organization_id)
     assert organization is not None  # a credential cannot outlive its organization

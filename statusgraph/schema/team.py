@@ -194,6 +194,7 @@ class TeamMutations:
                 inviter=principal.actor.label,
                 url=issued.url,
                 expires_at=row.expires_at,
+                time_zone=organization.time_zone,
             )
             mailed = attempt.succeeded
             if not mailed:  # the error names the server's answer, never the link
