@@ -359,6 +359,7 @@ def test_worker_status_prints_the_live_processes_and_each_jobs_last_run_and_lag(
         "  check_retention (every 3600 s): never run; due when a process runs jobs\n"
         "  heartbeat_evaluation (every 10 s): last run 2026-03-02 08:59:25Z by wrk_a, 12 ms, "
         "3 items, ok; lag 25.0 s (due since 2026-03-02 08:59:35Z)\n"
+        "  key_policy (every 3600 s): never run; due when a process runs jobs\n"
         "  maintenance_events (every 15 s): never run; due when a process runs jobs\n"
         "  monitor_reminders (every 60 s): never run; due when a process runs jobs\n"
         "checks: 0 active monitors, 0 due\n"
@@ -374,6 +375,7 @@ def test_worker_status_prints_the_live_processes_and_each_jobs_last_run_and_lag(
         "  check_retention (every 3600 s): never run; due when a process runs jobs\n"
         "  heartbeat_evaluation (every 10 s): last run 2026-03-02 08:59:25Z by wrk_a, 12 ms, "
         "3 items, ok; lag 85.0 s (due since 2026-03-02 08:59:35Z)\n"
+        "  key_policy (every 3600 s): never run; due when a process runs jobs\n"
         "  maintenance_events (every 15 s): never run; due when a process runs jobs\n"
         "  monitor_reminders (every 60 s): never run; due when a process runs jobs\n"
         "checks: 0 active monitors, 0 due\n"
@@ -395,6 +397,7 @@ def test_the_job_settings_come_from_the_environment(monkeypatch):
     assert [(job.name, job.interval) for job in catalog.jobs_for(settings)] == [
         ("heartbeat_evaluation", 10.0),
         ("audit_purge", 60.0),
+        ("key_policy", 3600.0),
         ("check_retention", 3600.0),
         ("maintenance_events", 15.0),
         ("monitor_reminders", 60.0),
