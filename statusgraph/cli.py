@@ -146,11 +146,13 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         )
         return 2
     if workers > 1 and not settings.events_url:
-        # Not refused: live updates are best-effort, and everything else works.
-        _say(
-            f"warning: --workers {workers} without STATUSGRAPH_EVENTS_URL: each process's "
-            "GraphQL subscriptions hear only of the events that process dispatches; set "
-            "STATUSGRAPH_EVENTS_URL=redis://... (docs/live-updates.md)"
+        # Not refused: live updates are best-effort, and everything else works. A log
+        # record, like every line of a running server's stderr (JSON when so configured).
+        logging.getLogger("statusgraph").warning(
+            "--workers %d without STATUSGRAPH_EVENTS_URL: each process's GraphQL "
+            "subscriptions hear only of the events that process dispatches; set "
+            "STATUSGRAPH_EVENTS_URL=redis://... (docs/live-updates.md)",
+            workers,
         )
     missing = _missing(SERVE_PACKAGES)
     if missing:
