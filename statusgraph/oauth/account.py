@@ -98,12 +98,16 @@ class AccountPages:
         self.limiter = limiter
 
     async def _current(self, request: Request) -> tuple[BrowserSession | None, User | None]:
-        browser = self.sessions.read(request, self.clock())
+        now = self.clock()
+        browser = self.sessions.read(request, now)
         if browser is None or browser.user_id is None:
             return browser, None
         async with self.db() as session:
             user = await consent.user_by_id(session, browser.user_id)
+            hours = await consent.session_hours(session, browser.user_id)
         if user is None or self.sessions.password_mark(user.password_hash) != browser.password_mark:
+            return browser, None
+        if browser.over(now, hours):
             return browser, None
         return browser, user
 
@@ -181,6 +185,7 @@ class AccountPages:
             user = await sign_in.sign_in(
                 session, email, first(fields, "password"), request=info, now=now
             )
+            hours = await consent.session_hours(session, user.id) if user is not None else 0
         if user is None:
             return self._login_page(
                 browser,
@@ -191,7 +196,9 @@ class AccountPages:
             )
         await self.limiter.release(charged)  # a right password is no failure
         response = rendering.redirect(next_path)
-        self.sessions.store(response, self.sessions.signed_in(user.id, user.password_hash, now))
+        self.sessions.store(
+            response, self.sessions.signed_in(user.id, user.password_hash, now, hours)
+        )
         return response
 
     # /logout
@@ -357,6 +364,7 @@ class AccountPages:
                 user = await users.accept_invitation(
                     session, invited.token, name, password, self.pepper, info, now
                 )
+                hours = await consent.session_hours(session, user.id)
         except UserInputError as error:
             if not any(each.code == "WRONG_PASSWORD" for each in error.errors):
                 await self.limiter.release(charged)  # refused for another reason
@@ -365,7 +373,9 @@ class AccountPages:
             )
         await self.limiter.release(charged)
         response = rendering.redirect(HOME)
-        self.sessions.store(response, self.sessions.signed_in(user.id, user.password_hash, now))
+        self.sessions.store(
+            response, self.sessions.signed_in(user.id, user.password_hash, now, hours)
+        )
         return response
 
 

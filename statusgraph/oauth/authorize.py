@@ -214,7 +214,10 @@ class Authorize:
             return None
         async with self.db() as session:
             user = await consent.user_by_id(session, browser.user_id)
+            hours = await consent.session_hours(session, browser.user_id)
         if user is None or self.sessions.password_mark(user.password_hash) != browser.password_mark:
+            return None
+        if browser.over(self.clock(), hours):  # the user's organizations' session length
             return None
         return user
 

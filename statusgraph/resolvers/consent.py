@@ -4,12 +4,12 @@ code a consent issues."""
 
 from datetime import datetime
 
-from sqlmodel import col, select
+from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from statusgraph.auth import oauth_tokens
 from statusgraph.auth.principal import Actor, RequestInfo
-from statusgraph.db.models import OAuthApp, OAuthGrant, Organization, User
+from statusgraph.db.models import Membership, OAuthApp, OAuthGrant, Organization, User
 from statusgraph.resolvers import oauth_grants, users
 
 
@@ -29,6 +29,21 @@ async def app_by_client_id(
 
 async def user_by_id(session: AsyncSession, user_id: str) -> User | None:
     return await session.get(User, user_id)
+
+
+DEFAULT_SESSION_HOURS = 12  # Organization.session_hours' default, for a user of none
+
+
+async def session_hours(session: AsyncSession, user_id: str) -> int:
+    """How long the user's browser session lasts: the shortest `sessionHours` among the
+    organizations the user belongs to (one browser session reaches all of them, so the
+    strictest one decides), 12 for a user of none."""
+    hours = await session.scalar(
+        select(func.min(Organization.session_hours))
+        .join(Membership, col(Membership.organization_id) == col(Organization.id))
+        .where(Membership.user_id == user_id)
+    )
+    return int(hours) if hours is not None else DEFAULT_SESSION_HOURS
 
 
 async def organization_by_id(session: AsyncSession, organization_id: str) -> Organization | None:
