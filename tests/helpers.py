@@ -13,13 +13,16 @@ import aiohttp
 import httpx
 import pytest
 from sqlalchemy import event
+from sqlmodel import col, select
+from sqlmodel.sql.expression import SelectOfScalar
 from starlette.applications import Starlette
 
 from statusgraph.auth.principal import SYSTEM, Principal, RequestInfo
 from statusgraph.clock import FrozenClock
 from statusgraph.db.engine import SessionFactory
-from statusgraph.db.models import Organization
+from statusgraph.db.models import Event, Organization
 from statusgraph.db.models.users import OAuthApp, OAuthGrant, User
+from statusgraph.events.outbox import OPT_IN
 from statusgraph.ids import new_id
 from statusgraph.resolvers import api_keys, oauth_apps, oauth_grants, organizations, users
 
@@ -278,3 +281,9 @@ async def create_grant(
             refresh_lifetime=timedelta(days=30),
         )
     return GrantedToken(grant, pair.access_token, pair.refresh_token)
+
+
+def change_events() -> SelectOfScalar[Event]:
+    """The outbox's events but the usage alerts (an API key's first use writes one on any
+    first request, whatever that request changes)."""
+    return select(Event).where(col(Event.type).not_in(OPT_IN))

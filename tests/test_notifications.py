@@ -21,13 +21,13 @@ from statusgraph.auth.subscriber_tokens import SubscriberTokens
 from statusgraph.checks.guard import Guard
 from statusgraph.clock import FrozenClock
 from statusgraph.db.engine import SessionFactory
-from statusgraph.db.models import AuditEvent, Delivery, Event, Monitor, NotificationChannel
+from statusgraph.db.models import AuditEvent, Delivery, Monitor, NotificationChannel
 from statusgraph.notifications import deliveries, reminders
 from statusgraph.notifications.mail import SmtpServer
 from statusgraph.notifications.notifier import Notifier
 from statusgraph.notifications.transport import Transport
 from statusgraph.resolvers import maintenance
-from tests.helpers import PEPPER, Personas, gql
+from tests.helpers import PEPPER, Personas, change_events, gql
 from tests.receivers import Receiver
 from tests.smtp_sink import Sink
 
@@ -624,7 +624,7 @@ async def test_a_failed_change_writes_no_event(
     ).json()
     assert body["data"]["createIncident"]["userErrors"] == [{"field": "title", "code": "INVALID"}]
     async with db() as session:
-        assert (await session.exec(select(Event))).all() == []
+        assert (await session.exec(change_events())).all() == []
 
 
 async def test_test_notification_channel_sends_now_and_logs_it(

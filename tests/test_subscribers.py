@@ -19,11 +19,11 @@ from statusgraph.auth.subscriber_tokens import Purpose, SubscriberTokens
 from statusgraph.checks.guard import Guard
 from statusgraph.clock import FrozenClock
 from statusgraph.db.engine import SessionFactory
-from statusgraph.db.models import Event, Subscriber
+from statusgraph.db.models import Subscriber
 from statusgraph.notifications.mail import SmtpServer
 from statusgraph.notifications.notifier import Notifier
 from statusgraph.notifications.transport import Transport
-from tests.helpers import PEPPER, Personas, gql
+from tests.helpers import PEPPER, Personas, change_events, gql
 from tests.receivers import Receiver
 from tests.smtp_sink import Sink
 from tests.status_api import create_incident, create_page, create_service, create_window
@@ -261,7 +261,7 @@ async def test_subscribe_validation(
     assert [(e["field"], e["code"], e["message"]) for e in payload["userErrors"]] == errors
     async with db() as session:
         assert (await session.exec(select(Subscriber))).all() == []
-        assert [e.type for e in (await session.exec(select(Event))).all()] == []
+        assert [e.type for e in (await session.exec(change_events())).all()] == []
 
 
 async def test_a_service_the_page_does_not_show_cannot_be_chosen(
@@ -415,6 +415,6 @@ async def test_concurrent_subscriptions_of_one_address_make_one_row(
     assert all(answer == {"accepted": True, "userErrors": []} for answer in answers)
     async with db() as session:
         rows = (await session.exec(select(Subscriber))).all()
-        events = (await session.exec(select(Event))).all()
+        events = (await session.exec(change_events())).all()
     assert len(rows) == 1
     assert len(events) == 8  # one confirmation each: the address is still unconfirmed

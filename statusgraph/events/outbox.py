@@ -65,6 +65,13 @@ SUBSCRIBED = frozenset(
     }
 )
 
+# Usage alerts are told only to channels that name them in their event types: a
+# channel without a filter hears of incidents, maintenance and monitors, as it did
+# before these existed, not of every key's first request.
+OPT_IN = frozenset(
+    {EventType.API_KEY_FIRST_USE, EventType.API_KEY_RATE_LIMIT_80, EventType.API_KEY_NEW_IP}
+)
+
 # What changes a status page as shown (its incidents, maintenance windows, monitors and
 # services): such an event, heard from the bus, makes every web process read its
 # organization's page version again at once (db/page_versions.py, wired in app.py).

@@ -29,7 +29,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from statusgraph.db.rows import core_connection
 from statusgraph.events.bus import BusEvent
-from statusgraph.events.outbox import SUBSCRIBED, EventType
+from statusgraph.events.outbox import OPT_IN, SUBSCRIBED, EventType
 from statusgraph.ids import new_id
 from statusgraph.notifications.tables import (
     CHANNELS,
@@ -59,6 +59,8 @@ def wants(
     monitor_channels: Sequence[str] | None,
 ) -> bool:
     if channel.event_types and type not in channel.event_types:
+        return False
+    if not channel.event_types and type in OPT_IN:
         return False
     if channel.monitor_ids and monitor_id not in channel.monitor_ids:
         return False
