@@ -142,7 +142,7 @@ class Usage:
     @strawberry.field(
         name="requestsByOAuthGrant",
         description="The OAuth grants that made the most requests this month, most first "
-        "(at most 100)."
+        "(at most 100).",
     )
     async def requests_by_oauth_grant(
         self, info: Info, first: int = 20
