@@ -5,6 +5,7 @@ the values the ORM gives."""
 import httpx
 import pytest
 from sqlmodel import SQLModel, select
+from starlette.applications import Starlette
 
 from statusgraph.db import models
 from statusgraph.db.engine import SessionFactory
@@ -48,10 +49,13 @@ async def test_a_core_row_carries_what_the_orm_instance_does(
 
 
 async def test_a_core_read_sees_the_sessions_own_unsaved_changes(
-    client: httpx.AsyncClient, db: SessionFactory, people: Personas
+    client: httpx.AsyncClient, app: Starlette, db: SessionFactory, people: Personas
 ) -> None:
     """As an ORM query would: read_rows flushes first."""
     service_id = await create_service(client, people.alice.secret, "API")
+    # The key's first use is written in the background: done before this session writes
+    # outside the app's one SQLite writer.
+    await app.state.usage.flush()
     async with db() as session:
         row = (await session.exec(select(Service).where(Service.id == service_id))).one()
         row.name = "renamed"

@@ -76,6 +76,12 @@ ALLOWED: dict[tuple[str, str, str], str] = {
     "organization (the role bounds the scopes introspection reports); the token is the "
     "calling client's own, checked in the same WHERE",
     (
+        "resolvers/consent.py",
+        "session_hours",
+        "col(Membership.organization_id) == col(Organization.id)",
+    ): "a signed-in user's own organizations, chosen by user, for the shortest session "
+    "length among them",
+    (
         "resolvers/users.py",
         "memberships_of",
         "col(Organization.id) == col(Membership.organization_id)",
