@@ -63,18 +63,12 @@ ALLOWED: dict[tuple[str, str, str], str] = {
     ): "the join from a presented access token to its grant's organization, made to "
     "authenticate: nobody's organization is known yet",
     (
-        "resolvers/oauth_access.py",
-        "authenticate",
+        "resolvers/oauth_grants.py",
+        "grant_membership",
         "col(Membership.organization_id) == col(OAuthGrant.organization_id)",
-    ): "likewise: the token's user's membership in the grant's organization, whose role "
-    "bounds the token's scopes",
-    (
-        "resolvers/oauth_introspection.py",
-        "_find",
-        "col(Membership.organization_id) == col(OAuthGrant.organization_id)",
-    ): "the join from a presented token to its user's membership in the grant's "
-    "organization (the role bounds the scopes introspection reports); the token is the "
-    "calling client's own, checked in the same WHERE",
+    ): "the join from a grant (reached from a presented token, to authenticate or to "
+    "introspect it) to its user's membership in the grant's own organization, whose "
+    "role bounds the token's scopes",
     (
         "resolvers/consent.py",
         "session_hours",

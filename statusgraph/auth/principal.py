@@ -53,11 +53,14 @@ class Principal:
     @property
     def actor(self) -> Actor:
         if self.delegation is not None:
-            label = f"{self.delegation.app_name} for {self.delegation.user_email}"
-            return Actor(
-                type=self.kind, id=self.id, label=label[:200], app_id=self.delegation.app_id
-            )
+            label = delegated_label(self.delegation.app_name, self.delegation.user_email)
+            return Actor(type=self.kind, id=self.id, label=label, app_id=self.delegation.app_id)
         return Actor(type=self.kind, id=self.id, label=self.name)
+
+
+def delegated_label(app_name: str, user_email: str) -> str:
+    """How the audit log names an OAuth token's actions: the app, and whom it acts for."""
+    return f"{app_name} for {user_email}"[:200]
 
 
 # Not frozen, unlike the others here: one is made for every request, and a frozen

@@ -7,7 +7,7 @@ in every process. One indexed join per request is the price.
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlmodel import col
 
 from statusgraph.auth import keys, oauth_tokens
@@ -16,6 +16,7 @@ from statusgraph.auth.roles import effective_scopes
 from statusgraph.db.engine import SessionFactory
 from statusgraph.db.models import Membership, OAuthApp, OAuthGrant, OAuthToken, Organization, User
 from statusgraph.errors import AuthenticationError
+from statusgraph.resolvers.oauth_grants import grant_membership
 
 INVALID_TOKEN = "Invalid access token"  # noqa: S105  (a message)
 TOKEN_REVOKED = "Token revoked"  # noqa: S105  (a message)
@@ -43,13 +44,7 @@ async def authenticate(
         .join(OAuthApp, col(OAuthApp.id) == col(OAuthGrant.app_id))
         .join(User, col(User.id) == col(OAuthGrant.user_id))
         .join(Organization, col(Organization.id) == col(OAuthGrant.organization_id))
-        .outerjoin(
-            Membership,
-            and_(
-                col(Membership.user_id) == col(OAuthGrant.user_id),
-                col(Membership.organization_id) == col(OAuthGrant.organization_id),
-            ),
-        )
+        .outerjoin(Membership, grant_membership())
         .where(col(OAuthToken.token_hash) == digest, col(OAuthToken.kind) == "access")
     )
     async with db() as session:

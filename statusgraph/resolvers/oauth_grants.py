@@ -10,13 +10,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import ColumnElement, and_, update
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from statusgraph.auth import keys, oauth_tokens
 from statusgraph.auth.principal import Actor, RequestInfo
-from statusgraph.db.models import OAuthCode, OAuthGrant, OAuthToken
+from statusgraph.db.models import Membership, OAuthCode, OAuthGrant, OAuthToken
 from statusgraph.ids import new_id
 from statusgraph.resolvers import audit
 
@@ -34,6 +34,15 @@ class RevokedBy:
     REFRESH_REUSE = "refresh_reuse"  # a used refresh token was presented again
     MEMBER_REMOVED = "member_removed"  # the user left the organization
     APP_DELETED = "app_deleted"
+
+
+def grant_membership() -> ColumnElement[bool]:
+    """The outer join from a grant to its user's membership in the grant's organization:
+    the role it finds bounds the grant's tokens, and none means the user left."""
+    return and_(
+        col(Membership.user_id) == col(OAuthGrant.user_id),
+        col(Membership.organization_id) == col(OAuthGrant.organization_id),
+    )
 
 
 async def issue_code(

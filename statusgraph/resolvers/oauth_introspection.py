@@ -15,16 +15,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from statusgraph.auth import keys, oauth_tokens
-from statusgraph.auth.principal import Actor, RequestInfo
+from statusgraph.auth.principal import Actor, RequestInfo, delegated_label
 from statusgraph.auth.roles import effective_scopes
 from statusgraph.db.models import Membership, OAuthApp, OAuthGrant, OAuthToken, User
 from statusgraph.resolvers import oauth_grants
-from statusgraph.resolvers.oauth_grants import RevokedBy
+from statusgraph.resolvers.oauth_grants import RevokedBy, grant_membership
 
 KINDS = {
     oauth_tokens.ACCESS_TOKEN_PREFIX: "access",
@@ -52,13 +51,7 @@ async def _find(
         select(OAuthToken, OAuthGrant, User, col(Membership.role))
         .join(OAuthGrant, col(OAuthGrant.id) == col(OAuthToken.grant_id))
         .join(User, col(User.id) == col(OAuthGrant.user_id))
-        .outerjoin(
-            Membership,
-            and_(
-                col(Membership.user_id) == col(OAuthGrant.user_id),
-                col(Membership.organization_id) == col(OAuthGrant.organization_id),
-            ),
-        )
+        .outerjoin(Membership, grant_membership())
         .where(
             col(OAuthToken.token_hash) == keys.hash_secret(pepper, presented),
             col(OAuthToken.kind) == kind,
@@ -86,7 +79,7 @@ async def revoke_token(
     found = await _find(session, app, token, pepper)
     if found is None:
         return False
-    label = f"{app.name} for {found.user.email}"[:200]
+    label = delegated_label(app.name, found.user.email)
     return await oauth_grants.revoke_grant(
         session,
         Actor(type="oauth_token", id=found.grant.id, label=label, app_id=app.id),
